@@ -1,0 +1,314 @@
+"""The ASGI application: routing, headers, the error envelope and the request log.
+
+Every request, answered or refused, passes through `OfflineAPI.__call__`, which
+times it, gives it a `req_…` id, turns any `APIError` into the real envelope,
+and writes one row to the request log before the response goes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from . import errors, params, uploads, urls
+from .config import ServerConfig
+from .errors import APIError, Dalle, Gpt
+from .models import all_models
+from .policy import ContentPolicy, Faults, Keys, RateLimiter, ident, key_from_headers, load_keys, load_terms
+from .produce import Issuer, Producer
+from .requestlog import Record, RequestLog
+from .storage import ImageStore
+
+OPENAI_VERSION = "2020-10-01"
+IMAGE_ROUTES = {"/v1/images/generations": "generations", "/v1/images/edits": "edits", "/v1/images/variations": "variations"}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def load_secret(data_dir: Path) -> bytes:
+    path = data_dir / "url-secret"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        secret = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+        return secret
+    
+
+class OfflineAPI:
+    """The offline Images API as an ASGI app. `clock` is replaceable so tests can move time."""
+
+    def __init__(self, config: ServerConfig | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config or ServerConfig()
+        self.clock = clock
+        data_dir = self.config.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = RequestLog(data_dir)
+        self.store = ImageStore(data_dir)
+        self.secret = load_secret(data_dir)
+        self.keys = Keys(load_keys(self.config.keys_file) if self.config.keys_file else None)
+        self.policy = ContentPolicy(load_terms(self.config.blocked_terms_file))
+        self.limiter = RateLimiter(self.config.rate_limit, clock=lambda: self.clock())
+        self.faults = Faults(self.config.fail_rate, self.config.fail_seed)
+        self.producer = Producer(self.store, self.secret, self.config.seed, lambda: self.clock())
+        self.token = uuid.uuid4().hex
+        self.last_activity = time.monotonic()
+        self.on_idle: Callable[[], None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- ASGI --------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[Any]]) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        self.last_activity = time.monotonic()
+        if scope["path"] == "/__course__/health":
+            await JSONResponse({"ok": True, "token": self.token, "pid": os.getpid()})(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request = Request(scope, self._limited(receive))
+        record = Record(time=self.clock(), method=scope["method"], route=scope["path"], status=0,
+                        request_id="req_" + uuid.uuid4().hex)
+        try:
+            response = await self._dispatch(request, record)
+        except APIError as exc:
+            response = self._error(exc, record)
+        except BodyTooLarge:
+            response = self._error(errors.body_too_large(self.config.max_body), record)
+        except Exception:  # never let a bug become a dropped connection: answer as the real API would
+            traceback.print_exc(file=sys.stderr)
+            response = self._error(errors.server_error(), record)
+        elapsed = (time.perf_counter() - started) * 1000
+        if not scope["path"].startswith("/private/"):
+            response.headers["openai-version"] = OPENAI_VERSION
+            response.headers["openai-processing-ms"] = str(int(elapsed))
+            response.headers["x-request-id"] = record.request_id or ""
+        record.status = response.status_code
+        record.duration_ms = round(elapsed, 3)
+        self.log.write(record)
+        await response(scope, receive, send)
+
+    def _limited(self, receive: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        seen = 0
+        limit = self.config.max_body
+
+        async def wrapped() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge()
+            return message
+
+        return wrapped
+
+    async def _lifespan(self, receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[Any]]) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.sweep()
+                self._tasks.append(asyncio.create_task(self._housekeeping()))
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in self._tasks:
+                    task.cancel()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_interval)
+            await run_in_threadpool(self.sweep)
+            idle = self.config.idle_timeout
+            if idle is not None and time.monotonic() - self.last_activity > idle and self.on_idle:
+                self.on_idle()
+
+    def sweep(self) -> int:
+        return self.store.sweep(self.clock())
+
+    # --- routing -----------------------------------------------------------------------
+
+    async def _dispatch(self, request: Request, record: Record) -> Response:
+        method, path = request.method, request.url.path
+        if path.startswith("/private/") and method in ("GET", "HEAD"):
+            return self._serve_image(request, record)
+        route = IMAGE_ROUTES.get(path)
+        is_models = path == "/v1/models" or (path.startswith("/v1/models/") and path.count("/") == 3)
+        if not ((route and method == "POST") or (is_models and method == "GET")):
+            raise errors.invalid_url(method, path)
+        key = key_from_headers(request.headers.get("authorization"))
+        record.key = key
+        record.learner = self.keys.check(key)
+        if is_models:
+            return self._models(path)
+        assert route is not None
+        if self.faults.strike():
+            raise errors.server_error()
+        if route == "generations":
+            return await self._generations(request, record)
+        return await self._with_uploads(route, request, record)
+
+    def _error(self, exc: APIError, record: Record) -> Response:
+        record.error_code = exc.code or exc.type
+        record.error_message = exc.message
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    def _issuer(self, request: Request, key: str | None, learner: str | None) -> Issuer:
+        who = learner or key or "anonymous"
+        return Issuer(base_url=f"{request.url.scheme}://{request.url.netloc}", org=ident("org", "org", who),
+                      user=ident("user", "user", who))
+
+    # --- images --------------------------------------------------------------------------
+
+    async def _generations(self, request: Request, record: Record) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise errors.wrong_content_type(content_type, "application/json")
+        if int(request.headers.get("content-length") or 0) > self.config.max_body:
+            raise BodyTooLarge()
+        raw = await request.body()
+        try:
+            fields = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            record.params = {"_raw": raw[:2000].decode("utf-8", "replace")}
+            raise errors.invalid_json() from None
+        record.params = fields if isinstance(fields, dict) else {"_body": fields}
+        if not isinstance(fields, dict):
+            raise Dalle.not_type(fields, "object", None)
+        record.model = fields.get("model") if isinstance(fields.get("model"), str) else "dall-e-2"
+        p = params.parse("generations", fields)
+        record.model = p.model.id
+        self._admit(p, record)
+        issuer = self._issuer(request, record.key, record.learner)
+        body = await run_in_threadpool(self.producer.respond, p, issuer, [], record.image_ids, record.urls)
+        return JSONResponse(body)
+
+    async def _with_uploads(self, route: str, request: Request, record: Record) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+            raise errors.wrong_content_type(content_type, "multipart/form-data")
+        if "boundary=" not in content_type:
+            raise errors.no_boundary()
+        if int(request.headers.get("content-length") or 0) > self.config.max_body:
+            raise BodyTooLarge()
+        try:
+            form = await request.form(max_files=32, max_fields=64, max_part_size=1024 * 1024)
+        except MultiPartException as exc:
+            raise errors.bad_multipart(str(exc)) from None
+        fields: dict[str, Any] = {}
+        files: dict[str, list[uploads.Upload]] = {}
+        try:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    upload = uploads.Upload(name, value.filename or "", value.content_type or "", data)
+                    files.setdefault(name, []).append(upload)
+                    fields[name] = upload.describe() if name not in fields else [*_as_list(fields[name]), upload.describe()]
+                else:
+                    fields[name] = value
+        finally:
+            await form.close()
+        record.params = fields
+        record.model = fields.get("model") or "dall-e-2"
+        p = params.parse(route, fields, form=True)
+        record.model = p.model.id
+        images, region, digest = await run_in_threadpool(self._read_uploads, p, files)
+        self._admit(p, record)
+        issuer = self._issuer(request, record.key, record.learner)
+        body = await run_in_threadpool(self.producer.respond, p, issuer, images, record.image_ids, record.urls,
+                                       region, digest)
+        return JSONResponse(body)
+
+    def _read_uploads(self, p: params.Params, files: dict[str, list[uploads.Upload]]) -> tuple[list[Any], Any, str]:
+        import hashlib
+
+        image_parts = files.get("image", []) + files.get("image[]", [])
+        masks = files.get("mask", [])
+        if not p.model.is_gpt:
+            if not image_parts:
+                raise Dalle.required("image")
+            image = uploads.dalle_image(image_parts[0])
+            region = uploads.dalle_edit_region(image, masks[0] if masks else None) if p.route == "edits" else None
+            digest = hashlib.sha256(image_parts[0].data).hexdigest()
+            return [image], region, digest
+        if not image_parts:
+            raise Gpt.missing("image")
+        if len(image_parts) > 16:
+            raise Gpt.too_many_images(len(image_parts))
+        images = [uploads.gpt_image(u) for u in image_parts]
+        region = uploads.gpt_edit_region(images[0], masks[0] if masks else None)
+        if p.size_requested in (None, "auto"):
+            w, h = images[0].size
+            p.width, p.height = (1536, 1024) if w > h * 1.2 else (1024, 1536) if h > w * 1.2 else (1024, 1024)
+            p.size = f"{p.width}x{p.height}"
+        digest = hashlib.sha256(b"".join(u.data for u in image_parts)).hexdigest()
+        return images, region, digest
+
+    def _admit(self, p: params.Params, record: Record) -> None:
+        """Content policy, then the rate limit: checks on a request that is otherwise valid."""
+        if p.prompt and self.policy.blocked(p.prompt):
+            if p.model.is_gpt:
+                raise Gpt.content_policy(record.request_id or "")
+            raise Dalle.content_policy(p.model.family)
+        who = record.learner or record.key or "anonymous"
+        self.limiter.take(record.key or "", p.n, ident("org", "org", who))
+
+    def _serve_image(self, request: Request, record: Record) -> Response:
+        now = self.clock()
+        path = request.url.path
+        record.urls = [str(request.url)]
+        headers = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-version": urls.SV}
+        verdict = urls.verify(self.secret, path, request.url.query, now)
+        name = path.rsplit("/", 1)[-1]
+        image_id, _, ext = name.partition(".")
+        record.image_ids = [image_id]
+        if not verdict.ok:
+            record.error_code = verdict.reason
+            record.error_message = verdict.detail
+            return Response(urls.forbidden_xml(verdict, headers["x-ms-request-id"], now), 403,
+                            headers=headers, media_type="application/xml")
+        data = self.store.load(image_id, ext, verdict.expires)
+        if data is None:
+            record.error_code = "BlobNotFound"
+            return Response(urls.not_found_xml(headers["x-ms-request-id"], now), 404, headers=headers,
+                            media_type="application/xml")
+        headers["content-disposition"] = "inline"
+        return Response(data, 200, headers=headers, media_type=urls.CONTENT_TYPES.get(ext, "application/octet-stream"))
+
+    def _models(self, path: str) -> Response:
+        def card(m: Any) -> dict[str, Any]:
+            return {"id": m.id, "object": "model", "created": m.created, "owned_by": "system"}
+
+        if path == "/v1/models":
+            return JSONResponse({"object": "list", "data": [card(m) for m in all_models().values()]})
+        model_id = path.rsplit("/", 1)[-1]
+        model = all_models().get(model_id)
+        if model is None:
+            raise errors.model_not_found(model_id)
+        return JSONResponse(card(model))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,350 @@
+"""Every error the offline API sends, worded as the real API words it.
+
+Each function returns an `APIError`; `app` turns it into the real envelope
+`{"error": {"message", "type", "param", "code"}}`. Messages marked [ours] in
+`shared/reference/images-api.md` have no public capture: they follow the style
+of their era (jsonschema-style for DALL-E, "Invalid value"-style for GPT image).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+INVALID = "invalid_request_error"
+
+
+class APIError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = INVALID,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def bad(message: str, *, param: str | None = None, code: str | None = None, type: str = INVALID) -> APIError:
+    return APIError(400, message, type=type, param=param, code=code)
+
+
+def _list(values: list[str]) -> str:
+    """'a', 'b', and 'c' -- the way the newer API lists supported values."""
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) <= 2:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
+def _jtype(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), "null"
+    )
+
+
+# --- DALL-E era (2024): jsonschema-style messages, param and code null -------------
+
+
+class Dalle:
+    @staticmethod
+    def not_one_of(value: Any, options: list[str], field: str) -> APIError:
+        return bad(f"{value!r} is not one of {options!r} - '{field}'")
+
+    @staticmethod
+    def not_type(value: Any, type_name: str, field: str | None) -> APIError:
+        where = f" - '{field}'" if field else ""
+        return bad(f"{value!r} is not of type '{type_name}'{where}")
+
+    @staticmethod
+    def below_min(value: Any, minimum: int, field: str) -> APIError:
+        return bad(f"{value!r} is less than the minimum of {minimum} - '{field}'")
+
+    @staticmethod
+    def above_max(value: Any, maximum: int, field: str) -> APIError:
+        return bad(f"{value!r} is greater than the maximum of {maximum} - '{field}'")
+
+    @staticmethod
+    def required(field: str) -> APIError:
+        return bad(f"'{field}' is a required property")
+
+    @staticmethod
+    def unexpected(fields: list[str]) -> APIError:
+        names = ", ".join(repr(f) for f in fields)
+        verb = "was" if len(fields) == 1 else "were"
+        return bad(f"Additional properties are not allowed ({names} {verb} unexpected)")
+
+    @staticmethod
+    def empty_prompt() -> APIError:
+        return bad("You must provide a prompt.")
+
+    @staticmethod
+    def prompt_too_long_dalle2(length: int) -> APIError:
+        return bad(
+            f"Prompt must be length 1000 or less. Your prompt length is {length}. Please reduce your prompt length."
+        )
+
+    @staticmethod
+    def prompt_too_long_dalle3(prompt: str) -> APIError:
+        return bad(f"{prompt!r} is too long - 'prompt'")
+
+    @staticmethod
+    def size_not_supported() -> APIError:
+        return bad("The size is not supported by this model.", code="invalid_size")
+
+    @staticmethod
+    def n_must_be_1() -> APIError:
+        return bad("You must provide n=1 for this model.")
+
+    @staticmethod
+    def not_png_or_too_big() -> APIError:
+        return bad("Uploaded image must be a PNG and less than 4 MB.")
+
+    @staticmethod
+    def not_square(w: int, h: int) -> APIError:
+        return bad(f"Invalid input image - expected an image with equal width and height, got {w}x{h} instead.")
+
+    @staticmethod
+    def wrong_mode(mode: str) -> APIError:
+        return bad(f"Invalid input image - format must be in ['RGBA', 'LA', 'L'], got {mode}.")
+
+    @staticmethod
+    def mask_size_mismatch(image: tuple[int, int], mask: tuple[int, int]) -> APIError:
+        return bad(
+            "Invalid input image - mask must have the same dimensions as image, "
+            f"got {image[0]}x{image[1]} and {mask[0]}x{mask[1]} instead."
+        )
+
+    @staticmethod
+    def too_many_pixels(w: int, h: int, limit: int) -> APIError:  # [ours]
+        return bad(f"Invalid input image - dimensions {w}x{h} are too large, the maximum is {limit}x{limit}.")
+
+    @staticmethod
+    def content_policy(family: str) -> APIError:
+        if family == "dall-e-3":
+            msg = (
+                "Your request was rejected as a result of our safety system. Image descriptions generated from your "
+                "prompt may contain text that is not allowed by our safety system. If you believe this was done in "
+                "error, your request may succeed if retried, or by adjusting your prompt."
+            )
+        else:
+            msg = (
+                "Your request was rejected as a result of our safety system. Your prompt may contain text that is "
+                "not allowed by our safety system."
+            )
+        return bad(msg, code="content_policy_violation")
+
+
+# --- GPT image models (2026): "Invalid value"-style messages with param and code ------
+
+
+class Gpt:
+    @staticmethod
+    def unknown_parameter(field: str) -> APIError:
+        return bad(f"Unknown parameter: '{field}'.", param=field, code="unknown_parameter")
+
+    @staticmethod
+    def missing(field: str) -> APIError:  # [ours]
+        return bad(f"Missing required parameter: '{field}'.", param=field, code="missing_required_parameter")
+
+    @staticmethod
+    def invalid_type(field: str, expected: str, value: Any) -> APIError:  # [ours]
+        article = "an" if expected[0] in "aeiou" else "a"
+        got = _jtype(value)
+        got_article = "an" if got[0] in "aeiou" else "a"
+        return bad(
+            f"Invalid type for '{field}': expected {article} {expected}, but got {got_article} {got} instead.",
+            param=field,
+            code="invalid_type",
+        )
+
+    @staticmethod
+    def invalid_value(field: str, value: Any, options: list[str]) -> APIError:  # [ours]
+        return bad(
+            f"Invalid value: '{value}'. Supported values are: {_list(options)}.", param=field, code="invalid_value"
+        )
+
+    @staticmethod
+    def invalid_size(value: str, reason: str) -> APIError:  # [ours]
+        return bad(f"Invalid size '{value}'. {reason}", param="size", code="invalid_value")
+
+    @staticmethod
+    def below_min(field: str, minimum: int, value: int) -> APIError:
+        return bad(
+            f"Invalid '{field}': integer below minimum value. Expected a value >= {minimum}, but got {value} instead.",
+            param=field,
+            code="integer_below_min_value",
+        )
+
+    @staticmethod
+    def above_max(field: str, maximum: int, value: int) -> APIError:
+        return bad(
+            f"Invalid '{field}': integer above maximum value. Expected a value <= {maximum}, but got {value} instead.",
+            param=field,
+            code="integer_above_max_value",
+        )
+
+    @staticmethod
+    def prompt_too_long(limit: int, length: int) -> APIError:
+        return bad(
+            f"Invalid 'prompt': string too long. Expected a string with maximum length {limit}, "
+            f"but got a string with length {length} instead.",
+            param="prompt",
+            code="string_above_max_length",
+        )
+
+    @staticmethod
+    def empty_prompt() -> APIError:  # [ours]
+        return bad(
+            "Invalid 'prompt': empty string. Expected a string with minimum length 1, but got an empty string instead.",
+            param="prompt",
+            code="empty_string",
+        )
+
+    @staticmethod
+    def transparent_jpeg() -> APIError:  # [ours]
+        return bad(
+            "Transparent background is not supported for the 'jpeg' output format. Use 'png' or 'webp'.",
+            param="background",
+            code="invalid_value",
+        )
+
+    @staticmethod
+    def stream_unsupported() -> APIError:  # [ours]
+        return bad(
+            "Streaming is not supported by the offline Images API; leave 'stream' unset.",
+            param="stream",
+            code="unsupported_value",
+        )
+
+    @staticmethod
+    def bad_file(field: str, mimetype: str) -> APIError:  # [ours]
+        return bad(
+            f"Invalid file '{field}': unsupported mimetype ('{mimetype}'). Supported file formats are "
+            "'image/jpeg', 'image/png', and 'image/webp'.",
+            param=field,
+            code="unsupported_file_mimetype",
+        )
+
+    @staticmethod
+    def file_too_large(field: str, limit_mb: int) -> APIError:  # [ours]
+        return bad(f"Invalid file '{field}': the file must be less than {limit_mb} MB.", param=field, code="file_too_large")
+
+    @staticmethod
+    def too_many_images(count: int) -> APIError:  # [ours]
+        return bad(
+            f"Invalid 'image': array too long. Expected an array with maximum length 16, but got an array with "
+            f"length {count} instead.",
+            param="image",
+            code="array_above_max_length",
+        )
+
+    @staticmethod
+    def content_policy(request_id: str) -> APIError:
+        return bad(
+            "Your request was rejected by the safety system. If you believe this is an error, contact us at "
+            f"help.openai.com and include the request ID {request_id}.",
+            type="image_generation_user_error",
+            code="moderation_blocked",
+        )
+
+
+# --- any model -----------------------------------------------------------------------
+
+
+def invalid_model(model: Any) -> APIError:
+    return bad(f"Invalid model {model}. The model argument should be left blank.")
+
+
+def missing_key() -> APIError:
+    return APIError(
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
+        "auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're "
+        "accessing the API from your browser and are prompted for a username and password. You can obtain an API "
+        "key from https://platform.openai.com/account/api-keys.",
+    )
+
+
+def mask_key(key: str) -> str:
+    """First 8 characters, one '*' per hidden character, last 4 (short keys: first 2 and last 2) [ours]."""
+    if len(key) > 12:
+        return key[:8] + "*" * (len(key) - 12) + key[-4:]
+    if len(key) > 4:
+        return key[:2] + "*" * (len(key) - 4) + key[-2:]
+    return "*" * len(key)
+
+
+def invalid_key(key: str) -> APIError:
+    return APIError(
+        401,
+        f"Incorrect API key provided: {mask_key(key)}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        code="invalid_api_key",
+    )
+
+
+def rate_limited(org: str, limit: int, current: int, headers: dict[str, str]) -> APIError:
+    return APIError(
+        429,
+        f"Rate limit exceeded for images per minute in organization {org}. Limit: {limit}/1min. "
+        f"Current: {current}/1min. Please visit https://platform.openai.com/docs/guides/rate-limits to learn how "
+        "to increase your rate limit.",
+        type="requests",
+        code="rate_limit_exceeded",
+        headers=headers,
+    )
+
+
+def server_error() -> APIError:
+    return APIError(500, "The server had an error while processing your request. Sorry about that!", type="server_error")
+
+
+def invalid_url(method: str, path: str) -> APIError:
+    return APIError(404, f"Invalid URL ({method} {path})")
+
+
+def model_not_found(model: str) -> APIError:
+    return APIError(404, f"The model '{model}' does not exist", param="model", code="model_not_found")
+
+
+def invalid_json() -> APIError:
+    return bad(
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
+        "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you "
+        "have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)"
+    )
+
+
+def wrong_content_type(got: str, expected: str) -> APIError:  # [ours]
+    shown = got or "none"
+    return bad(f"Invalid Content-Type header ({shown}), expected {expected}.")
+
+
+def no_boundary() -> APIError:  # [ours]
+    return bad(
+        "Invalid multipart/form-data body: the Content-Type header has no boundary, so the parts cannot be read."
+    )
+
+
+def bad_multipart(detail: str) -> APIError:  # [ours]
+    return bad(f"Invalid multipart/form-data body: {detail}")
+
+
+def body_too_large(limit: int) -> APIError:  # [ours]
+    return APIError(
+        413,
+        f"Request body too large: the maximum is {limit // (1024 * 1024)} MB ({limit} bytes).",
+        code="request_too_large",
+    )

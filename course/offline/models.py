@@ -1,0 +1,61 @@
+"""The models the offline API emulates, read once from `data/models.json`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DATA = Path(__file__).with_name("data")
+
+DALLE2 = "dall-e-2"
+DALLE3 = "dall-e-3"
+GPT = "gpt-image"
+
+# The 2024 error for a size that no model accepts lists every size, in this order.
+ALL_DALLE_SIZES = ["256x256", "512x512", "1024x1024", "1024x1792", "1792x1024"]
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    family: str
+    created: int
+    sizes: tuple[str, ...]
+    default_size: str
+    qualities: tuple[str, ...]
+    default_quality: str
+    max_prompt: int
+    routes: tuple[str, ...]
+    free_sizes: bool = False
+    retired: str | None = None
+
+    @property
+    def is_gpt(self) -> bool:
+        return self.family == GPT
+
+
+@lru_cache(maxsize=1)
+def all_models() -> dict[str, Model]:
+    raw = json.loads((DATA / "models.json").read_text(encoding="utf-8"))
+    out: dict[str, Model] = {}
+    for m in raw["models"]:
+        out[m["id"]] = Model(
+            id=m["id"],
+            family=m["family"],
+            created=m["created"],
+            sizes=tuple(m["sizes"]),
+            default_size=m["default_size"],
+            qualities=tuple(m["qualities"]),
+            default_quality=m["default_quality"],
+            max_prompt=m["max_prompt"],
+            routes=tuple(m["routes"]),
+            free_sizes=m.get("free_sizes", False),
+            retired=m.get("retired"),
+        )
+    return out
+
+
+def get(model_id: str) -> Model | None:
+    return all_models().get(model_id)

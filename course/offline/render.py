@@ -1,0 +1,150 @@
+"""Drawing the offline API's images with Pillow.
+
+Nothing here is random in the global sense: every picture comes from a
+`random.Random(seed)`, and the seed from the request, so the same request gives
+the same bytes. A generated picture is visibly the prompt's: a gradient and
+shapes coloured by its words (colour words such as "red" are honoured), the
+prompt itself written across the bottom, and a small "offline" mark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import re
+import textwrap
+from functools import lru_cache
+
+from PIL import Image, ImageColor, ImageDraw, ImageFont
+
+STOPWORDS = frozenset(
+    "a an the of in on at to and or with for from by is are was be as into over under this that it its".split()
+)
+
+
+def seed_for(*parts: object) -> int:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _word_colour(word: str) -> tuple[int, int, int]:
+    try:
+        rgb = ImageColor.getrgb(word)
+        return rgb[0], rgb[1], rgb[2]
+    except ValueError:
+        d = hashlib.md5(word.encode("utf-8", "surrogatepass")).digest()
+        # Keep hashed colours saturated so that no picture comes out grey.
+        r, g, b = d[0], d[1], d[2]
+        lo = min(r, g, b)
+        return tuple(min(255, int((c - lo) * 1.6) + 40) for c in (r, g, b))  # type: ignore[return-value]
+
+
+def prompt_words(prompt: str) -> list[str]:
+    words = [w for w in re.findall(r"[^\W\d_]+", prompt.lower()) if w not in STOPWORDS]
+    return words or ["offline"]
+
+
+@lru_cache(maxsize=32)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=max(8, size))
+
+
+def _gradient(width: int, height: int, top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Image.Image:
+    column = Image.new("RGB", (1, 256))
+    column.putdata(
+        [tuple(top[c] + (bottom[c] - top[c]) * y // 255 for c in range(3)) for y in range(256)]  # type: ignore[misc]
+    )
+    return column.resize((width, height), Image.Resampling.BILINEAR)
+
+
+def _shape(draw: ImageDraw.ImageDraw, rng: random.Random, kind: int, w: int, h: int, colour: tuple[int, int, int]) -> None:
+    r = int(min(w, h) * rng.uniform(0.08, 0.22))
+    cx, cy = rng.randint(r, max(r, w - r)), rng.randint(r, max(r, int(h * 0.78) - r))
+    outline = tuple(max(0, c - 90) for c in colour)
+    width = max(1, min(w, h) // 128)
+    if kind == 0:
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour, outline=outline, width=width)
+    elif kind == 1:
+        draw.rectangle((cx - r, cy - r * 2 // 3, cx + r, cy + r * 2 // 3), fill=colour, outline=outline, width=width)
+    elif kind == 2:
+        draw.polygon([(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)], fill=colour, outline=outline)
+    else:
+        draw.regular_polygon((cx, cy, r), n_sides=5 + rng.randint(0, 3), rotation=rng.randint(0, 90), fill=colour)
+
+
+def _caption(image: Image.Image, text: str, *, mark: str = "offline") -> None:
+    w, h = image.size
+    draw = ImageDraw.Draw(image, "RGBA")
+    size = max(9, min(w, h) // 18)
+    font = _font(size)
+    chars = max(8, int(w / (size * 0.55)))
+    lines = textwrap.wrap(" ".join(text.split()), chars)[:3] or [""]
+    if len(textwrap.wrap(" ".join(text.split()), chars)) > 3:
+        lines[-1] = lines[-1][: max(0, chars - 1)] + "…"
+    band = (len(lines) * (size + 4)) + size // 2
+    draw.rectangle((0, h - band, w, h), fill=(0, 0, 0, 150))
+    for i, line in enumerate(lines):
+        draw.text((size // 2, h - band + size // 4 + i * (size + 4)), line, font=font, fill=(255, 255, 255, 255))
+    small = _font(max(8, size * 2 // 3))
+    tw = draw.textlength(mark, font=small)
+    draw.rectangle((w - tw - size, 0, w, size + 2), fill=(255, 255, 255, 170))
+    draw.text((w - tw - size // 2, 1), mark, font=small, fill=(40, 40, 40, 255))
+
+
+def draw_prompt(prompt: str, width: int, height: int, seed: int, *, transparent: bool = False) -> Image.Image:
+    rng = random.Random(seed)
+    words = prompt_words(prompt)
+    colours = [_word_colour(w) for w in words]
+    named = [c for w, c in zip(words, colours) if w in ImageColor.colormap]
+    top = named[0] if named else colours[0]
+    bottom = named[1] if len(named) > 1 else colours[-1] if len(colours) > 1 else tuple(255 - c for c in top)
+    image = _gradient(width, height, top, bottom).convert("RGBA")  # type: ignore[arg-type]
+    if transparent:
+        image.putalpha(0)
+    draw = ImageDraw.Draw(image)
+    for i, word in enumerate(words[:8]):
+        kind = int(hashlib.md5(word.encode("utf-8", "surrogatepass")).digest()[3]) % 4
+        fill = named[i % len(named)] if named and i % 2 == 0 else colours[i]
+        _shape(draw, rng, kind, width, height, fill)
+    _caption(image, prompt)
+    return image if transparent else image.convert("RGB")
+
+
+def variation_of(source: Image.Image, width: int, height: int, seed: int, index: int) -> Image.Image:
+    """A variation: the input, resized, mirrored or tinted, with a few shapes in its own colours."""
+    rng = random.Random(seed)
+    base = source.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+    if rng.random() < 0.5:
+        base = base.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    channels = list(base.split())
+    rng.shuffle(channels) if rng.random() < 0.3 else None
+    base = Image.merge("RGB", channels)
+    palette = base.resize((4, 4), Image.Resampling.BOX).getdata()
+    tint = _gradient(width, height, palette[rng.randrange(16)], palette[rng.randrange(16)])
+    image = Image.blend(base, tint, 0.25).convert("RGBA")
+    draw = ImageDraw.Draw(image)
+    for _ in range(3):
+        _shape(draw, rng, rng.randrange(4), width, height, palette[rng.randrange(16)])
+    _caption(image, f"variation {index + 1}")
+    return image.convert("RGB")
+
+
+def apply_edit(source: Image.Image, editable: Image.Image, prompt: str, seed: int) -> Image.Image:
+    """Paint the prompt's picture where `editable` (mode "1"/"L", non-zero = edit) says; keep every other pixel."""
+    w, h = source.size
+    painted = draw_prompt(prompt, w, h, seed).convert("RGBA")
+    out = source.convert("RGBA")
+    out.paste(painted, (0, 0), editable.convert("L"))
+    return out
+
+
+def encode(image: Image.Image, fmt: str = "png", compression: int = 100) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "png":
+        image.save(buf, "PNG", compress_level=1)
+    elif fmt == "jpeg":
+        image.convert("RGB").save(buf, "JPEG", quality=max(1, compression))
+    else:
+        image.save(buf, "WEBP", quality=compression, method=0)
+    return buf.getvalue()

@@ -1,0 +1,119 @@
+"""The durable request log: one SQLite row per request, rejected ones included.
+
+The grader treats it as the truth about what a script asked for and got, so a
+row is committed before its response is sent. WAL mode lets readers (`course
+log`, the grader) read while the server writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    time        REAL NOT NULL,
+    key         TEXT,
+    learner     TEXT,
+    method      TEXT NOT NULL,
+    route       TEXT NOT NULL,
+    model       TEXT,
+    params      TEXT NOT NULL DEFAULT '{}',
+    status      INTEGER NOT NULL,
+    error_code  TEXT,
+    error_message TEXT,
+    request_id  TEXT,
+    image_ids   TEXT NOT NULL DEFAULT '[]',
+    urls        TEXT NOT NULL DEFAULT '[]',
+    duration_ms REAL
+);
+CREATE INDEX IF NOT EXISTS requests_key ON requests(key);
+"""
+LOG_NAME = "requests.sqlite3"
+
+
+@dataclass
+class Record:
+    time: float
+    method: str
+    route: str
+    status: int
+    key: str | None = None
+    learner: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    image_ids: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    duration_ms: float | None = None
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+class RequestLog:
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / LOG_NAME
+        self._db = _connect(self.path)
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def write(self, r: Record) -> int:
+        row = (
+            r.time, r.key, r.learner, r.method, r.route, r.model, json.dumps(r.params, default=str), r.status,
+            r.error_code, r.error_message, r.request_id, json.dumps(r.image_ids), json.dumps(r.urls), r.duration_ms,
+        )
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO requests (time, key, learner, method, route, model, params, status, error_code, "
+                "error_message, request_id, image_ids, urls, duration_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                row,
+            )
+            return int(cur.lastrowid or 0)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def read_log(data_dir: Path | str, *, key: str | None = None, since_id: int = 0) -> list[Record]:
+    """Every logged request (for one key, if given), oldest first."""
+    return list(iter_log(data_dir, key=key, since_id=since_id))
+
+
+def iter_log(data_dir: Path | str, *, key: str | None = None, since_id: int = 0) -> Iterator[Record]:
+    path = Path(data_dir) / LOG_NAME
+    if not path.exists():
+        return
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        sql = "SELECT * FROM requests WHERE id > ?"
+        args: list[Any] = [since_id]
+        if key is not None:
+            sql += " AND key = ?"
+            args.append(key)
+        db.row_factory = sqlite3.Row
+        for row in db.execute(sql + " ORDER BY id", args):
+            d = dict(row)
+            d["params"] = json.loads(d["params"])
+            d["image_ids"] = json.loads(d["image_ids"])
+            d["urls"] = json.loads(d["urls"])
+            yield Record(**d)
+    finally:
+        db.close()
