@@ -200,10 +200,10 @@ class OfflineAPI:
         record.model = fields.get("model") if isinstance(fields.get("model"), str) else "dall-e-2"
         p = params.parse("generations", fields)
         record.model = p.model.id
-        self._admit(p, record)
+        limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
         body = await run_in_threadpool(self.producer.respond, p, issuer, [], record.image_ids, record.urls)
-        return JSONResponse(body)
+        return JSONResponse(body, headers=limits)
 
     async def _with_uploads(self, route: str, request: Request, record: Record) -> Response:
         content_type = request.headers.get("content-type", "")
@@ -235,11 +235,11 @@ class OfflineAPI:
         p = params.parse(route, fields, form=True)
         record.model = p.model.id
         images, region, digest = await run_in_threadpool(self._read_uploads, p, files)
-        self._admit(p, record)
+        limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
         body = await run_in_threadpool(self.producer.respond, p, issuer, images, record.image_ids, record.urls,
                                        region, digest)
-        return JSONResponse(body)
+        return JSONResponse(body, headers=limits)
 
     def _read_uploads(self, p: params.Params, files: dict[str, list[uploads.Upload]]) -> tuple[list[Any], Any, str]:
         import hashlib
@@ -266,14 +266,14 @@ class OfflineAPI:
         digest = hashlib.sha256(b"".join(u.data for u in image_parts)).hexdigest()
         return images, region, digest
 
-    def _admit(self, p: params.Params, record: Record) -> None:
-        """Content policy, then the rate limit: checks on a request that is otherwise valid."""
+    def _admit(self, p: params.Params, record: Record) -> dict[str, str]:
+        """Content policy, then the rate limit: checks on a request that is otherwise valid. Returns rate headers."""
         if p.prompt and self.policy.blocked(p.prompt):
             if p.model.is_gpt:
                 raise Gpt.content_policy(record.request_id or "")
             raise Dalle.content_policy(p.model.family)
         who = record.learner or record.key or "anonymous"
-        self.limiter.take(record.key or "", p.n, ident("org", "org", who))
+        return self.limiter.take(record.key or "", p.n, ident("org", "org", who))
 
     def _serve_image(self, request: Request, record: Record) -> Response:
         now = self.clock()
