@@ -138,10 +138,11 @@ class OfflineAPI:
                 return
 
     async def _housekeeping(self) -> None:
+        idle = self.config.idle_timeout
+        interval = self.config.sweep_interval if idle is None else min(self.config.sweep_interval, max(0.05, idle / 4))
         while True:
-            await asyncio.sleep(self.config.sweep_interval)
+            await asyncio.sleep(interval)
             await run_in_threadpool(self.sweep)
-            idle = self.config.idle_timeout
             if idle is not None and time.monotonic() - self.last_activity > idle and self.on_idle:
                 self.on_idle()
 

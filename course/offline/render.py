@@ -120,7 +120,8 @@ def variation_of(source: Image.Image, width: int, height: int, seed: int, index:
     channels = list(base.split())
     rng.shuffle(channels) if rng.random() < 0.3 else None
     base = Image.merge("RGB", channels)
-    palette = base.resize((4, 4), Image.Resampling.BOX).getdata()
+    small = base.resize((4, 4), Image.Resampling.BOX)
+    palette = [small.getpixel((x, y)) for y in range(4) for x in range(4)]
     tint = _gradient(width, height, palette[rng.randrange(16)], palette[rng.randrange(16)])
     image = Image.blend(base, tint, 0.25).convert("RGBA")
     draw = ImageDraw.Draw(image)
