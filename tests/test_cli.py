@@ -1,0 +1,93 @@
+"""Does `course` speak in one clear line when something is wrong, and print what a user needs?"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def course(*args: str, home: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COURSE_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "course", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def test_serve_prints_its_base_url(tmp_path: Path) -> None:
+    """Does `course serve` print the base URL that OPENAI_BASE_URL takes, and answer there?"""
+    import openai
+
+    env = {**os.environ, "COURSE_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "course", "serve", "--port", "0", "--data-dir",
+                             str(tmp_path / "d")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "Offline Images API listening on http://127.0.0.1:" in line
+        base = line.split("listening on ", 1)[1].split()[0]
+        assert base.endswith("/v1")
+        with openai.OpenAI(base_url=base, api_key="sk-cli", max_retries=0) as client:
+            assert client.images.generate(prompt="a cat", size="256x256").data[0].url.startswith(base[:-3])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def test_busy_port_is_one_clear_line(tmp_path: Path) -> None:
+    """When the port is taken, is the error one line with a hint, and no traceback?"""
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        port = blocker.getsockname()[1]
+        result = course("serve", "--port", str(port), "--data-dir", str(tmp_path / "d"), home=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: port {port} on 127.0.0.1 is already in use.")
+    assert "hint:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_and_malformed_keys_files(tmp_path: Path) -> None:
+    """Are a missing keys file and a malformed one each named in a clear error?"""
+    missing = course("serve", "--keys", str(tmp_path / "nope.txt"), home=tmp_path)
+    assert missing.returncode == 1 and "nope.txt: no such file" in missing.stderr
+    bad = tmp_path / "keys.txt"
+    bad.write_text("sk-one alice\nthis line has three\n")
+    malformed = course("serve", "--keys", str(bad), home=tmp_path)
+    assert malformed.returncode == 1
+    assert "line 2: expected 'KEY LEARNER'" in malformed.stderr and "Traceback" not in malformed.stderr
+
+
+def test_bad_fail_rate(tmp_path: Path) -> None:
+    """Is a fail rate outside 0..1 refused clearly?"""
+    result = course("serve", "--fail-rate", "2", home=tmp_path)
+    assert result.returncode == 1 and "--fail-rate must be between 0 and 1, got 2.0" in result.stderr
+
+
+def test_status_and_stop_without_a_server(tmp_path: Path) -> None:
+    """With no background server, do status and stop say so plainly?"""
+    status = course("status", home=tmp_path)
+    assert status.returncode == 1 and "No offline Images API is running" in status.stdout
+    stop = course("stop", home=tmp_path)
+    assert stop.returncode == 0 and "No offline Images API is running" in stop.stdout
+
+
+def test_demo_then_status_then_stop(tmp_path: Path) -> None:
+    """Does the main job generate and save an image offline, leaving a server that status sees and stop ends?"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env.update(COURSE_HOME=str(tmp_path), PYTHONPATH=str(REPO))
+    demo = subprocess.run([sys.executable, "-m", "course", "demo", "--out", str(tmp_path / "imgs")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert demo.returncode == 0, demo.stderr
+    assert (tmp_path / "imgs" / "demo.png").read_bytes().startswith(b"\x89PNG")
+    assert "Image URL (valid for one hour): http://127.0.0.1:" in demo.stdout
+    assert course("status", home=tmp_path).returncode == 0
+    assert "Stopped" in course("stop", home=tmp_path).stdout
+
+
+def test_help_without_command(tmp_path: Path) -> None:
+    """Does plain `course` print the usage?"""
+    result = course(home=tmp_path)
+    assert result.returncode == 0 and "course serve" in result.stdout
