@@ -246,3 +246,15 @@ def test_injected_500s_follow_their_seed(start_server) -> None:
     first = pattern(11)
     assert first == pattern(11)
     assert 200 in first and 500 in first
+
+
+def test_blocked_terms_are_configurable(start_server, tmp_path) -> None:
+    """Does --blocked-terms replace the default list (whole words, any case)?"""
+    terms = tmp_path / "terms.txt"
+    terms.write_text("# our list\nbroccoli\n")
+    server = start_server(blocked_terms_file=terms)
+    client = server.client()
+    with pytest.raises(openai.BadRequestError) as info:
+        client.images.generate(prompt="A plate of BROCCOLI", size="256x256")
+    assert info.value.code == "content_policy_violation"
+    assert client.images.generate(prompt="a massacre of broccolini", size="256x256").data  # default list replaced
