@@ -172,6 +172,7 @@ def _spawn(folder: Path, state_file: Path) -> str:
     port = sock.getsockname()[1]
     url = f"http://{host}:{port}/v1"
     package_root = str(Path(__file__).resolve().parent.parent)
+    python = server_python(Path(package_root))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     for name in ("OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_API_KEY"):
@@ -179,14 +180,63 @@ def _spawn(folder: Path, state_file: Path) -> str:
     data_dir = os.environ.get("COURSE_OFFLINE_DATA_DIR") or str(offline_data_dir())
     with open(folder / "server.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "course", "serve", "--fd", str(sock.fileno()), "--data-dir", data_dir,
+            [python, "-m", "course", "serve", "--fd", str(sock.fileno()), "--data-dir", data_dir,
              "--idle-timeout", str(IDLE_TIMEOUT), "--state-file", str(state_file)],
             pass_fds=(sock.fileno(),), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             start_new_session=True, cwd=str(folder), env=env,
         )
-    write_state_file(state_file, pid=proc.pid, host=host, port=port, url=url, data_dir=data_dir, started=time.time())
     sock.close()
+    _wait_until_up(proc, host, port, folder / "server.log")
+    write_state_file(state_file, pid=proc.pid, host=host, port=port, url=url, data_dir=data_dir, started=time.time())
     return url
+
+
+SERVER_PACKAGES = ("uvicorn", "starlette", "PIL", "multipart")
+
+
+def server_python(package_root: Path) -> str:
+    """An interpreter that can run the server: this one, `$COURSE_PYTHON`, or the course's own venv.
+
+    A learner may run the lesson under another environment (the 0.x SDK's, say) with only `course`
+    on the path; the server then runs under the interpreter the course was installed with.
+    """
+    import importlib.util
+
+    missing = [name for name in SERVER_PACKAGES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return sys.executable
+    for candidate in (os.environ.get("COURSE_PYTHON"), package_root / ".venv" / "bin" / "python"):
+        if candidate and Path(candidate).is_file():
+            return str(candidate)
+    from .errors import CourseError
+
+    raise CourseError(
+        f"the offline Images API cannot start: this Python ({sys.executable}) lacks {', '.join(missing)}.",
+        hint="install the course here (pip install -r requirements.txt), or set COURSE_PYTHON to a Python that has it.",
+    )
+
+
+def _wait_until_up(proc: subprocess.Popen, host: str, port: int, log: Path, timeout: float = 30.0) -> None:
+    """Block until the new server answers, so that a server that cannot start says why, not 'Connection refused'."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        if probe(host, port, timeout=min(2.0, timeout)) == proc.pid:
+            return
+        time.sleep(0.02)
+    from .errors import CourseError
+
+    try:
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+    except OSError:
+        tail = []
+    if proc.poll() is None:
+        proc.kill()
+    raise CourseError(
+        "the offline Images API did not start" + (f": {tail[-1]}" if tail else "."),
+        hint=f"see {log} for the whole story.",
+    )
 
 
 def write_state_file(path: Path, **state: object) -> None:
