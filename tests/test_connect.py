@@ -189,27 +189,27 @@ def test_python_without_the_server_packages(monkeypatch: pytest.MonkeyPatch, tmp
     """When this Python cannot run the server, is another one used, or a clear error given?"""
     import importlib.util
 
-    from course import connect
+    from course.connect import server_python
     from course.errors import CourseError
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
     monkeypatch.delenv("COURSE_PYTHON", raising=False)
     with pytest.raises(CourseError) as info:
-        connect.server_python(tmp_path)
+        server_python(tmp_path)
     assert "lacks uvicorn" in str(info.value) and "COURSE_PYTHON" in str(info.value)
     monkeypatch.setenv("COURSE_PYTHON", sys.executable)
-    assert connect.server_python(tmp_path) == sys.executable
+    assert server_python(tmp_path) == sys.executable
 
 
 def test_a_server_that_dies_at_start_says_why(tmp_path: Path) -> None:
     """If the new server exits at once, does the error quote its log instead of 'Connection refused'?"""
-    from course import connect
+    from course.connect import _wait_until_up
     from course.errors import CourseError
 
     log = tmp_path / "server.log"
     log.write_text("Traceback (most recent call last):\nModuleNotFoundError: No module named 'uvicorn'\n")
     dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
     with pytest.raises(CourseError) as info:
-        connect._wait_until_up(dead, "127.0.0.1", 9, log, timeout=5)
+        _wait_until_up(dead, "127.0.0.1", 9, log, timeout=5)
     assert "did not start: ModuleNotFoundError: No module named 'uvicorn'" in str(info.value)
