@@ -99,6 +99,10 @@ class OfflineAPI:
         except Exception:  # never let a bug become a dropped connection: answer as the real API would
             traceback.print_exc(file=sys.stderr)
             response = self._error(errors.server_error(), record)
+        await self._finish(scope, receive, send, response, record, started)
+
+    async def _finish(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
+                      send: Callable[..., Awaitable[Any]], response: Response, record: Record, started: float) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         if not scope["path"].startswith("/private/"):
             response.headers["openai-version"] = OPENAI_VERSION
@@ -106,7 +110,13 @@ class OfflineAPI:
             response.headers["x-request-id"] = record.request_id or ""
         record.status = response.status_code
         record.duration_ms = round(elapsed, 3)
-        self.log.write(record)
+        try:
+            self.log.write(record)
+        except Exception:  # a row that cannot be stored must not cost the learner the answer
+            traceback.print_exc(file=sys.stderr)
+            self.log.write(Record(time=record.time, method=record.method, route=record.route, status=record.status,
+                                  error_code=record.error_code, request_id=record.request_id,
+                                  params={"_unloggable": repr(record.params)[:2000]}))
         await response(scope, receive, send)
 
     def _limited(self, receive: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -192,7 +202,9 @@ class OfflineAPI:
         raw = await request.body()
         try:
             fields = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            # Escapes of lone surrogates ("\ud800") parse but can never be echoed, stored or drawn.
+            json.dumps(fields, ensure_ascii=False).encode("utf-8")
+        except (ValueError, UnicodeError, RecursionError):
             record.params = {"_raw": raw[:2000].decode("utf-8", "replace")}
             raise errors.invalid_json() from None
         record.params = fields if isinstance(fields, dict) else {"_body": fields}
@@ -232,7 +244,7 @@ class OfflineAPI:
         finally:
             await form.close()
         record.params = fields
-        record.model = fields.get("model") or "dall-e-2"
+        record.model = fields["model"] if isinstance(fields.get("model"), str) else "dall-e-2"
         p = params.parse(route, fields, form=True)
         record.model = p.model.id
         images, region, digest = await run_in_threadpool(self._read_uploads, p, files)
