@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 PY = sys.executable
 HOST = "127.0.0.1"
 AUTH = "Bearer sk-bench"
+WORKERS = 1
 COLOURS = ["red", "blue", "green", "orange", "purple", "teal", "gold", "pink"]
 THINGS = ["fox", "lighthouse", "teapot", "bicycle", "owl", "castle", "cactus", "robot"]
 
@@ -104,16 +105,30 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its direct children (the server's workers)."""
+    total = cpu_seconds(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    total += cpu_seconds(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return total
+
+
 # --- a server subprocess -------------------------------------------------------------------
 
 
 class Server:
     """`python -m course serve --port 0 --data-dir DIR` as a subprocess; the port comes from its stdout."""
 
-    def __init__(self, data_dir: Path, home: Path) -> None:
+    def __init__(self, data_dir: Path, home: Path, workers: int = 1) -> None:
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
-            [PY, "-m", "course", "serve", "--host", HOST, "--port", "0", "--data-dir", str(data_dir)],
+            [PY, "-m", "course", "serve", "--host", HOST, "--port", "0", "--data-dir", str(data_dir),
+             "--workers", str(workers)],
             cwd=str(ROOT), env=clean_env(home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
         )
@@ -351,7 +366,7 @@ def part_load(work: Path, clients: int, duration: float) -> dict:
     from course.offline.requestlog import read_log
 
     data_dir = work / "data-load"
-    server = Server(data_dir, work / "home-load")
+    server = Server(data_dir, work / "home-load", workers=WORKERS)
     try:
         client = BlockingClient(server.port)
         for i in range(20):  # warm up: imports, fonts, the thread pool
@@ -359,9 +374,9 @@ def part_load(work: Path, clients: int, duration: float) -> dict:
         client.close()
         before = read_log(data_dir)
         since = before[-1].id or 0 if before else 0
-        cpu0, busy0 = cpu_seconds(server.proc.pid), system_busy_seconds()
+        cpu0, busy0 = tree_cpu_seconds(server.proc.pid), system_busy_seconds()
         r = run_loop(load(server.port, clients, duration))
-        server_cpu = cpu_seconds(server.proc.pid) - cpu0
+        server_cpu = tree_cpu_seconds(server.proc.pid) - cpu0
         busy = system_busy_seconds() - busy0
         time.sleep(0.2)
         logged = read_log(data_dir, since_id=since)
@@ -486,11 +501,14 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="short run: 5 s of load, fewer samples")
     ap.add_argument("--duration", type=float, default=None, help="seconds of load (default 30; 5 with --quick)")
     ap.add_argument("--clients", type=int, default=50, help="concurrent load clients (default 50)")
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes for the load part (default 1, as `course serve`)")
     ap.add_argument("--runs", type=int, default=None, help="alternating runs of steps (a)/(b) (default 10)")
     ap.add_argument("--cold-runs", type=int, default=None, help="runs of step (c) (default 5)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: request,load,connect")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "offline_api.json")
     args = ap.parse_args()
+    global WORKERS
+    WORKERS = args.workers
     duration = args.duration if args.duration is not None else (5.0 if args.quick else 30.0)
     runs = args.runs if args.runs is not None else (3 if args.quick else 10)
     cold_runs = args.cold_runs if args.cold_runs is not None else (2 if args.quick else 5)

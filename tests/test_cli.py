@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import socket
 import subprocess
 import sys
@@ -91,3 +92,75 @@ def test_help_without_command(tmp_path: Path) -> None:
     """Does plain `course` print the usage?"""
     result = course(home=tmp_path)
     assert result.returncode == 0 and "course serve" in result.stdout
+
+
+def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "COURSE_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "course", "serve", "--port", "0", "--data-dir",
+                             str(tmp_path / "d"), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+    line = proc.stdout.readline()
+    return proc, line.split("listening on ", 1)[1].split()[0]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_workers_share_one_socket_and_one_identity(tmp_path: Path) -> None:
+    """With --workers 2, do two processes serve, the health check name the parent, and SIGTERM stop all?"""
+    import json
+    import signal
+    import urllib.request
+
+    import openai
+
+    from course.offline.requestlog import read_log
+
+    proc, base = _serve(tmp_path, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 10
+        while len(workers := _children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2
+        health = json.loads(urllib.request.urlopen(base[:-3] + "/__course__/health", timeout=10).read())
+        assert health["pid"] == proc.pid
+        with openai.OpenAI(base_url=base, api_key="sk-w", max_retries=0) as client:
+            for i in range(20):
+                client.images.generate(prompt=f"a cat {i}", size="256x256")
+        assert len(read_log(tmp_path / "d")) == 20
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        time.sleep(0.2)
+        assert all(not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+                   for pid in workers)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_workers_idle_out_together(tmp_path: Path) -> None:
+    """Does a multi-worker server stop itself after its idle time?"""
+    proc, _ = _serve(tmp_path, "--workers", "2", "--idle-timeout", "1")
+    try:
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+        proc.stdout.close()
+
+
+def test_teaching_faults_need_one_worker(tmp_path: Path) -> None:
+    """Are --rate-limit/--fail-rate with several workers refused clearly, and --workers 0 too?"""
+    result = course("serve", "--workers", "2", "--rate-limit", "5", home=tmp_path)
+    assert result.returncode == 1 and "need a single worker" in result.stderr
+    zero = course("serve", "--workers", "0", home=tmp_path)
+    assert zero.returncode == 1 and "--workers must be at least 1, got 0." in zero.stderr

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
@@ -56,7 +57,8 @@ def load_secret(data_dir: Path) -> bytes:
 class OfflineAPI:
     """The offline Images API as an ASGI app. `clock` is replaceable so tests can move time."""
 
-    def __init__(self, config: ServerConfig | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: ServerConfig | None = None, *, clock: Callable[[], float] = time.time,
+                 server_pid: int | None = None, activity: Any = None) -> None:
         self.config = config or ServerConfig()
         self.clock = clock
         data_dir = self.config.data_dir
@@ -69,9 +71,11 @@ class OfflineAPI:
         self.limiter = RateLimiter(self.config.rate_limit, clock=lambda: self.clock())
         self.faults = Faults(self.config.fail_rate, self.config.fail_seed)
         self.producer = Producer(self.store, self.secret, self.config.seed, lambda: self.clock())
-        self.token = uuid.uuid4().hex
-        self.last_activity = time.monotonic()
+        self.server_pid = server_pid or os.getpid()
+        # Shared memory (a RawValue) when several workers serve together, so the parent sees activity.
+        self.activity = activity if activity is not None else _Cell(time.monotonic())
         self.on_idle: Callable[[], None] | None = None
+        self._render_limiter: anyio.CapacityLimiter | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- ASGI --------------------------------------------------------------------------
@@ -82,9 +86,9 @@ class OfflineAPI:
             return
         if scope["type"] != "http":
             return
-        self.last_activity = time.monotonic()
+        self.activity.value = time.monotonic()
         if scope["path"] == "/__course__/health":
-            await JSONResponse({"ok": True, "token": self.token, "pid": os.getpid()})(scope, receive, send)
+            await JSONResponse({"ok": True, "pid": self.server_pid})(scope, receive, send)
             return
         started = time.perf_counter()
         request = Request(scope, self._limited(receive))
@@ -153,7 +157,7 @@ class OfflineAPI:
         while True:
             await asyncio.sleep(interval)
             await run_in_threadpool(self.sweep)
-            if idle is not None and time.monotonic() - self.last_activity > idle and self.on_idle:
+            if idle is not None and time.monotonic() - self.activity.value > idle and self.on_idle:
                 self.on_idle()
 
     def sweep(self) -> int:
@@ -180,6 +184,12 @@ class OfflineAPI:
         if route == "generations":
             return await self._generations(request, record)
         return await self._with_uploads(route, request, record)
+
+    async def _render(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Pillow work, off the event loop but on a few threads only: more would just queue on the GIL."""
+        if self._render_limiter is None:
+            self._render_limiter = anyio.CapacityLimiter(max(1, self.config.render_threads))
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._render_limiter)
 
     def _error(self, exc: APIError, record: Record) -> Response:
         record.error_code = exc.code or exc.type
@@ -215,7 +225,7 @@ class OfflineAPI:
         record.model = p.model.id
         limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
-        body = await run_in_threadpool(self.producer.respond, p, issuer, [], record.image_ids, record.urls)
+        body = await self._render(self.producer.respond, p, issuer, [], record.image_ids, record.urls)
         return JSONResponse(body, headers=limits)
 
     async def _with_uploads(self, route: str, request: Request, record: Record) -> Response:
@@ -247,11 +257,11 @@ class OfflineAPI:
         record.model = fields["model"] if isinstance(fields.get("model"), str) else "dall-e-2"
         p = params.parse(route, fields, form=True)
         record.model = p.model.id
-        images, region, digest = await run_in_threadpool(self._read_uploads, p, files)
+        images, region, digest = await self._render(self._read_uploads, p, files)
         limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
-        body = await run_in_threadpool(self.producer.respond, p, issuer, images, record.image_ids, record.urls,
-                                       region, digest)
+        body = await self._render(self.producer.respond, p, issuer, images, record.image_ids, record.urls,
+                                  region, digest)
         return JSONResponse(body, headers=limits)
 
     def _read_uploads(self, p: params.Params, files: dict[str, list[uploads.Upload]]) -> tuple[list[Any], Any, str]:
@@ -321,6 +331,13 @@ class OfflineAPI:
         if model is None:
             raise errors.model_not_found(model_id)
         return JSONResponse(card(model))
+
+
+class _Cell:
+    """A plain stand-in for a shared RawValue when there is one process."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -33,6 +33,8 @@ class ServerConfig:
     idle_timeout: float | None = None
     max_body: int = MAX_BODY
     sweep_interval: float = 60.0
+    workers: int = 1  # processes sharing the socket; more than one uses more cores
+    render_threads: int = 2  # images drawn at once per worker: more only adds GIL contention
 
     @classmethod
     def from_env(cls, **overrides: object) -> "ServerConfig":

@@ -46,28 +46,106 @@ def serve(
     state_file: Path | None = None,
     announce: Callable[[str], None] = print,
 ) -> None:
+    if config.workers > 1 and (config.rate_limit or config.fail_rate):
+        raise CourseError(
+            "--rate-limit and --fail-rate count requests in one process, so they need a single worker.",
+            hint="drop --workers (a class of learners rarely needs more than one worker for teaching faults).",
+        )
+    import uvicorn  # noqa: F401  (imported before forking, so that workers share it)
+
+    from .app import OfflineAPI  # noqa: F401
+
+    sock = socket.socket(fileno=fd) if fd is not None else bind(config.host, config.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{host}:{port}/v1"
+    if state_file is not None:
+        write_state_file(state_file, pid=os.getpid(), host=host, port=port, url=url, data_dir=str(config.data_dir),
+                         started=time.time())
+    if fd is not None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    workers = f" with {config.workers} workers" if config.workers > 1 else ""
+    announce(f"Offline Images API listening on {url}{workers}  (set OPENAI_BASE_URL to this; Ctrl+C stops it)")
+    announce(f"Request log and images: {config.data_dir}")
+    try:
+        if config.workers > 1:
+            _serve_workers(config, sock)
+        else:
+            _run_worker(config, sock, server_pid=os.getpid(), activity=None)
+    finally:
+        if state_file is not None:
+            remove_state_if_ours(state_file)
+        sys.stdout.flush()
+
+
+def _run_worker(config: ServerConfig, sock: socket.socket, *, server_pid: int, activity: object) -> None:
     import uvicorn
 
     from .app import OfflineAPI
 
-    sock = socket.socket(fileno=fd) if fd is not None else bind(config.host, config.port)
-    host, port = sock.getsockname()[:2]
-    app = OfflineAPI(config)
+    app = OfflineAPI(config, server_pid=server_pid, activity=activity)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30,
                        server_header=False, date_header=True)
     )
     app.on_idle = lambda: setattr(server, "should_exit", True)
-    url = f"http://{host}:{port}/v1"
-    if state_file is not None:
-        write_state_file(state_file, pid=os.getpid(), host=host, port=port, url=url, data_dir=str(config.data_dir),
-                    started=time.time())
-    signal.signal(signal.SIGHUP, signal.SIG_IGN) if fd is not None else None
-    announce(f"Offline Images API listening on {url}  (set OPENAI_BASE_URL to this; Ctrl+C stops it)")
-    announce(f"Request log and images: {config.data_dir}")
+    server.run(sockets=[sock])
+
+
+def _serve_workers(config: ServerConfig, sock: socket.socket) -> None:
+    """Fork `config.workers` processes that accept on the same socket; this one only watches them.
+
+    The health check reports this process's pid, so scripts see one server however many workers it
+    has; request activity is shared through a RawValue, so the idle timeout covers all of them.
+    """
+    from multiprocessing.sharedctypes import RawValue
+
+    activity = RawValue("d", time.monotonic())
+    parent = os.getpid()
+    children: set[int] = set()
+    stopping = False
+
+    def start_one() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _run_worker(config, sock, server_pid=parent, activity=activity)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children.add(pid)
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(config.workers):
+        start_one()
+    idle = config.idle_timeout
     try:
-        server.run(sockets=[sock])
+        while not stopping:
+            time.sleep(0.2)
+            for pid in list(children):
+                done, _status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    children.discard(pid)
+                    if not stopping:
+                        start_one()  # a worker that died is replaced; the others keep serving
+            if idle is not None and time.monotonic() - activity.value > idle:
+                break
     finally:
-        if state_file is not None:
-            remove_state_if_ours(state_file)
-        sys.stdout.flush()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass

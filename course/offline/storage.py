@@ -16,13 +16,16 @@ class ImageStore:
     def __init__(self, root: Path) -> None:
         self.root = root / "images"
         self.root.mkdir(parents=True, exist_ok=True)
+        self._made: set[Path] = set()
 
     def _path(self, image_id: str, ext: str, expires: float) -> Path:
         return self.root / str(int(expires // 3600)) / f"{image_id}.{ext}"
 
     def save(self, image_id: str, ext: str, expires: float, data: bytes) -> Path:
         path = self._path(image_id, ext, expires)
-        path.parent.mkdir(exist_ok=True)
+        if path.parent not in self._made:
+            path.parent.mkdir(exist_ok=True)
+            self._made.add(path.parent)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -42,6 +45,7 @@ class ImageStore:
             if entry.is_dir() and entry.name.isdigit() and int(entry.name) < current:
                 removed += sum(1 for _ in entry.iterdir())
                 shutil.rmtree(entry, ignore_errors=True)
+                self._made.discard(entry)
         return removed
 
     def count(self) -> int:
