@@ -88,12 +88,18 @@ def _log(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
+def _background_server() -> dict | None:
     from .connect import running_server
 
     state = running_server(timeout=2.0)
     if state is None:
         print("No offline Images API is running in the background for this user.")
+    return state
+
+
+def _status(args: argparse.Namespace) -> int:
+    state = _background_server()
+    if state is None:
         return 1
     print(f"Offline Images API running: {state['url']} (pid {state['pid']}, data in {state.get('data_dir')})")
     return 0
@@ -102,14 +108,10 @@ def _status(args: argparse.Namespace) -> int:
 def _stop(args: argparse.Namespace) -> int:
     import signal
 
-    from .connect import running_server
-
-    state = running_server(timeout=2.0)
-    if state is None:
-        print("No offline Images API is running in the background for this user.")
-        return 0
-    os.kill(int(state["pid"]), signal.SIGTERM)
-    print(f"Stopped the offline Images API (pid {state['pid']}).")
+    state = _background_server()
+    if state is not None:
+        os.kill(int(state["pid"]), signal.SIGTERM)
+        print(f"Stopped the offline Images API (pid {state['pid']}).")
     return 0
 
 

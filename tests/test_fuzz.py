@@ -27,29 +27,22 @@ import struct
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 import requests
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openapi_schema_validator import OAS30Validator, OAS31Validator, oas30_format_checker, oas31_format_checker
 from PIL import Image
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.transport.serialization import Binary
 
 from course.offline.requestlog import read_log
+from tests.openapi import SPEC_2024, SPEC_2026, load_spec, schema_errors
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SPECS = SHARED / "reference" / "openapi"
-SPEC_2024 = "openai-images-2024.yaml"
-SPEC_2026 = "openai-images-2026.yaml"
 AUTH = {"Authorization": "Bearer sk-fuzz"}
 REQUEST_ID = re.compile(r"^req_[0-9a-f]{32}$")
 MB = 1024 * 1024
@@ -62,22 +55,9 @@ MAX_EXAMPLES = {GenerationMode.POSITIVE: 150, GenerationMode.NEGATIVE: 100}
 # --- schemas -------------------------------------------------------------------------------
 
 
-@cache
-def load_spec(name: str) -> dict[str, Any]:
-    return yaml.safe_load((SPECS / name).read_text(encoding="utf-8"))
 
 
-@cache
-def validator(spec_name: str, component: str) -> Any:
-    spec = load_spec(spec_name)
-    root = {"$ref": f"#/components/schemas/{component}", "components": spec["components"]}
-    if spec["openapi"].startswith("3.0"):
-        return OAS30Validator(root, format_checker=oas30_format_checker)
-    return OAS31Validator(root, format_checker=oas31_format_checker)
 
-
-def schema_errors(body: Any, spec_name: str, component: str) -> list[str]:
-    return [f"{list(e.absolute_path)}: {e.message}" for e in validator(spec_name, component).iter_errors(body)]
 
 
 def fuzz_schema(spec_name: str) -> Any:

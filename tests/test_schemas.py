@@ -12,20 +12,16 @@ import base64
 import io
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-import yaml
-from openapi_schema_validator import OAS30Validator, OAS31Validator, oas30_format_checker, oas31_format_checker
 from PIL import Image
 
 from course.offline.requestlog import read_log
+from tests.openapi import SPEC_2024, SPEC_2026, schema_errors, validator
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SPECS = SHARED / "reference" / "openapi"
 KEY = "sk-test-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 REQUEST_ID = re.compile(r"^req_[0-9a-f]{32}$")
@@ -34,29 +30,14 @@ REQUEST_ID = re.compile(r"^req_[0-9a-f]{32}$")
 # --- the official schemas ------------------------------------------------------------------
 
 
-@cache
-def load_spec(name: str) -> dict[str, Any]:
-    return yaml.safe_load((SPECS / name).read_text(encoding="utf-8"))
 
 
-SPEC_2024 = "openai-images-2024.yaml"
-SPEC_2026 = "openai-images-2026.yaml"
 
-
-def validator(spec_name: str, component: str) -> Any:
-    """A validator for `#/components/schemas/<component>`, refs resolved against the whole spec."""
-    spec = load_spec(spec_name)
-    root = {"$ref": f"#/components/schemas/{component}", "components": spec["components"]}
-    if spec["openapi"].startswith("3.0"):
-        return OAS30Validator(root, format_checker=oas30_format_checker)
-    return OAS31Validator(root, format_checker=oas31_format_checker)
 
 
 def validate(body: Any, spec_name: str, component: str) -> None:
-    errors = sorted(validator(spec_name, component).iter_errors(body), key=lambda e: list(e.absolute_path))
-    assert not errors, f"{component} ({spec_name}) rejects the body:\n" + "\n".join(
-        f"  at {list(e.absolute_path)}: {e.message}" for e in errors
-    )
+    errors = schema_errors(body, spec_name, component)
+    assert not errors, f"{component} ({spec_name}) rejects the body:\n  " + "\n  ".join(errors)
 
 
 # --- helpers -------------------------------------------------------------------------------
