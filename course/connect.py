@@ -164,6 +164,8 @@ def ensure_server() -> tuple[str, bool]:
 def _spawn(folder: Path, state_file: Path) -> str:
     host = "127.0.0.1"
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Connections of a server that just stopped linger in TIME_WAIT; they must not cost us the port.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, DEFAULT_PORT))
     except OSError:  # the default port is taken: any free one will do

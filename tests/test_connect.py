@@ -57,11 +57,22 @@ def home(tmp_path: Path) -> Iterator[Path]:
     """A fresh user folder; every background server started in it is stopped afterwards."""
     folder = tmp_path / "home"
     yield folder
-    for pid in serve_processes(folder):
+    pids = serve_processes(folder)
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+    deadline = time.monotonic() + 10  # wait, so the next test finds the port free
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def test_no_key_starts_one_server_and_says_so(home: Path) -> None:
@@ -118,6 +129,7 @@ def test_state_file_naming_a_dead_pid(home: Path) -> None:
 def test_default_port_taken_uses_a_free_one(home: Path) -> None:
     """When 8765 is busy, does the server go to a free port?"""
     blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # despite TIME_WAIT from earlier tests
     try:
         blocker.bind(("127.0.0.1", 8765))
         blocker.listen(1)
@@ -213,3 +225,21 @@ def test_a_server_that_dies_at_start_says_why(tmp_path: Path) -> None:
     with pytest.raises(CourseError) as info:
         _wait_until_up(dead, "127.0.0.1", 9, log, timeout=5)
     assert "did not start: ModuleNotFoundError: No module named 'uvicorn'" in str(info.value)
+
+
+def test_default_port_is_reused_right_after_a_stop(home: Path) -> None:
+    """After a server on 8765 stops, does the next one get 8765 again despite lingering TIME_WAIT?"""
+    with socket.socket() as probe_sock:
+        if probe_sock.connect_ex(("127.0.0.1", 8765)) == 0:
+            pytest.skip("something else listens on 8765")
+    assert run(STEP, home).returncode == 0
+    first = state(home)
+    if first["port"] != 8765:
+        pytest.skip("8765 was taken when the test started")
+    os.kill(first["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while (home / "server" / "state.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    again = run(STEP, home)
+    assert again.returncode == 0, again.stderr
+    assert state(home)["port"] == 8765
