@@ -1,14 +1,15 @@
 """course: the command line of the Images API course.
 
-  course serve [--host H] [--port P] [--data-dir DIR] ...
-      Run the offline Images API in the foreground and print its base URL,
-      the value OPENAI_BASE_URL takes.
-  course log [--key KEY] [--json]
-      Show the offline API's request log: every request, refused ones too.
-  course status | course stop
-      Show or stop this user's background offline API.
-  course demo
-      Generate one image through the real openai SDK against the offline API.
+  course                          the lessons and your progress
+  course show LESSON [PAGE]       read a lesson page (LESSON: 1, 2, or a path to any Codio guide page)
+  course try N [--lesson L]       run step N of your script, see its output and pictures, and whether it passed
+  course quiz [ID] [--lesson L]   answer the lesson's questions (answers are kept in answers.json)
+  course progress                 a table of every step and question
+  course serve [--port P] ...     run the offline Images API in the foreground
+  course log [--key KEY]          the offline API's request log
+  course status | course stop     the background offline API
+  course build [--check]          regenerate exercises/ and the locked questions from solutions/
+  course demo                     run the reference solution of lesson 1 through every step, offline
 
 Expected failures print one line and a hint; --verbose adds the traceback.
 """
@@ -115,6 +116,142 @@ def _stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _learner_lesson(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The lesson named by --lesson or --script, else the first whose script is in this folder."""
+    from .lessons import all_lessons, find_lesson, lesson_for_script
+
+    if getattr(args, "lesson", None):
+        return find_lesson(args.lesson)
+    if getattr(args, "script", None):
+        return lesson_for_script(Path(args.script))
+    lessons = all_lessons()
+    here = [lesson for lesson in lessons if (Path.cwd() / lesson.script).exists()]
+    return (here or lessons)[0]
+
+
+def _try(args: argparse.Namespace) -> int:
+    from .trying import show, try_step
+
+    lesson = _learner_lesson(args)
+    script = Path(args.script) if args.script else Path.cwd() / lesson.script
+    outcome = try_step(lesson, args.step, script.resolve(), images_dir=Path.cwd() / "images", timeout=args.timeout)
+    show(outcome, _console())
+    return 0 if outcome.result.passed else 1
+
+
+def _progress(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .lessons import all_lessons
+    from .progress import lesson_progress
+
+    rows = lesson_progress(Path.cwd(), all_lessons())
+    if args.json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
+        return 0
+    colours = {"passed": "green", "correct": "green", "failed": "red", "wrong": "red"}
+    console = _console()
+    for row in rows:
+        table = Table(title=f"Lesson {row.number}: {row.title}", title_justify="left")
+        table.add_column("item")
+        table.add_column("what")
+        table.add_column("status")
+        for number, title, status in row.steps:
+            table.add_row(f"step {number}", title, f"[{colours.get(status, 'dim')}]{status}[/]")
+        for task_id, status in row.questions:
+            table.add_row("question", task_id, f"[{colours.get(status, 'dim')}]{status}[/]")
+        console.print(table)
+        console.print(f"  {row.steps_passed}/{len(row.steps)} steps passed, "
+                      f"{row.questions_right}/{len(row.questions)} questions right")
+    return 0
+
+
+def _overview(args: argparse.Namespace) -> int:
+    from .lessons import all_lessons
+    from .progress import lesson_progress
+
+    console = _console()
+    console.print("[bold]The Images API course[/bold]  (course --help lists every command)")
+    for row in lesson_progress(Path.cwd(), all_lessons()):
+        console.print(f"  lesson {row.number}: {row.title}  -  {row.steps_passed}/{len(row.steps)} steps passed, "
+                      f"{row.questions_right}/{len(row.questions)} questions right")
+    console.print("Start with: course show 1    then run a step with: course try 1")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from .guide import load_chapter, load_page
+    from .pages import render_page
+
+    console = _console()
+    target = Path(args.lesson)
+    if target.suffix == ".md" or target.is_file():
+        render_page(load_page(target), console)
+        return 0
+    from .lessons import find_lesson
+
+    lesson = find_lesson(args.lesson)
+    chapter = load_chapter(lesson.folder)
+    pages = chapter.pages
+    index = _page_index(args.page, [p.slug for p in pages], lesson.number)
+    render_page(pages[index], console, script_hint=None if lesson.number == 1 else str(lesson.number))
+    if index + 1 < len(pages):
+        console.print(f"\n[dim]page {index + 1} of {len(pages)}; next: course show {lesson.number} {index + 2}[/dim]")
+    else:
+        console.print(f"\n[dim]page {index + 1} of {len(pages)}: the last page of lesson {lesson.number}[/dim]")
+    return 0
+
+
+def _page_index(page: str | None, slugs: list[str], lesson: int) -> int:
+    if page is None:
+        return 0
+    if page.isdigit() and 1 <= int(page) <= len(slugs):
+        return int(page) - 1
+    if page in slugs:
+        return slugs.index(page)
+    raise CourseError(f"lesson {lesson} has no page {page!r}.", hint=f"its pages are 1 to {len(slugs)}.")
+
+
+def _quiz(args: argparse.Namespace) -> int:
+    from .lessons import CONTENT
+    from .questions import load_questions
+    from .quiz import run_quiz
+
+    questions = load_questions(CONTENT / "assessments")
+    if args.id:
+        if args.id not in questions:
+            raise CourseError(f"there is no question {args.id!r}.", hint="course progress lists the questions.")
+        chosen = [questions[args.id]]
+    else:
+        lesson = _learner_lesson(args)
+        chosen = [questions[task_id] for task_id in lesson.assessment_ids if task_id in questions]
+    result = run_quiz(chosen, answers_path=Path.cwd() / "answers.json", console=_console())
+    return 0 if result is not None else 1
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .build import build, check_build
+
+    if args.check:
+        drift = check_build()
+        if drift:
+            print("These generated files differ from their sources (run `course build`):")
+            for path in drift:
+                print(f"  {path}")
+            return 1
+        print("exercises/ and the locked questions match their sources.")
+        return 0
+    for path in build():
+        print(f"wrote {path}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -151,8 +288,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="is a background offline API running?").set_defaults(func=_status)
     sub.add_parser("stop", help="stop the background offline API").set_defaults(func=_stop)
-    p = sub.add_parser("demo", help="generate an image offline with the real SDK")
-    p.add_argument("--out", type=Path, default=Path("images"), help="folder for the image (default ./images)")
+
+    p = sub.add_parser("show", help="read a lesson page")
+    p.add_argument("lesson", help="lesson number (1, 2), or a path to a Codio guide page (.md)")
+    p.add_argument("page", nargs="?", default=None, help="page number or name (default: the first)")
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser("try", help="run one step of your script and judge it")
+    p.add_argument("step", type=int, help="the step number")
+    p.add_argument("--lesson", default=None, help="lesson number or script name (default: the script here)")
+    p.add_argument("--script", default=None, help="the script to run (default: the lesson's, in this folder)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds a step may take (default 60)")
+    p.set_defaults(func=_try)
+
+    p = sub.add_parser("quiz", help="answer the lesson's questions")
+    p.add_argument("id", nargs="?", default=None, help="one question's id (default: all of the lesson's)")
+    p.add_argument("--lesson", default=None, help="lesson number or script name")
+    p.add_argument("--script", default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=_quiz)
+
+    p = sub.add_parser("progress", help="every step and question, and how you did")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=_progress)
+
+    p = sub.add_parser("build", help="regenerate exercises/ and the locked questions")
+    p.add_argument("--check", action="store_true", help="only report files that drifted from their sources")
+    p.set_defaults(func=_build)
+
+    p = sub.add_parser("demo", help="run lesson 1's reference solution, every step, offline")
+    p.add_argument("--out", type=Path, default=Path("images"), help="folder for the images (default ./images)")
     p.set_defaults(func=_demo)
     return parser
 
@@ -161,8 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        args.func = _overview
     try:
         return int(args.func(args) or 0)
     except CourseError as exc:

@@ -1,28 +1,35 @@
-"""`course demo`: the offline API end to end, through the real SDK, as a learner's script would use it."""
+"""`course demo`: lesson 1's reference solution, run through every step against the offline API.
+
+It is the main job of the README's Quick start: it shows the steps' output, saves each image under
+`images/` (or `--out`), previews them when the terminal can, and says where they went.
+"""
 
 from __future__ import annotations
 
-import urllib.request
+import shutil
+import tempfile
 from pathlib import Path
 
-PROMPT = "a red fox reading a blue book under a yellow lamp"
+from .build import REPO
 
 
 def run_demo(out: Path) -> int:
-    from .connect import connect
+    from rich.console import Console
 
-    connection = connect()
-    from openai import OpenAI
+    from .lessons import find_lesson
+    from .trying import show, try_step
 
-    client = OpenAI()
-    response = client.images.generate(model="dall-e-2", prompt=PROMPT, n=1, size="256x256")
-    url = response.data[0].url
-    assert url is not None
-    print(f"Asked {connection.base_url} for: {PROMPT!r}")
-    print(f"Image URL (valid for one hour): {url}")
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "demo.png"
-    with urllib.request.urlopen(url, timeout=30) as reply:
-        target.write_bytes(reply.read())
-    print(f"Saved the image to {target}")
-    return 0
+    console = Console(highlight=False)
+    lesson = find_lesson(1)
+    source = REPO / "solutions" / lesson.script
+    passed = 0
+    with tempfile.TemporaryDirectory(prefix="course-demo-") as tmp:
+        script = Path(tmp) / lesson.script
+        shutil.copy(source, script)
+        for step in lesson.steps:
+            outcome = try_step(lesson, step["number"], script, images_dir=out.resolve())
+            show(outcome, console)
+            passed += outcome.result.passed
+    console.rule()
+    console.print(f"{passed}/{len(lesson.steps)} steps of lesson 1 passed. The images are in {out.resolve()}")
+    return 0 if passed == len(lesson.steps) else 1

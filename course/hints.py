@@ -1,0 +1,84 @@
+"""One specific hint for a failed step, from the catalogue in `content/hints.json`.
+
+The same matching serves the step runner (an exception in the learner's process), `course try`
+and the grader (a step's captured stderr plus, when known, the request that failed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+CATALOGUE = Path(__file__).with_name("content") / "hints.json"
+
+# Valid sizes per model, for the invalid-size hint. Kept here (not imported from the server) so that
+# a learner's script never imports the server's packages just to print a hint.
+SIZES = {
+    "dall-e-2": "256x256, 512x512, 1024x1024",
+    "dall-e-3": "1024x1024, 1792x1024, 1024x1792",
+}
+GPT_SIZES = "1024x1024, 1536x1024, 1024x1536, auto"
+GPT_FREE_SIZES = GPT_SIZES + " (and any WxH in multiples of 16, up to 3840x2160, aspect 1:3 to 3:1)"
+
+
+@dataclass(frozen=True)
+class Hint:
+    id: str
+    text: str
+
+    def render(self) -> str:
+        return f"hint [{self.id}]: {self.text}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "text": self.text}
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> list[dict[str, Any]]:
+    data = json.loads(CATALOGUE.read_text(encoding="utf-8"))
+    for entry in data["hints"]:
+        entry["_re"] = re.compile(entry["match"])
+    return data["hints"]
+
+
+def sizes_for(model: str) -> str:
+    if model in SIZES:
+        return SIZES[model]
+    if model.startswith(("gpt-image-2", "gpt-image-3")):
+        return GPT_FREE_SIZES
+    return GPT_SIZES
+
+
+def hint_for_text(text: str, request: dict[str, Any] | None = None) -> Hint | None:
+    """The first catalogue hint whose pattern occurs in `text`, filled in from `request`'s parameters."""
+    request = request or {}
+    for entry in catalogue():
+        if entry["_re"].search(text):
+            model = str(request.get("model") or "dall-e-2")
+            values = {
+                "model": model,
+                "size": repr(request["size"]) if "size" in request else "That size",
+                "sizes": sizes_for(model),
+                "n": request.get("n", "a value outside that range"),
+            }
+            return Hint(entry["id"], entry["hint"].format(**values))
+    return None
+
+
+def request_params(exc: BaseException) -> dict[str, Any]:
+    """The JSON body of the request behind an `openai` API error, when there is one."""
+    request = getattr(exc, "request", None)
+    try:
+        body = json.loads(request.content) if request is not None else {}
+    except Exception:  # multipart bodies, streams: no parameters to read, and that is fine
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def hint_for_exception(exc: BaseException) -> Hint | None:
+    text = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
+    return hint_for_text(text, request_params(exc))

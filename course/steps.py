@@ -1,0 +1,83 @@
+"""The step runner at the bottom of every lesson script: `python imageGen.py N` runs step N.
+
+    from course.steps import run_steps, todo
+    ...
+    if __name__ == "__main__":
+        run_steps([step1, step2, step3])
+
+The learner's own `print` output is the step's output (stdout); everything the runner says goes
+to stderr. Exit status: 0 the step ran, 1 it raised (the traceback, then one hint), 2 no such
+step, 3 the step is not written yet, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Callable, NoReturn
+
+EXIT_OK, EXIT_FAILED, EXIT_NO_STEP, EXIT_NOT_WRITTEN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class StepNotWritten(Exception):
+    """Raised by `todo()`: the learner has not filled in this step yet."""
+
+
+def todo(what: str = "") -> NoReturn:
+    """Stands where the learner's code goes in `exercises/`; running it says the step is not written."""
+    raise StepNotWritten(what)
+
+
+def step_title(step: Callable[[], object]) -> str:
+    doc = (step.__doc__ or "").strip()
+    return doc.splitlines()[0].rstrip(".") if doc else step.__name__
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_steps(steps: list[Callable[[], object]], argv: list[str] | None = None) -> NoReturn:
+    """Run the step named on the command line, or list the steps when none is named."""
+    script = Path(sys.argv[0]).name or "the script"
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(f"{script} has {len(steps)} steps. Run one with: python {script} N")
+        for number, step in enumerate(steps, 1):
+            print(f"  {number}  {step_title(step)}")
+        raise SystemExit(EXIT_OK)
+    wanted = args[0]
+    if not wanted.isdigit() or not 1 <= int(wanted) <= len(steps):
+        _say(f"{script}: there is no step {wanted!r}; the steps are 1 to {len(steps)} (python {script} lists them).")
+        raise SystemExit(EXIT_NO_STEP)
+    number = int(wanted)
+    # The SDK marks images.create_variation deprecated; the lesson teaches it on purpose, as a
+    # dall-e-2 feature, and the warning would only puzzle a learner mid-step.
+    warnings.filterwarnings("ignore", message="deprecated", category=DeprecationWarning)
+    sys.stdout.flush()
+    try:
+        steps[number - 1]()
+    except StepNotWritten:
+        sys.stdout.flush()
+        _say(f"{script}: step {number} is not written yet: replace the todo() line in step{number}() "
+             f"with your code, then run it again.")
+        raise SystemExit(EXIT_NOT_WRITTEN) from None
+    except KeyboardInterrupt:
+        _say(f"{script}: step {number} interrupted.")
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        sys.stdout.flush()
+        # The learner's frames only: the runner's own frame is noise to them.
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
+        from .hints import hint_for_exception
+
+        hint = hint_for_exception(exc)
+        if hint is not None:
+            _say(hint.render())
+        raise SystemExit(EXIT_FAILED) from None
+    sys.stdout.flush()
+    raise SystemExit(EXIT_OK)

@@ -1,0 +1,156 @@
+"""`course try N`: run one step of the learner's script, show what it did, and judge it.
+
+The step runs as `python imageGen.py N` in the script's own folder, with a key used by this run
+alone, so the offline API's request log says exactly what this run asked for and got. Images it
+received are saved under `images/` and, in a colour terminal, previewed in a few lines of half
+blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checks import StepResult, StepRun, evaluate
+from .errors import CourseError
+from .hints import Hint, hint_for_text
+from .lessons import Lesson
+
+STEP_TIMEOUT = 60.0
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass
+class TryResult:
+    lesson: Lesson
+    run: StepRun
+    result: StepResult
+    images: list[Path] = field(default_factory=list)
+    hint: Hint | None = None
+    offline: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lesson": self.lesson.number, "exit_code": self.run.exit_code, "stdout": self.run.stdout,
+                "stderr": self.run.stderr, "images": [str(p) for p in self.images],
+                "hint": self.hint.to_dict() if self.hint else None, "result": self.result.to_dict()}
+
+
+def try_step(lesson: Lesson, number: int, script: Path, *, images_dir: Path, timeout: float = STEP_TIMEOUT) -> TryResult:
+    """Run step `number` of `script`, save the images it got, and judge it with the lesson's checks."""
+    from .connect import connect, running_server
+    from .offline.requestlog import read_log
+
+    step = lesson.step(number)
+    if not script.is_file():
+        raise CourseError(f"there is no {script}.",
+                          hint=f"run this in the folder that holds {lesson.script} (copy it from exercises/), or pass --script.")
+    connection = connect(model="dall-e-2", quiet=True)
+    env = dict(os.environ)
+    key = None
+    data_dir = None
+    if connection.mode == "offline":
+        state = running_server(timeout=5.0)
+        data_dir = Path(state["data_dir"]) if state and state.get("data_dir") else None
+        base = connection.base_url or ""
+        if data_dir is None and os.environ.get("COURSE_OFFLINE_DATA_DIR"):
+            data_dir = Path(os.environ["COURSE_OFFLINE_DATA_DIR"])
+        key = "sk-try-" + uuid.uuid4().hex[:24]
+        env.update(OPENAI_BASE_URL=base, OPENAI_API_BASE=base, OPENAI_API_KEY=key)
+    started = time.time()
+    try:
+        done = subprocess.run([sys.executable, script.name, str(number)], cwd=script.parent, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        run = StepRun(number, done.stdout, done.stderr, done.returncode, workdir=script.parent, started=started)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        run = StepRun(number, out, err, None, workdir=script.parent, started=started, timed_out=True,
+                      reason=f"the step did not finish within {timeout:.0f} s")
+    if key is not None and data_dir is not None:
+        run.records = read_log(data_dir, key=key)
+    result = evaluate(step, run)
+    images = save_images(run, images_dir, f"lesson{lesson.number}-step{number}")
+    hint = None
+    if run.exit_code not in (0, None) and "hint [" not in run.stderr:
+        failed = next((r for r in reversed(run.records) if r.status >= 400), None)
+        hint = hint_for_text(run.stderr, failed.params if failed else None)
+    from .progress import record_step
+
+    first = result.first_failure()
+    record_step(script.parent, lesson.number, number, result.passed, first.message if first else "")
+    return TryResult(lesson, run, result, images, hint, offline=connection.mode == "offline")
+
+
+def save_images(run: StepRun, folder: Path, stem: str) -> list[Path]:
+    """Fetch every image URL the run received into `folder`, and list the pictures the step saved itself."""
+    saved: list[Path] = []
+    urls = [u for r in run.records if r.status == 200 and r.method == "POST" for u in r.urls]
+    if urls:
+        folder.mkdir(parents=True, exist_ok=True)
+    for i, url in enumerate(urls, 1):
+        target = folder / f"{stem}-{i}.png"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as reply:
+                target.write_bytes(reply.read())
+            saved.append(target)
+        except OSError:
+            continue
+    if run.workdir is not None:
+        for path in sorted(run.workdir.iterdir()):
+            if path.suffix.lower() in PICTURE_SUFFIXES and path.stat().st_mtime >= run.started - 1:
+                saved.append(path)
+    return saved
+
+
+def preview(path: Path, width: int = 32) -> Any:
+    """A rich Text of the picture in half blocks (two pixels per character cell), or None."""
+    from PIL import Image
+    from rich.style import Style
+    from rich.text import Text
+
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+    except Exception:
+        return None
+    height = max(2, round(width * rgb.height / rgb.width / 2) * 2)
+    small = rgb.resize((width, height), Image.Resampling.BOX)
+    text = Text()
+    for y in range(0, height, 2):
+        for x in range(width):
+            top, bottom = small.getpixel((x, y)), small.getpixel((x, y + 1))
+            text.append("▀", Style(color=f"rgb({top[0]},{top[1]},{top[2]})", bgcolor=f"rgb({bottom[0]},{bottom[1]},{bottom[2]})"))
+        text.append("\n")
+    return text
+
+
+def show(outcome: TryResult, console: Any, *, previews: bool | None = None) -> None:
+    """Print a try's output, images (with previews where the terminal can), verdict and hint."""
+    run = outcome.run
+    title = f"lesson {outcome.lesson.number}, step {run.step}: {outcome.result.title}"
+    console.rule(title)
+    if run.stdout:
+        # soft_wrap: a URL folded across lines could not be copied into a browser.
+        console.print(run.stdout.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+    if run.stderr:
+        console.print(run.stderr.rstrip("\n"), markup=False, highlight=False, style="red", soft_wrap=True)
+    can_preview = console.is_terminal and console.color_system is not None if previews is None else previews
+    for path in outcome.images:
+        console.print(f"image saved: {path}", markup=False, highlight=False, soft_wrap=True)
+        if can_preview:
+            art = preview(path)
+            if art is not None:
+                console.print(art, end="")
+    console.print(outcome.result.render(), markup=False, highlight=False,
+                  style="green" if outcome.result.passed else "yellow")
+    if outcome.hint is not None:
+        console.print(outcome.hint.render(), markup=False, highlight=False, style="cyan")
+    if not outcome.offline:
+        console.print("(live API: the checks that read the offline request log could not be made)", style="dim")
