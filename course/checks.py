@@ -108,6 +108,8 @@ def _matches(record: Record, spec: dict[str, Any], status: int | None = None) ->
         params["model"] = record.model
     for name, want in spec.get("params", {}).items():
         got = params.get(name)
+        if isinstance(got, str) and got.lstrip("-").isdigit():  # multipart fields arrive as text
+            got = int(got)
         if isinstance(want, list):  # any of these values
             if got not in want:
                 return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+pytest_plugins = ["tests.golden_plugin"]
+
 import socket
 import threading
 import time
