@@ -1,0 +1,186 @@
+"""The quiz in a terminal: one question at a time, lettered options, feedback and guidance as Codio gives them.
+
+Every attempt is saved as it is made (answers.json plus the attempts count), so ending the quiz
+any way at all (an empty line, q, Ctrl+D, Ctrl+C) loses nothing already answered. Invalid input
+is explained and asked again; it never costs an attempt. Feedback comes from the learner's copy
+(the lock) or from a key, whichever the questions are; with a lock, partial credit is not shown.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console, Group, RenderableType
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .answers import attempts_used, load_answers, record_answer
+from .questions import Answer, Question, Verdict, check, display_order
+
+Status = Literal["correct", "incorrect", "skipped", "no attempts left", "not reached"]
+Ending = Literal["finished", "quit", "end of input", "interrupted"]
+LETTERS = string.ascii_lowercase
+
+
+@dataclass
+class QuestionOutcome:
+    task_id: str
+    name: str
+    status: Status
+    attempts_made: int = 0  # in this run
+    verdict: Verdict | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "name": self.name, "status": self.status, "attempts_made": self.attempts_made,
+                "verdict": self.verdict.to_dict() if self.verdict else None}
+
+
+@dataclass
+class QuizResult:
+    """What happened in one run of the quiz; renders itself as a summary table."""
+
+    answers_path: Path
+    outcomes: list[QuestionOutcome] = field(default_factory=list)
+    ended: Ending = "finished"
+
+    @property
+    def correct(self) -> int:
+        return sum(o.status == "correct" for o in self.outcomes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"answers_path": str(self.answers_path), "ended": self.ended, "correct": self.correct,
+                "questions": len(self.outcomes), "outcomes": [o.to_dict() for o in self.outcomes]}
+
+    def __rich__(self) -> RenderableType:
+        table = Table(title="Quiz summary", title_justify="left")
+        table.add_column("Question")
+        table.add_column("Result")
+        table.add_column("Attempts", justify="right")
+        styles = {"correct": "green", "incorrect": "yellow", "no attempts left": "red"}
+        for o in self.outcomes:
+            table.add_row(o.name, Text(o.status, style=styles.get(o.status, "dim")), str(o.attempts_made))
+        footer = Text(f"{self.correct} of {len(self.outcomes)} correct. Answers saved in {self.answers_path}.")
+        return Group(table, footer)
+
+
+class _Stop(Exception):
+    def __init__(self, ending: Ending) -> None:
+        self.ending = ending
+
+
+def parse_letters(raw: str, options: list[Answer], multiple: bool) -> list[str] | str:
+    """Letters typed -> answer ids in display order, or a sentence saying what is wrong with the input."""
+    last = LETTERS[len(options) - 1]
+    tokens = [t.strip("().") for t in re.split(r"[\s,;]+", raw.strip().lower()) if t.strip("().")]
+    letters: list[str] = []
+    for token in tokens:
+        if len(token) != 1 or token not in LETTERS[: len(options)]:
+            if len(token) > 1 and all(c in LETTERS[: len(options)] for c in token):
+                return f"Separate the letters with spaces or commas, like: {' '.join(token)}"
+            return f"{token!r} is not one of the options; type a letter from a to {last}."
+        if token not in letters:
+            letters.append(token)
+    if not letters:
+        return f"Type a letter from a to {last}."
+    if not multiple and len(letters) > 1:
+        return "This question takes one answer: type a single letter."
+    return [options[LETTERS.index(letter)].id for letter in letters]
+
+
+def _show_question(console: Console, q: Question, options: list[Answer], number: int, total: int, used: int) -> None:
+    body: list[RenderableType] = [Markdown(q.instructions), Text()]
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for letter, answer in zip(LETTERS, options):
+        grid.add_row(Text(f"{letter})", style="bold cyan"), Markdown(answer.text))
+    body.append(grid)
+    how = "Choose all that apply: letters separated by spaces or commas." if q.multiple else "Choose one letter."
+    if q.max_attempts:
+        how += f" Attempts: {used} of {q.max_attempts} used."
+    body.append(Text(how, style="dim"))
+    title = f"Question {number} of {total}" + (f": {q.name}" if q.show_name else "")
+    console.print(Panel(Group(*body), title=title, title_align="left"))
+
+
+def _ask(ask: Callable[[str], str], prompt: str) -> str:
+    try:
+        return ask(prompt)
+    except EOFError:
+        raise _Stop("end of input") from None
+    except KeyboardInterrupt:
+        raise _Stop("interrupted") from None
+
+
+def _run_one(q: Question, outcome: QuestionOutcome, number: int, total: int, *, answers_path: Path,
+             console: Console, ask: Callable[[str], str], seed: int | str) -> None:
+    used = attempts_used(answers_path, q.task_id)
+    options = display_order(q, seed)
+    _show_question(console, q, options, number, total, used)
+    quit_words = ("quit",) if len(options) > LETTERS.index("q") else ("q", "quit")
+    while True:
+        if q.max_attempts and used >= q.max_attempts:
+            console.print(f"No attempts left on this question ({used} of {q.max_attempts} used); moving on.",
+                          highlight=False)
+            if outcome.status == "skipped":
+                outcome.status = "no attempts left"
+            return
+        raw = _ask(ask, f"Your answer (Enter to skip, {quit_words[0]} to quit): ")
+        if not raw.strip():
+            console.print("Skipped.", style="dim", highlight=False)
+            return
+        if raw.strip().lower() in quit_words:
+            raise _Stop("quit")
+        parsed = parse_letters(raw, options, q.multiple)
+        if isinstance(parsed, str):
+            console.print(parsed + " (That didn't use an attempt.)", style="yellow", highlight=False)
+            continue
+        used = record_answer(answers_path, q.task_id, parsed)
+        outcome.attempts_made += 1
+        verdict = check(q, parsed, attempt=used)
+        outcome.verdict = verdict
+        outcome.status = "correct" if verdict.correct else "incorrect"
+        console.print(verdict)
+        if verdict.show_guidance and q.guidance.strip():
+            console.print(Panel(Markdown(q.guidance), title="Guidance", title_align="left", border_style="blue"))
+        if verdict.correct:
+            return
+        if q.max_attempts and used >= q.max_attempts:
+            continue  # says "no attempts left" and moves on
+        left = f" ({q.max_attempts - used} left)" if q.max_attempts else ""
+        console.print(f"Try again{left}, or press Enter to move on.", style="dim", highlight=False)
+
+
+def run_quiz(questions: list[Question], *, answers_path: Path, console: Console,
+             ask: Callable[[str], str] = input, seed: int | str | None = None) -> QuizResult:
+    """Ask each question in turn; save every attempt to `answers_path`; return what happened.
+
+    `seed` fixes the order of randomized answers; by default it is the answers file's path, so one
+    learner sees the same order every time. A corrupt answers file stops the quiz before it starts
+    (CourseError), so nothing is overwritten.
+    """
+    answers_path = Path(answers_path)
+    load_answers(answers_path)  # fail now, not after the learner has answered
+    attempts_used(answers_path, "")
+    order_seed: int | str = str(answers_path.resolve()) if seed is None else seed
+    result = QuizResult(answers_path)
+    try:
+        for number, q in enumerate(questions, 1):
+            outcome = QuestionOutcome(q.task_id, q.name, "skipped")
+            result.outcomes.append(outcome)
+            _run_one(q, outcome, number, len(questions), answers_path=answers_path, console=console, ask=ask,
+                     seed=order_seed)
+    except (_Stop, KeyboardInterrupt) as stop:
+        result.ended = stop.ending if isinstance(stop, _Stop) else "interrupted"
+        console.print()
+        console.print(f"Quiz ended; your answers so far are saved in {answers_path}.", highlight=False)
+    for q in questions[len(result.outcomes):]:
+        result.outcomes.append(QuestionOutcome(q.task_id, q.name, "not reached"))
+    return result
