@@ -31,5 +31,6 @@ def run_demo(out: Path) -> int:
             show(outcome, console)
             passed += outcome.result.passed
     console.rule()
-    console.print(f"{passed}/{len(lesson.steps)} steps of lesson 1 passed. The images are in {out.resolve()}")
+    console.print(f"{passed}/{len(lesson.steps)} steps of lesson 1 passed. The images are in {out.resolve()}",
+                  soft_wrap=True)
     return 0 if passed == len(lesson.steps) else 1

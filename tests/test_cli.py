@@ -76,22 +76,31 @@ def test_status_and_stop_without_a_server(tmp_path: Path) -> None:
 
 
 def test_demo_then_status_then_stop(tmp_path: Path) -> None:
-    """Does the main job generate and save an image offline, leaving a server that status sees and stop ends?"""
+    """Does the main job run lesson 1's solution through every step offline, saving the images, and leave
+    a server that status sees and stop ends?"""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env.update(COURSE_HOME=str(tmp_path), PYTHONPATH=str(REPO))
     demo = subprocess.run([sys.executable, "-m", "course", "demo", "--out", str(tmp_path / "imgs")],
-                          capture_output=True, text=True, env=env, timeout=60)
-    assert demo.returncode == 0, demo.stderr
-    assert (tmp_path / "imgs" / "demo.png").read_bytes().startswith(b"\x89PNG")
-    assert "Image URL (valid for one hour): http://127.0.0.1:" in demo.stdout
+                          capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "5/5 steps of lesson 1 passed. The images are in " + str(tmp_path / "imgs") in demo.stdout
+    saved = sorted(p.name for p in (tmp_path / "imgs").iterdir())
+    assert saved == ["lesson1-step1-1.png", "lesson1-step2-1.png", "lesson1-step3-1.png", "lesson1-step5-1.png"]
+    assert (tmp_path / "imgs" / "lesson1-step5-1.png").read_bytes().startswith(b"\x89PNG")
+    assert "image saved: " + str(tmp_path / "imgs" / "lesson1-step3-1.png") in demo.stdout
     assert course("status", home=tmp_path).returncode == 0
     assert "Stopped" in course("stop", home=tmp_path).stdout
 
 
-def test_help_without_command(tmp_path: Path) -> None:
-    """Does plain `course` print the usage?"""
+def test_overview_and_help(tmp_path: Path) -> None:
+    """Does plain `course` show the lessons and where to start, and --help every command?"""
     result = course(home=tmp_path)
-    assert result.returncode == 0 and "course serve" in result.stdout
+    assert result.returncode == 0
+    assert "lesson 1: Generating Images" in result.stdout and "0/5 steps passed" in result.stdout
+    assert "course show 1" in result.stdout
+    helped = course("--help", home=tmp_path)
+    for command in ("course show", "course try", "course quiz", "course progress", "course serve", "course build"):
+        assert command in helped.stdout
 
 
 def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
