@@ -148,9 +148,9 @@ def show(outcome: TryResult, console: Any, *, previews: bool | None = None) -> N
             art = preview(path)
             if art is not None:
                 console.print(art, end="")
-    console.print(outcome.result.render(), markup=False, highlight=False,
+    console.print(outcome.result.render(), markup=False, highlight=False, soft_wrap=True,
                   style="green" if outcome.result.passed else "yellow")
     if outcome.hint is not None:
-        console.print(outcome.hint.render(), markup=False, highlight=False, style="cyan")
+        console.print(outcome.hint.render(), markup=False, highlight=False, style="cyan", soft_wrap=True)
     if not outcome.offline:
         console.print("(live API: the checks that read the offline request log could not be made)", style="dim")
