@@ -191,6 +191,11 @@ def _show(args: argparse.Namespace) -> int:
 
     console = _console()
     target = Path(args.lesson)
+    if target.is_file() and target.suffix != ".md":  # any file in the guide dialect, whatever its name
+        from .guide import parse_page
+
+        render_page(parse_page(target.read_text(encoding="utf-8"), slug=target.stem), console)
+        return 0
     if target.suffix == ".md" or target.is_file():
         render_page(load_page(target), console)
         return 0

@@ -1,0 +1,88 @@
+"""Do the real lessons render in the terminal, and does `course quiz` work through a real terminal?"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+from rich.console import Console
+
+from course.guide import load_chapter
+from course.lessons import CONTENT, all_lessons
+from course.pages import render_page
+from course.questions import display_order, load_question, load_questions
+from tests.conftest import REPO, SHARED
+
+
+def course(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "88"}
+    return subprocess.run([sys.executable, "-m", "course", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_lesson_pages_hold_every_step_and_question() -> None:
+    """Does each lesson offer one Try-it per step, in order, and embed only questions that exist?"""
+    questions = load_questions(CONTENT / "assessments")
+    for lesson in all_lessons():
+        pages = load_chapter(lesson.folder).pages
+        commands = [t.command for page in pages for t in page.try_its]
+        assert commands == [f"python3 {lesson.script} {s['number']}" for s in lesson.steps]
+        ids = [a.task_id for page in pages for a in page.assessments]
+        assert ids and all(i in questions for i in ids)
+    lesson1_ids = all_lessons()[0].assessment_ids
+    assert "multiple-choice-1558564085" in lesson1_ids and len(lesson1_ids) >= 5
+
+
+def test_lesson1_page_golden(golden) -> None:
+    """Does lesson 1's step page read well in a plain terminal?"""
+    lesson = all_lessons()[0]
+    console = Console(width=88, record=True, color_system=None, force_terminal=False, file=io.StringIO())
+    render_page(load_chapter(lesson.folder).pages[1], console)
+    golden("lesson1-page2.txt", console.export_text())
+
+
+def test_course_show_pages_and_errors(tmp_path: Path) -> None:
+    """Does `course show` render a lesson's pages, any guide page by path, and refuse a page that isn't there?"""
+    first = course("show", "1", cwd=tmp_path)
+    assert first.returncode == 0 and "page 1 of" in first.stdout and "next: course show 1 2" in first.stdout
+    second = course("show", "1", "2", cwd=tmp_path)
+    assert "course try 1" in second.stdout and "python3 imageGen.py 1" in second.stdout
+    seed = course("show", str(SHARED / "seeds" / "000_bcb0d8282be4e8d8.txt"), cwd=tmp_path)
+    assert seed.returncode == 0 and "course try 5" in seed.stdout and "course quiz multiple-choice-1558564085" in seed.stdout
+    missing = course("show", "1", "9", cwd=tmp_path)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: lesson 1 has no page '9'.")
+    nolesson = course("show", "7", cwd=tmp_path)
+    assert nolesson.returncode == 1 and "there is no lesson '7'" in nolesson.stderr
+
+
+def test_course_show_reads_a_guide_page_by_path(tmp_path: Path) -> None:
+    """Does `course show path/to/page.md` render any Codio page?"""
+    page = tmp_path / "Hello-1a2b.md"
+    page.write_text("## Hello\n\nRun it:\n\n{Try it!}(python3 hello.py 2)\n")
+    result = course("show", str(page), cwd=tmp_path)
+    assert result.returncode == 0 and "Hello" in result.stdout and "course try 2" in result.stdout
+
+
+def test_course_quiz_in_a_real_terminal(tmp_path: Path) -> None:
+    """Answering through `course quiz ID` in a terminal: is the answer stored, re-read, and counted right?"""
+    task = "multiple-choice-1640493267"
+    key = load_question(REPO / "solutions" / "assessments" / f"{task}.json")
+    locked = load_questions(CONTENT / "assessments")[task]
+    order = display_order(locked, str(tmp_path / "answers.json"))
+    letter = "abcdefgh"[[a.id for a in order].index(next(iter(key.correct_ids)))]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm", "COLUMNS": "100"}
+    child = pexpect.spawn(sys.executable, ["-m", "course", "quiz", task], cwd=str(tmp_path), env=env, timeout=30,
+                          encoding="utf-8")
+    child.expect(r"\?|>|:")
+    child.sendline(letter)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "Correct" in child.before, child.before
+    assert json.loads((tmp_path / "answers.json").read_text()) == {task: sorted(key.correct_ids)}
+    progress = json.loads(course("progress", "--json", cwd=tmp_path).stdout)
+    assert {"id": task, "status": "correct"} in progress[0]["questions"]
