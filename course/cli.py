@@ -191,6 +191,16 @@ def _show(args: argparse.Namespace) -> int:
 
     console = _console()
     target = Path(args.lesson)
+    if target.is_dir():  # a whole Codio guide (.guides, .guides/content, or a folder of chapters)
+        from .guide import load_guide
+        from .pages import render_chapter_index
+
+        pages = [page for chapter in load_guide(target) for page in chapter.pages]
+        if args.page is None:
+            render_chapter_index(load_guide(target), console)
+            return 0
+        render_page(pages[_page_index(args.page, [p.slug for p in pages], 0)], console)
+        return 0
     if target.is_file() and target.suffix != ".md":  # any file in the guide dialect, whatever its name
         from .guide import parse_page
 
@@ -220,7 +230,8 @@ def _page_index(page: str | None, slugs: list[str], lesson: int) -> int:
         return int(page) - 1
     if page in slugs:
         return slugs.index(page)
-    raise CourseError(f"lesson {lesson} has no page {page!r}.", hint=f"its pages are 1 to {len(slugs)}.")
+    where = f"lesson {lesson}" if lesson else "this guide"
+    raise CourseError(f"{where} has no page {page!r}.", hint=f"its pages are 1 to {len(slugs)}.")
 
 
 def _quiz(args: argparse.Namespace) -> int:
@@ -228,7 +239,11 @@ def _quiz(args: argparse.Namespace) -> int:
     from .questions import load_questions
     from .quiz import run_quiz
 
-    questions = load_questions(CONTENT / "assessments")
+    questions = load_questions(Path(args.questions) if args.questions else CONTENT / "assessments")
+    if args.questions and not args.id:
+        chosen = list(questions.values())
+        result = run_quiz(chosen, answers_path=Path.cwd() / "answers.json", console=_console())
+        return 0 if result is not None else 1
     if args.id:
         if args.id not in questions:
             raise CourseError(f"there is no question {args.id!r}.", hint="course progress lists the questions.")
@@ -295,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("stop", help="stop the background offline API").set_defaults(func=_stop)
 
     p = sub.add_parser("show", help="read a lesson page")
-    p.add_argument("lesson", help="lesson number (1, 2), or a path to a Codio guide page (.md)")
+    p.add_argument("lesson", help="lesson number (1, 2), or a path to a Codio guide page or a .guides folder")
     p.add_argument("page", nargs="?", default=None, help="page number or name (default: the first)")
     p.set_defaults(func=_show)
 
@@ -310,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", nargs="?", default=None, help="one question's id (default: all of the lesson's)")
     p.add_argument("--lesson", default=None, help="lesson number or script name")
     p.add_argument("--script", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--questions", default=None, metavar="DIR",
+                   help="a folder of Codio question files (e.g. a guide's .guides/assessments)")
     p.set_defaults(func=_quiz)
 
     p = sub.add_parser("progress", help="every step and question, and how you did")

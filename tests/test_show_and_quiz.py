@@ -86,3 +86,35 @@ def test_course_quiz_in_a_real_terminal(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "answers.json").read_text()) == {task: sorted(key.correct_ids)}
     progress = json.loads(course("progress", "--json", cwd=tmp_path).stdout)
     assert {"id": task, "status": "correct"} in progress[0]["questions"]
+
+
+def test_an_existing_codio_guide_runs_here(tmp_path: Path) -> None:
+    """Does a Codio guide folder (pages, index.json, assessments) show and quiz with the course's commands?"""
+    guides = tmp_path / ".guides"
+    chapter = guides / "content" / "Basics-1a2b"
+    chapter.mkdir(parents=True)
+    (chapter / "index.json").write_text(json.dumps({"title": "Basics", "type": "chapter", "order": ["Intro-3c4d"]}))
+    (chapter / "Intro-3c4d.md").write_text("## Intro\n\n{Run}(python3 hello.py 1)\n\n{Check It!|assessment}(multiple-choice-42)\n")
+    (guides / "assessments").mkdir()
+    (guides / "assessments" / "multiple-choice-42.json").write_text(json.dumps({
+        "type": "multiple-choice", "taskId": "multiple-choice-42", "source": {
+            "name": "Two", "instructions": "1 + 1?", "multipleResponse": False, "points": "1", "incorrectPoints": "0",
+            "showGuidanceAfterResponse": True, "guidance": "It is 2.",
+            "answers": [{"_id": "a1", "answer": "2", "correct": True}, {"_id": "a2", "answer": "3", "correct": False}]}}))
+    index = course("show", str(guides), cwd=tmp_path)
+    assert index.returncode == 0 and "Basics" in index.stdout and "Intro" in index.stdout
+    page = course("show", str(guides), "1", cwd=tmp_path)
+    assert "course try 1" in page.stdout and "course quiz multiple-choice-42" in page.stdout
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm"}
+    child = pexpect.spawn(sys.executable, ["-m", "course", "quiz", "--questions", str(guides / "assessments")],
+                          cwd=str(tmp_path), env=env, timeout=30, encoding="utf-8")
+    child.expect("1 \\+ 1")
+    child.expect("Your answer")
+    child.sendline("a")
+    if child.expect(["Correct", "Try again"]) == 1:  # the options may be shuffled: then b is the right one
+        child.expect("Your answer")
+        child.sendline("b")
+        child.expect("Correct")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert json.loads((tmp_path / "answers.json").read_text()) == {"multiple-choice-42": ["a1"]}
