@@ -1,0 +1,71 @@
+"""Loading a class's submissions: a folder of learner folders, or a zip of one.
+
+A learner folder's name is the learner id. Zips are unpacked with the usual guards: no absolute
+paths or `..`, no links, and a cap on the total size, so a hostile zip cannot write outside the
+grading folder or fill the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from course.errors import CourseError
+
+MAX_ZIP_BYTES = 200 * 1024 * 1024
+IGNORED = {"__pycache__", ".course", "images", ".DS_Store", "__MACOSX"}
+
+
+@dataclass
+class Submission:
+    learner: str
+    path: Path
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.path.rglob("*") if p.is_file() and not (set(p.relative_to(self.path).parts) & IGNORED))
+
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for path in self.files():
+            digest.update(str(path.relative_to(self.path)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+
+def unpack_zip(archive: Path, into: Path) -> Path:
+    """Unpack safely; return the folder that holds the learner folders."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile:
+        raise CourseError(f"{archive} is not a zip file (or it is damaged).") from None
+    with zf:
+        total = 0
+        for info in zf.infolist():
+            name = Path(info.filename)
+            if name.is_absolute() or ".." in name.parts:
+                raise CourseError(f"{archive}: the entry {info.filename!r} points outside the archive; refusing it.")
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise CourseError(f"{archive}: the entry {info.filename!r} is a symbolic link; refusing it.")
+            total += info.file_size
+            if total > MAX_ZIP_BYTES:
+                raise CourseError(f"{archive} unpacks to more than {MAX_ZIP_BYTES // 2**20} MB; refusing it.")
+        zf.extractall(into)
+    entries = [p for p in into.iterdir() if p.name not in IGNORED]
+    # A zip of the folder itself holds one top folder whose children are the learners.
+    if len(entries) == 1 and entries[0].is_dir() and all(p.is_dir() for p in entries[0].iterdir() if p.name not in IGNORED):
+        return entries[0]
+    return into
+
+
+def load_submissions(root: Path) -> list[Submission]:
+    if not root.exists():
+        raise CourseError(f"{root}: no such folder or zip.")
+    if not root.is_dir():
+        raise CourseError(f"{root} is neither a folder of learner folders nor a zip.")
+    found = [Submission(p.name, p) for p in sorted(root.iterdir()) if p.is_dir() and p.name not in IGNORED
+             and not p.name.startswith(".")]
+    if not found:
+        raise CourseError(f"{root} holds no learner folders.", hint="put one folder per learner in it, named by learner id.")
+    return found
