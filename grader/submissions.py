@@ -54,7 +54,8 @@ def unpack_zip(archive: Path, into: Path) -> Path:
         zf.extractall(into)
     entries = [p for p in into.iterdir() if p.name not in IGNORED]
     # A zip of the folder itself holds one top folder whose children are the learners.
-    if len(entries) == 1 and entries[0].is_dir() and all(p.is_dir() for p in entries[0].iterdir() if p.name not in IGNORED):
+    # (stray files beside the learner folders, a README say, do not change that)
+    if len(entries) == 1 and entries[0].is_dir() and any(p.is_dir() for p in entries[0].iterdir() if p.name not in IGNORED):
         return entries[0]
     return into
 
