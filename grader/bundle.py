@@ -1,0 +1,115 @@
+"""`grader bundle`: the zip Gradescope takes as a course's autograder.
+
+Gradescope unzips it into /autograder/source, runs `setup.sh` once when it builds the image, then
+`run_autograder` for every submission (the submission in /autograder/submission, the verdict expected
+in /autograder/results/results.json). /autograder/source stays hidden from students, so the answer
+keys in `solutions/` can travel with the grader.
+
+The zip is deterministic (sorted names, fixed timestamps and modes), so building it twice gives the
+same bytes and a changed bundle always means changed content.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import zipfile
+from pathlib import Path
+
+SOURCE_DIRS = ("course", "grader", "solutions")
+SOURCE_FILES = ("requirements.txt", "pyproject.toml")
+EXCLUDED_PARTS = {"__pycache__", ".venv", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+EXCLUDED_NAMES = {".DS_Store"}
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
+EXECUTABLE = 0o100755  # regular file, rwxr-xr-x
+REGULAR = 0o100644  # regular file, rw-r--r--
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, while it builds the autograder image.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1 \\
+        || ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+    apt-get update
+    apt-get install -y --no-install-recommends python3 python3-pip python3-venv
+fi
+
+python3 - <<'EOF'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"the course needs Python 3.11 or newer, this image has {sys.version.split()[0]}: "
+             "choose Gradescope's Ubuntu 24.04 base image")
+EOF
+
+# Ubuntu 24.04 marks its Python as externally managed (PEP 668); the image is ours alone.
+export PIP_BREAK_SYSTEM_PACKAGES=1
+pip3 install -r /autograder/source/requirements.txt
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade it, write /autograder/results/results.json.
+set -euo pipefail
+cd /autograder/source
+# Learners' scripts run in copies of the submission and import `course` from here.
+export PYTHONPATH=/autograder/source${PYTHONPATH:+:$PYTHONPATH}
+mkdir -p /autograder/results
+exec python3 -m grader gradescope /autograder/submission /autograder/results/results.json
+"""
+
+
+def _excluded(relative: Path) -> bool:
+    """Caches, virtual environments and tests never ship; everything else under the source dirs does."""
+    return (any(part in EXCLUDED_PARTS for part in relative.parts) or relative.name in EXCLUDED_NAMES
+            or relative.suffix in EXCLUDED_SUFFIXES)
+
+
+def _git_files(repo: Path) -> set[str] | None:
+    """Tracked and untracked-but-not-ignored files, so images a solution run left behind stay out.
+
+    None when `repo` is not a git checkout (an unpacked release): then every file is a candidate.
+    """
+    try:
+        listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                                 "--", *SOURCE_DIRS, *SOURCE_FILES],
+                                capture_output=True, check=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {name for name in listed.decode("utf-8", "surrogateescape").split("\0") if name}
+
+
+def source_files(repo: Path) -> list[str]:
+    """The repository's files that go in the bundle, as sorted POSIX paths relative to `repo`."""
+    candidates = [path for directory in SOURCE_DIRS if (repo / directory).is_dir()
+                  for path in (repo / directory).rglob("*") if path.is_file()]
+    candidates += [repo / name for name in SOURCE_FILES if (repo / name).is_file()]
+    names = {path.relative_to(repo).as_posix() for path in candidates if not _excluded(path.relative_to(repo))}
+    allowed = _git_files(repo)
+    if allowed is not None:
+        names &= allowed
+    return sorted(names)
+
+
+def _entry(name: str, mode: int) -> zipfile.ZipInfo:
+    """Fixed time, Unix attributes (so unzip restores the executable bit), deflated."""
+    info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+    info.create_system = 3
+    info.external_attr = mode << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def make_bundle(out_zip: Path, repo: Path) -> Path:
+    """Write Gradescope's autograder zip for the course in `repo` to `out_zip`; returns `out_zip`."""
+    entries: dict[str, tuple[bytes, int]] = {
+        "setup.sh": (SETUP_SH.encode("utf-8"), EXECUTABLE),
+        "run_autograder": (RUN_AUTOGRADER.encode("utf-8"), EXECUTABLE),
+    }
+    for name in source_files(repo):
+        entries[name] = ((repo / name).read_bytes(), REGULAR)
+    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out_zip, "w") as bundle:
+        for name in sorted(entries):
+            data, mode = entries[name]
+            bundle.writestr(_entry(name, mode), data, compresslevel=9)
+    return out_zip

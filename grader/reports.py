@@ -1,0 +1,480 @@
+"""Every file a grading run leaves in OUT, written from `GradingRun` alone (no grading happens here).
+
+- `gradebook.csv`: one row per learner, the columns the run names, then total, possible, percent.
+- `<learner>/results.json`: Gradescope's autograder format, so the grader can be the autograder unchanged.
+- `<learner>/feedback.md` and `feedback.html`: what passed, what failed, the hint, the output seen.
+- `summary.json` and `summary.html`: pass rates and the most common failures, for the instructor.
+
+Everything is deterministic (sorted learners, fixed number formats, LF endings, a salted SVG) so the
+tests compare these files with golden copies. Learner ids, stdout and stderr come from learners, so
+the HTML escapes every one of them and folder names are made safe before they touch the disk.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import re
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from grader.results import CheckOutcome, GradingRun, LearnerResult, QuestionOutcome, StepOutcome
+
+FEEDBACK_LINES = 40  # the tail of stdout/stderr a feedback page shows
+FEEDBACK_CHARS = 4000  # and at most this many characters of it, for a step that printed one huge line
+GRADESCOPE_TAIL = 2000  # the tail of stdout/stderr kept in a Gradescope test's output
+TOP_FAILURES = 3
+NO_RESULT = "no result for this step"
+
+_SAFE_FOLDER = re.compile(r"\w[\w.@+-]{0,99}")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def number(value: float) -> str:
+    """`3`, `2.5`, `66.67`: no trailing zeros, never `-0`, never an exponent, so goldens stay readable."""
+    text = f"{round(float(value), 4):.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def learner_folder(learner: str) -> str:
+    """The folder a learner's files go in: the id itself when it is a plain name, else a safe name.
+
+    A submission folder's name is usually a plain id; anything else (a slash, `..`, markup) is
+    replaced, with a hash of the real id appended so two odd ids never share a folder.
+    """
+    if _SAFE_FOLDER.fullmatch(learner):
+        return learner
+    cleaned = re.sub(r"[^\w.@+-]+", "_", learner).strip("._-")[:60] or "learner"
+    return f"{cleaned}-{hashlib.sha256(learner.encode('utf-8')).hexdigest()[:8]}"
+
+
+def tail_lines(text: str, lines: int = FEEDBACK_LINES, chars: int = FEEDBACK_CHARS) -> str:
+    """The end of an output, where the error and the last result are; says how much was left out."""
+    kept = text.rstrip("\n").splitlines()
+    note = ""
+    if len(kept) > lines:
+        note = f"… ({len(kept) - lines} earlier lines not shown)\n"
+        kept = kept[-lines:]
+    body = "\n".join(kept)
+    if len(body) > chars:
+        body = "…" + body[-chars:]
+        note = note or "… (earlier output not shown)\n"
+    return note + body
+
+
+def tail_chars(text: str, limit: int) -> str:
+    """The last `limit` characters at most, marked when cut (Gradescope shows `output` in full)."""
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
+def _dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    """UTF-8, LF only, whatever the platform: the files are compared byte for byte."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8", newline="\n")
+    return path
+
+
+def _visible(step: StepOutcome) -> list[CheckOutcome]:
+    return [c for c in step.checks if not c.hidden]
+
+
+def _hidden_count(step: StepOutcome) -> int:
+    return sum(1 for c in step.checks if c.hidden)
+
+
+def _mark(passed: bool) -> str:
+    return "✓" if passed else "✗"
+
+
+def _question_passed(question: QuestionOutcome) -> bool:
+    return question.points >= question.possible > 0
+
+
+def _score_line(result: LearnerResult) -> str:
+    return f"{number(result.total)}/{number(result.possible)} points ({number(result.percent)}%)"
+
+
+# -------------------------------------------------------------------------------------------- gradebook
+
+
+def gradebook_csv(run: GradingRun) -> str:
+    """The class in one table; a step or question missing from a learner's result counts 0."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(["learner", *run.step_columns, *run.question_columns, "total", "possible", "percent"])
+    for result in sorted(run.results, key=lambda r: r.learner):
+        steps = {s.column: s.points for s in result.steps}
+        questions = {q.task_id: q.points for q in result.questions}
+        writer.writerow([result.learner,
+                         *(number(steps.get(column, 0)) for column in run.step_columns),
+                         *(number(questions.get(column, 0)) for column in run.question_columns),
+                         number(result.total), number(result.possible), number(result.percent)])
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------- gradescope
+
+
+def _step_test_output(step: StepOutcome) -> str:
+    """What a learner reads for one step on Gradescope; hidden checks show only as a count."""
+    lines = [f"{'Passed' if step.passed else 'Failed'}: {number(step.points)}/{number(step.max_points)} points."]
+    if step.reason:
+        lines.append(f"Could not be judged normally: {step.reason}")
+    lines += [f"{_mark(c.passed)} {c.message}" for c in _visible(step)]
+    if hidden := _hidden_count(step):
+        lines.append(f"(hidden checks: {hidden})")
+    if step.hint:
+        lines.append(f"hint [{step.hint.get('id', '')}]: {step.hint.get('text', '')}")
+    seen = ""
+    if step.stdout:
+        seen += "--- stdout ---\n" + step.stdout.rstrip("\n") + "\n"
+    if step.stderr:
+        seen += "--- stderr ---\n" + step.stderr.rstrip("\n") + "\n"
+    if seen:
+        lines += ["", "Output seen (the end of it):", tail_chars(seen, GRADESCOPE_TAIL).rstrip("\n")]
+    return "\n".join(lines)
+
+
+def _step_test(step: StepOutcome) -> dict[str, Any]:
+    """A step whose checks are all hidden is only shown once grades are published."""
+    all_hidden = bool(step.checks) and all(c.hidden for c in step.checks)
+    return {"name": step.name, "number": f"{step.lesson}.{step.step}", "score": round(float(step.points), 4),
+            "max_score": round(float(step.max_points), 4), "output": _step_test_output(step),
+            "visibility": "after_published" if all_hidden else "visible"}
+
+
+def _question_test(question: QuestionOutcome, index: int) -> dict[str, Any]:
+    output = f"{'Correct' if _question_passed(question) else 'Not fully correct'}: " \
+             f"{number(question.points)}/{number(question.possible)} points. {question.reason}".rstrip()
+    return {"name": f"Question {question.task_id}: {question.name}", "number": f"Q{index}",
+            "score": round(float(question.points), 4), "max_score": round(float(question.possible), 4),
+            "output": output, "visibility": "visible"}
+
+
+def gradescope_results(result: LearnerResult) -> dict[str, Any]:
+    """One learner in Gradescope's results.json format (keys exactly as Gradescope documents them)."""
+    output = f"{_score_line(result)}." + (f" {result.note}" if result.note else "")
+    tests = [_step_test(s) for s in result.steps]
+    tests += [_question_test(q, i) for i, q in enumerate(result.questions, 1)]
+    return {"score": round(float(result.total), 4), "execution_time": round(result.execution_time),
+            "output": output, "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+
+
+def write_gradescope(result: LearnerResult, path: Path) -> Path:
+    """For `grader gradescope`, which writes /autograder/results/results.json for one submission."""
+    return _write(path, _dump_json(gradescope_results(result)))
+
+
+# ---------------------------------------------------------------------------------------- feedback (md)
+
+
+def _md_text(text: str) -> str:
+    """Learner text outside code blocks: a Markdown viewer must not take it for HTML."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_fence(text: str) -> str:
+    """A fence longer than any run of backticks in the text, so printed backticks cannot close it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _md_step(step: StepOutcome) -> list[str]:
+    lines = [f"### {_mark(step.passed)} {_md_text(step.name)}: {number(step.points)}/{number(step.max_points)}", ""]
+    lines.append(f"**{'Passed' if step.passed else 'Failed'}.**")
+    if step.reason:
+        lines.append(f"**Could not be judged normally:** {_md_text(step.reason)}")
+    lines.append("")
+    lines += [f"- {_mark(c.passed)} {_md_text(c.message)}" for c in _visible(step)]
+    if hidden := _hidden_count(step):
+        lines.append(f"- (hidden checks: {hidden})")
+    if step.hint:
+        lines += ["", f"**Hint** `{step.hint.get('id', '')}`: {_md_text(step.hint.get('text', ''))}"]
+    for label, text in (("stdout", step.stdout), ("stderr", step.stderr)):
+        if text.strip():
+            lines += ["", f"Output seen ({label}):", "", _md_fence(tail_lines(text))]
+    return lines + [""]
+
+
+def feedback_markdown(result: LearnerResult) -> str:
+    """A learner's feedback as Markdown: readable raw, and safe when a viewer renders it."""
+    lines = [f"# Feedback for {_md_text(result.learner)}", "", f"**Score: {_score_line(result)}**", ""]
+    if result.note:
+        lines += [f"> {_md_text(result.note)}", ""]
+    if result.steps:
+        lines += ["## Steps", ""]
+        for step in result.steps:
+            lines += _md_step(step)
+    if result.questions:
+        lines += ["## Questions", ""]
+        lines += [f"- {_mark(_question_passed(q))} Question {_md_text(q.task_id)} ({_md_text(q.name)}): "
+                  f"{number(q.points)}/{number(q.possible)}. {_md_text(q.reason)}".rstrip() for q in result.questions]
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# -------------------------------------------------------------------------------------- feedback (html)
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
+color:#1b1f24;line-height:1.45}
+h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}h3{font-size:1.1rem;margin-bottom:.3rem}
+.pass{color:#1a7f37}.fail{color:#cf222e}.muted{color:#57606a}
+.step{border:1px solid #d0d7de;border-radius:6px;padding:.2rem 1rem 1rem;margin:1rem 0}
+.hint{background:#fff8c5;border-left:4px solid #d4a72c;padding:.4rem .8rem}
+.reason{background:#ffebe9;border-left:4px solid #cf222e;padding:.4rem .8rem}
+pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-break:break-word}
+ul.checks{list-style:none;padding-left:0}
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}
+th{background:#f6f8fa}td.num{text-align:right}
+svg{max-width:100%;height:auto}
+""".strip()
+
+
+def _e(text: object) -> str:
+    """Escape for HTML text and attribute values: every learner-controlled string goes through this."""
+    return html.escape(str(text), quote=True)
+
+
+def _page(title: str, body: list[str]) -> str:
+    """A standalone page: inline CSS, no scripts, nothing fetched from anywhere."""
+    return "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+                      '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                      f"<title>{_e(title)}</title>", f"<style>\n{_CSS}\n</style>", "</head>", "<body>",
+                      *body, "</body>", "</html>"]) + "\n"
+
+
+def _html_mark(passed: bool) -> str:
+    return f'<span class="{"pass" if passed else "fail"}">{_mark(passed)}</span>'
+
+
+def _html_step(step: StepOutcome) -> list[str]:
+    verdict = "Passed" if step.passed else "Failed"
+    out = ['<section class="step">',
+           f"<h3>{_html_mark(step.passed)} {_e(step.name)}: {number(step.points)}/{number(step.max_points)}</h3>",
+           f'<p class="{"pass" if step.passed else "fail"}">{verdict}.</p>']
+    if step.reason:
+        out.append(f'<p class="reason">Could not be judged normally: {_e(step.reason)}</p>')
+    items = [f"<li>{_html_mark(c.passed)} {_e(c.message)}</li>" for c in _visible(step)]
+    if hidden := _hidden_count(step):
+        items.append(f'<li class="muted">(hidden checks: {hidden})</li>')
+    if items:
+        out += ['<ul class="checks">', *items, "</ul>"]
+    if step.hint:
+        out.append(f'<p class="hint">Hint <code>{_e(step.hint.get("id", ""))}</code>: '
+                   f'{_e(step.hint.get("text", ""))}</p>')
+    for label, text in (("stdout", step.stdout), ("stderr", step.stderr)):
+        if text.strip():
+            out += [f"<p>Output seen ({label}):</p>", f"<pre>{_e(tail_lines(text))}</pre>"]
+    return out + ["</section>"]
+
+
+def feedback_html(result: LearnerResult) -> str:
+    """The same feedback as a page a learner opens in a browser."""
+    body = [f"<h1>Feedback for {_e(result.learner)}</h1>", f"<p><strong>Score: {_e(_score_line(result))}</strong></p>"]
+    if result.note:
+        body.append(f'<p class="muted">{_e(result.note)}</p>')
+    if result.steps:
+        body.append("<h2>Steps</h2>")
+        for step in result.steps:
+            body += _html_step(step)
+    if result.questions:
+        body += ["<h2>Questions</h2>", "<table>", "<tr><th></th><th>Question</th><th>Points</th><th>Why</th></tr>"]
+        body += [f"<tr><td>{_html_mark(_question_passed(q))}</td><td>{_e(q.task_id)}: {_e(q.name)}</td>"
+                 f'<td class="num">{number(q.points)}/{number(q.possible)}</td><td>{_e(q.reason)}</td></tr>'
+                 for q in result.questions]
+        body.append("</table>")
+    return _page(f"Feedback for {result.learner}", body)
+
+
+# -------------------------------------------------------------------------------------------- summary
+
+
+def _step_failures(step: StepOutcome | None) -> list[str]:
+    """Why a step failed, in the instructor's words: its reason, else its failing checks (hidden ones too)."""
+    if step is None:
+        return [NO_RESULT]
+    if step.passed:
+        return []
+    if step.reason:
+        return [step.reason]
+    failing = [c.message for c in step.checks if not c.passed]
+    return failing or ["failed without a failing check"]
+
+
+def _step_summary(run: GradingRun, column: str) -> dict[str, Any]:
+    steps = [next((s for s in r.steps if s.column == column), None) for r in run.results]
+    found = [s for s in steps if s is not None]
+    failures: Counter[str] = Counter()
+    for step in steps:
+        failures.update(set(_step_failures(step)))  # a learner counts once per message
+    common = sorted(failures.items(), key=lambda item: (-item[1], item[0]))[:TOP_FAILURES]
+    count = len(run.results)
+    return {"column": column, "title": found[0].title if found else column,
+            "pass_rate": round(sum(1 for s in found if s.passed) / count, 4) if count else 0.0,
+            "mean_points": round(sum(s.points for s in found) / count, 4) if count else 0.0,
+            "max_points": float(max((s.max_points for s in found), default=0.0)),
+            "common_failures": [{"message": message, "count": n} for message, n in common]}
+
+
+def _question_summary(run: GradingRun, column: str) -> dict[str, Any]:
+    found = [q for r in run.results for q in r.questions if q.task_id == column]
+    count = len(run.results)
+    return {"column": column,
+            "correct_rate": round(sum(1 for q in found if _question_passed(q)) / count, 4) if count else 0.0,
+            "mean_points": round(sum(q.points for q in found) / count, 4) if count else 0.0,
+            "possible": float(max((q.possible for q in found), default=0.0))}
+
+
+def _distribution(percents: list[float]) -> list[dict[str, Any]]:
+    """Ten 10-point bins, [0, 10) … [90, 100]; 100 % falls in the last one."""
+    counts = [0] * 10
+    for percent in percents:
+        counts[min(9, max(0, int(percent // 10)))] += 1
+    return [{"from": 10 * i, "to": 10 * (i + 1), "count": n} for i, n in enumerate(counts)]
+
+
+def summary(run: GradingRun) -> dict[str, Any]:
+    """The class at a glance, for summary.json and summary.html alike."""
+    percents = [r.percent for r in run.results]
+    return {"learners": len(run.results),
+            "mean_percent": round(statistics.fmean(percents), 2) if percents else 0.0,
+            "median_percent": round(statistics.median(percents), 2) if percents else 0.0,
+            "steps": [_step_summary(run, column) for column in run.step_columns],
+            "questions": [_question_summary(run, column) for column in run.question_columns],
+            "distribution": _distribution(percents)}
+
+
+# ------------------------------------------------------------------------------------------- charts
+
+
+def _svg(figure: Any) -> str:
+    """The figure as an inline <svg> element: no XML prolog, no DOCTYPE URL, no metadata, same bytes each run."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg"):].strip()
+
+
+def _chart_rc() -> dict[str, Any]:
+    """Fixed hash salt (stable ids), real <text> (small, searchable), no mathtext from a `$` in a label."""
+    return {"svg.hashsalt": "course", "svg.fonttype": "none", "text.parse_math": False,
+            "font.family": "DejaVu Sans", "font.size": 9}
+
+
+def pass_rate_chart(data: dict[str, Any]) -> str:
+    """Horizontal bars, one per step and question, top to bottom in gradebook order."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    labels = [s["column"] for s in data["steps"]] + [q["column"] for q in data["questions"]]
+    rates = [100 * s["pass_rate"] for s in data["steps"]] + [100 * q["correct_rate"] for q in data["questions"]]
+    colours = ["#0969da"] * len(data["steps"]) + ["#8250df"] * len(data["questions"])
+    with matplotlib.rc_context(_chart_rc()):
+        figure = Figure(figsize=(7, max(1.5, 0.3 * len(labels) + 0.9)))
+        axes = figure.add_subplot()
+        positions = list(range(len(labels)))[::-1]
+        axes.barh(positions, rates, color=colours)
+        axes.set_yticks(positions, labels)
+        axes.set_xlim(0, 100)
+        axes.set_xlabel("learners who passed (%)")
+        axes.set_title("Pass rate per step (blue) and question (purple)")
+        for y, rate in zip(positions, rates):
+            axes.text(min(rate + 1, 92), y, f"{rate:.0f}%", va="center")
+        figure.tight_layout()
+        return _svg(figure)
+
+
+def distribution_chart(data: dict[str, Any]) -> str:
+    """How many learners scored in each 10-point band."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    bins = data["distribution"]
+    with matplotlib.rc_context(_chart_rc()):
+        figure = Figure(figsize=(7, 2.6))
+        axes = figure.add_subplot()
+        axes.bar([f"{b['from']}–{b['to']}" for b in bins], [b["count"] for b in bins], color="#1a7f37")
+        axes.set_xlabel("score (%)")
+        axes.set_ylabel("learners")
+        axes.set_title("Score distribution")
+        axes.yaxis.get_major_locator().set_params(integer=True)
+        figure.tight_layout()
+        return _svg(figure)
+
+
+# --------------------------------------------------------------------------------------- summary html
+
+
+def _summary_tables(data: dict[str, Any]) -> list[str]:
+    out = ["<h2>Steps</h2>", "<table>",
+           "<tr><th>Column</th><th>Step</th><th>Pass rate</th><th>Mean points</th><th>Max points</th></tr>"]
+    out += [f"<tr><td>{_e(s['column'])}</td><td>{_e(s['title'])}</td><td class=\"num\">{number(100 * s['pass_rate'])}%"
+            f"</td><td class=\"num\">{number(s['mean_points'])}</td><td class=\"num\">{number(s['max_points'])}</td></tr>"
+            for s in data["steps"]]
+    out += ["</table>", "<h2>Questions</h2>", "<table>",
+            "<tr><th>Question</th><th>Correct rate</th><th>Mean points</th><th>Possible</th></tr>"]
+    out += [f"<tr><td>{_e(q['column'])}</td><td class=\"num\">{number(100 * q['correct_rate'])}%</td>"
+            f"<td class=\"num\">{number(q['mean_points'])}</td><td class=\"num\">{number(q['possible'])}</td></tr>"
+            for q in data["questions"]]
+    out += ["</table>", "<h2>Most common failures</h2>", "<table>",
+            "<tr><th>Step</th><th>Failure</th><th>Learners</th></tr>"]
+    out += [f"<tr><td>{_e(s['column'])}</td><td>{_e(f['message'])}</td><td class=\"num\">{f['count']}</td></tr>"
+            for s in data["steps"] for f in s["common_failures"]]
+    return out + ["</table>"]
+
+
+def _learner_table(run: GradingRun) -> list[str]:
+    """Links to each learner's feedback page (relative, so the folder can be moved or zipped)."""
+    out = ["<h2>Learners</h2>", "<table>", "<tr><th>Learner</th><th>Score</th><th>Percent</th></tr>"]
+    for result in sorted(run.results, key=lambda r: r.learner):
+        href = f"{learner_folder(result.learner)}/feedback.html"
+        out.append(f'<tr><td><a href="{_e(href)}">{_e(result.learner)}</a></td>'
+                   f'<td class="num">{number(result.total)}/{number(result.possible)}</td>'
+                   f'<td class="num">{number(result.percent)}%</td></tr>')
+    return out + ["</table>"]
+
+
+def summary_html(run: GradingRun, data: dict[str, Any]) -> str:
+    """The instructor's page: headline numbers, both charts inline, the tables behind them."""
+    body = ["<h1>Grading summary</h1>",
+            (f"<p>{data['learners']} learners; mean {number(data['mean_percent'])}%, "
+             f"median {number(data['median_percent'])}%.</p>"),
+            '<figure class="chart">', pass_rate_chart(data), "</figure>",
+            '<figure class="chart">', distribution_chart(data), "</figure>",
+            *_summary_tables(data), *_learner_table(run)]
+    return _page("Grading summary", body)
+
+
+# ------------------------------------------------------------------------------------------- entry
+
+
+def write_learner_reports(result: LearnerResult, folder: Path) -> list[Path]:
+    """One learner's three files; `grader gradescope` may call this for its single submission too."""
+    return [write_gradescope(result, folder / "results.json"),
+            _write(folder / "feedback.md", feedback_markdown(result)),
+            _write(folder / "feedback.html", feedback_html(result))]
+
+
+def write_reports(run: GradingRun, out: Path) -> list[Path]:
+    """Write every report of a run into `out`; returns the files written, in a fixed order."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [_write(out / "gradebook.csv", gradebook_csv(run))]
+    for result in sorted(run.results, key=lambda r: r.learner):
+        written += write_learner_reports(result, out / learner_folder(result.learner))
+    data = summary(run)
+    written.append(_write(out / "summary.json", _dump_json(data)))
+    written.append(_write(out / "summary.html", summary_html(run, data)))
+    return written
