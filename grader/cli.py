@@ -29,7 +29,7 @@ def _grade(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     progress = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("{task.description}"), console=console, transient=False,
-                        disable=args.quiet)
+                        disable=args.quiet or not console.is_terminal)
     task = progress.add_task("", total=None)
     reused = 0
 

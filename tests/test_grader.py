@@ -1,0 +1,224 @@
+"""Does the grader judge a class fairly: each step, each question, golden gradebooks, resumable runs?
+
+The fixtures in tests/fixtures/submissions/ are learners named for their scenario (see EXPECTED.md
+there). Golden files live in tests/files/grader/; refresh them with `--update-goldens`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+FIXTURES = Path(__file__).with_name("fixtures") / "submissions"
+
+
+def grader(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    full.update(PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd or REPO, env=full)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole fixture class, graded once for this module."""
+    out = tmp_path_factory.mktemp("graded")
+    result = grader("grade", str(FIXTURES), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+def rows(out: Path) -> dict[str, dict[str, str]]:
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
+        return {row["learner"]: row for row in csv.DictReader(f)}
+
+
+def test_gradebook_golden(graded: Path, golden) -> None:
+    """Is the class's gradebook exactly the reviewed one?"""
+    golden("gradebook.csv", (graded / "gradebook.csv").read_text(encoding="utf-8"))
+
+
+def test_gradebook_columns(graded: Path) -> None:
+    """Does the gradebook have learner, step1..step5, one column per question, total, possible, percent?"""
+    header = (graded / "gradebook.csv").read_text().splitlines()[0].split(",")
+    assert header[:6] == ["learner", "step1", "step2", "step3", "step4", "step5"]
+    assert header[-3:] == ["total", "possible", "percent"]
+    assert "multiple-choice-1558564085" in header
+
+
+def test_scenarios_are_judged_as_expected(graded: Path) -> None:
+    """Do the telling scenarios pass and fail the steps they should?"""
+    book = rows(graded)
+    full = {c: v for c, v in book["correct_everything"].items()}
+    assert full["percent"] == "100"
+    assert float(book["step3_hand_typed_url"]["step3"]) < float(full["step3"])
+    assert book["step4_catches_and_prints"]["step4"] == full["step4"]
+    assert book["step4_uncaught_traceback"]["step4"] == full["step4"]
+    assert book["step4_valid_size"]["step4"] == "0"
+    assert float(book["step5_no_error_first"]["step5"]) < float(full["step5"])
+    assert all(book["legacy_0x_code"][f"step{n}"] == "0" or n == 4 for n in range(1, 6))
+    assert all(book["syntax_error"][f"step{n}"] == "0" for n in range(1, 6))
+    assert book["syntax_error"]["multiple-choice-1558564085"] == "20"  # its answers still count
+    assert book["empty_folder"]["total"] == "0"
+    assert book["answers_missing"]["multiple-choice-1558564085"] == "0"
+    assert float(book["answers_partly_right"]["total"]) < float(full["total"])
+    assert float(book["answers_partly_right"]["total"]) > float(book["answers_wrong"]["total"])
+
+
+def test_reasons_and_hints_in_feedback(graded: Path) -> None:
+    """Does feedback say why a step failed and give the hint learners would get?"""
+    legacy = json.loads((graded / "legacy_0x_code" / "results.json").read_text())
+    assert any("old-sdk-image-create" in t["output"] for t in legacy["tests"])
+    syntax = (graded / "syntax_error" / "feedback.md").read_text()
+    assert "cannot be run: SyntaxError" in syntax
+    unwritten = (graded / "not_written_yet" / "feedback.md").read_text()
+    assert "is not written yet" in unwritten
+
+
+def test_gradescope_results_shape(graded: Path) -> None:
+    """Is each learner's results.json what Gradescope reads?"""
+    data = json.loads((graded / "correct_everything" / "results.json").read_text())
+    assert set(data) >= {"score", "execution_time", "tests"}
+    for test in data["tests"]:
+        assert set(test) >= {"name", "number", "score", "max_score", "output", "visibility"}
+    assert data["score"] == sum(t["score"] for t in data["tests"])
+
+
+def test_summary_written(graded: Path) -> None:
+    """Are summary.json and summary.html (with a chart) written for the instructor?"""
+    summary = json.loads((graded / "summary.json").read_text())
+    assert summary["learners"] == len([p for p in FIXTURES.iterdir() if p.is_dir()])
+    assert "<svg" in (graded / "summary.html").read_text()
+
+
+def test_regrading_skips_unchanged_and_zip_gives_the_same_gradebook(graded: Path, tmp_path: Path) -> None:
+    """Does a zip of the class grade the same, and does grading it again run nothing?"""
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(FIXTURES.rglob("*")):
+            if path.is_file():
+                zf.write(path, Path("submissions") / path.relative_to(FIXTURES))
+    out = tmp_path / "out"
+    first = grader("grade", str(archive), "--out", str(out), "--quiet")
+    assert first.returncode == 0, first.stderr
+    assert (out / "gradebook.csv").read_text() == (graded / "gradebook.csv").read_text()
+    started = time.monotonic()
+    again = grader("grade", str(archive), "--out", str(out), "--quiet")
+    assert again.returncode == 0 and "unchanged, not run again" in again.stdout
+    assert time.monotonic() - started < 15
+    db = sqlite3.connect(out / "gradebook.sqlite3")
+    (reused,) = db.execute("SELECT SUM(reused) FROM grades WHERE run_id = (SELECT MAX(id) FROM runs)").fetchone()
+    assert reused == len([p for p in FIXTURES.iterdir() if p.is_dir()])
+    assert (out / "gradebook.csv").read_text() == (graded / "gradebook.csv").read_text()
+
+
+def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> None:
+    """If grading is killed halfway, does the next run finish the class with exactly one row per learner?"""
+    class_dir = tmp_path / "class"
+    for name in ("correct_everything", "step1_wrong_size", "answers_wrong", "syntax_error"):
+        shutil.copytree(FIXTURES / name, class_dir / name)
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(class_dir), "--out", str(out), "--quiet",
+                             "--jobs", "1"], env=env, cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db_path = out / "gradebook.sqlite3"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if db_path.exists():
+            try:
+                with sqlite3.connect(db_path) as db:
+                    if db.execute("SELECT COUNT(*) FROM grades").fetchone()[0] >= 1:
+                        break
+            except sqlite3.Error:
+                pass
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db_path) as db:
+        before = db.execute("SELECT COUNT(*) FROM grades").fetchone()[0]
+    assert 1 <= before < 4
+    done = grader("grade", str(class_dir), "--out", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT learner) FROM grades").fetchone() == (4, 4)
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+    assert len(rows(out)) == 4
+
+
+def test_runaway_steps_fail_cleanly_and_grading_goes_on(tmp_path: Path) -> None:
+    """Do a step that never ends and one that floods its output get failed rows with reasons, while the
+    learner's other steps are still graded?"""
+    learner = tmp_path / "class" / "runaway"
+    learner.mkdir(parents=True)
+    source = (REPO / "solutions" / "imageGen.py").read_text()
+    source = source.replace('    """Print the whole response."""\n', '    """Print the whole response."""\n    while True:\n        pass\n')
+    source = source.replace('    """Print only the image URL."""\n',
+                            '    """Print only the image URL."""\n    import sys\n    sys.stdout.write("x" * (3 * 1024 * 1024))\n')
+    (learner / "imageGen.py").write_text(source)
+    out = tmp_path / "out"
+    result = grader("grade", str(tmp_path / "class"), "--out", str(out), "--quiet", "--timeout", "3")
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "runaway" / "results.json").read_text())
+    outputs = {t["number"]: t for t in data["tests"]}
+    assert "did not finish within 3 s" in outputs["1.2"]["output"] and outputs["1.2"]["score"] == 0
+    assert "printed more than 1024 KB" in outputs["1.3"]["output"] and outputs["1.3"]["score"] == 0
+    assert outputs["1.1"]["score"] == outputs["1.1"]["max_score"] > 0
+    assert outputs["1.5"]["score"] == outputs["1.5"]["max_score"]
+
+
+def test_grader_check_for_a_learner(tmp_path: Path) -> None:
+    """Does `grader check` run a learner's own work against the public checks, with the runner's hints?"""
+    work = tmp_path / "me"
+    shutil.copytree(FIXTURES / "step3_subscripts_response", work)
+    result = grader("check", str(work), env={"COURSE_HOME": str(tmp_path / "home")})
+    try:
+        assert result.returncode == 1
+        assert "✗ Lesson 1, step 3" in result.stdout and "hint [subscripted-response]" in result.stdout
+        assert "✓ Lesson 1, step 1" in result.stdout
+        assert "256x256 dall-e-2 image" not in result.stdout  # the hidden check stays hidden
+    finally:
+        subprocess.run([sys.executable, "-m", "course", "stop"], env={**os.environ, "COURSE_HOME": str(tmp_path / "home"),
+                                                                   "PYTHONPATH": str(REPO)}, capture_output=True)
+
+
+def test_gradescope_command(tmp_path: Path) -> None:
+    """Does `grader gradescope` grade one submission folder into results.json?"""
+    target = tmp_path / "results" / "results.json"
+    result = grader("gradescope", str(FIXTURES / "correct_everything"), str(target))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(target.read_text())
+    assert data["score"] == sum(t["max_score"] for t in data["tests"])
+
+
+def test_bad_inputs_are_clear(tmp_path: Path) -> None:
+    """Are a missing folder, a folder with no learners and a damaged zip each one clear line?"""
+    missing = grader("grade", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    assert missing.returncode == 1 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = grader("grade", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
+    assert empty.returncode == 1 and "holds no learner folders" in empty.stderr
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    bad = grader("grade", str(tmp_path / "bad.zip"), "--out", str(tmp_path / "o"))
+    assert bad.returncode == 1 and "is not a zip file" in bad.stderr
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../escaped.py", "print('out')")
+    refused = grader("grade", str(evil), "--out", str(tmp_path / "o"))
+    assert refused.returncode == 1 and "points outside the archive" in refused.stderr
+    assert not (tmp_path.parent / "escaped.py").exists()
