@@ -85,6 +85,15 @@ def _answers(submission: Path) -> tuple[dict[str, list[str]], str]:
     return {k: [str(x) for x in v] for k, v in data.items()}, ""
 
 
+def _attempts(submission: Path) -> dict[str, int]:
+    """Attempts per question as `course quiz` counted them (`.course/attempts.json`), when handed in."""
+    try:
+        data = json.loads((submission / ".course" / "attempts.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
+
+
 def grade_submission(sub: Submission, plan: Plan, *, base_url: str, data_dir: Path, timeout: float = STEP_TIMEOUT,
                      public_only: bool = False) -> LearnerResult:
     started = time.time()
@@ -98,11 +107,18 @@ def grade_submission(sub: Submission, plan: Plan, *, base_url: str, data_dir: Pa
                                          assets=ASSETS if lesson.number > 1 else None, timeout=timeout,
                                          public_only=public_only))
     answers, problem = _answers(sub.path)
+    attempts = _attempts(sub.path)
     if problem:
         result.note = (result.note + "; " if result.note else "") + problem
     for task_id in plan.question_columns:
         question = plan.questions[task_id]
-        if task_id in answers:
+        used = attempts.get(task_id, 1)
+        if task_id in answers and question.max_attempts and used > question.max_attempts:
+            # `course quiz` never records more attempts than allowed: more means the files were edited.
+            result.questions.append(QuestionOutcome(
+                task_id, question.name, 0.0, question.points,
+                f"answered {used} times, more than the {question.max_attempts} attempts allowed", answers[task_id]))
+        elif task_id in answers:
             s = score(question, [answers[task_id]])
             result.questions.append(QuestionOutcome(task_id, question.name, s.points, s.possible, s.reason,
                                                     answers[task_id]))

@@ -222,3 +222,27 @@ def test_bad_inputs_are_clear(tmp_path: Path) -> None:
     refused = grader("grade", str(evil), "--out", str(tmp_path / "o"))
     assert refused.returncode == 1 and "points outside the archive" in refused.stderr
     assert not (tmp_path.parent / "escaped.py").exists()
+
+
+def test_attempts_beyond_the_limit_score_nothing(tmp_path: Path) -> None:
+    """Does an answer recorded after more attempts than a question allows score 0, with the reason?"""
+    from course.questions import load_questions
+    from grader.grade import KEYS, Plan, grade_submission
+    from grader.submissions import Submission
+
+    learner = tmp_path / "eager"
+    shutil.copytree(FIXTURES / "correct_everything", learner)
+    questions = load_questions(KEYS)
+    limited = questions["multiple-choice-1640493267"]  # a lesson-1 question allowing one attempt
+    assert limited.max_attempts == 1
+    (learner / ".course").mkdir()
+    (learner / ".course" / "attempts.json").write_text(json.dumps({limited.task_id: 4}))
+
+    class OnlyQuestions(Plan):
+        @property
+        def question_columns(self) -> list[str]:
+            return [limited.task_id]
+
+    result = grade_submission(Submission("eager", learner), OnlyQuestions([], questions), base_url="", data_dir=tmp_path)
+    (outcome,) = result.questions
+    assert outcome.points == 0 and "more than the 1 attempts allowed" in outcome.reason
