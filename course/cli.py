@@ -40,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServerConfig.from_env(
         host=args.host, port=args.port, data_dir=args.data_dir, keys_file=args.keys,
         blocked_terms_file=args.blocked_terms, rate_limit=args.rate_limit, fail_rate=args.fail_rate,
-        fail_seed=args.fail_seed, seed=args.seed, idle_timeout=args.idle_timeout, workers=args.workers,
+        fail_seed=args.fail_seed, seed=args.seed, idle_timeout=args.idle_timeout, workers=args.workers, uds=args.uds,
     )
     if config.workers < 1:
         raise CourseError(f"--workers must be at least 1, got {config.workers}.")
@@ -295,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed mixed into every image")
     p.add_argument("--idle-timeout", type=float, default=None, help="exit after this many idle seconds")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default 1; 2 uses both cores)")
+    p.add_argument("--uds", type=Path, default=None, help="also listen on this Unix socket")
     p.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--state-file", type=Path, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_serve)

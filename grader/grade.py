@@ -10,10 +10,11 @@ import hashlib
 import json
 import tempfile
 import time
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from course.errors import CourseError
 from course.lessons import Lesson, all_lessons
@@ -94,18 +95,20 @@ def _attempts(submission: Path) -> dict[str, int]:
     return {k: v for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
 
 
-def grade_submission(sub: Submission, plan: Plan, *, base_url: str, data_dir: Path, timeout: float = STEP_TIMEOUT,
-                     public_only: bool = False) -> LearnerResult:
+def grade_submission(sub: Submission, plan: Plan, *, engine: Any, base_url: str, data_dir: Path,
+                     timeout: float = STEP_TIMEOUT, public_only: bool = False) -> LearnerResult:
     started = time.time()
     result = LearnerResult(sub.learner, content_hash=sub.content_hash())
     if not any(p.suffix == ".py" for p in sub.files()):
         result.note = "the submission holds no lesson script"
-    for lesson in plan.lessons:
-        for step in lesson.steps:
-            result.steps.append(run_step(sub.path, lesson.script, step, lesson.number,
-                                         step_column(lesson, step["number"]), base_url=base_url, data_dir=data_dir,
-                                         assets=ASSETS if lesson.number > 1 else None, timeout=timeout,
-                                         public_only=public_only))
+    with engine.slot() if plan.lessons else nullcontext() as slot:
+        for lesson in plan.lessons:
+            for step in lesson.steps:
+                result.steps.append(run_step(sub.path, lesson.script, step, lesson.number,
+                                             step_column(lesson, step["number"]), slot=slot, base_url=base_url,
+                                             uds=data_dir / "api.sock", data_dir=data_dir,
+                                             assets=ASSETS if lesson.number > 1 else None, timeout=timeout,
+                                             public_only=public_only))
     answers, problem = _answers(sub.path)
     attempts = _attempts(sub.path)
     if problem:
@@ -130,7 +133,7 @@ def grade_submission(sub: Submission, plan: Plan, *, base_url: str, data_dir: Pa
 
 def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, timeout: float = STEP_TIMEOUT,
                 jobs: int | None = None, on_result: Callable[[LearnerResult, bool], None] | None = None,
-                on_start: Callable[[int], None] | None = None) -> GradingRun:
+                on_start: Callable[[int], None] | None = None, warm: bool = True) -> GradingRun:
     """Grade every learner of `source` (a folder or a zip) into `out`; see `store` for resuming."""
     import os
 
@@ -161,17 +164,24 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
         if on_start:
             on_start(len(todo))
         if todo:
-            with offline_api(out / ".offline-api") as base_url:
-                workers = jobs or max(1, os.cpu_count() or 1)
-                with ThreadPoolExecutor(max_workers=workers) as pool:
-                    futures = {pool.submit(grade_submission, sub, plan, base_url=base_url,
-                                           data_dir=out / ".offline-api", timeout=timeout): sub for sub in todo}
-                    for future in as_completed(futures):
-                        result = future.result()
-                        book.save(run_id, result)
-                        done[result.learner] = result
-                        if on_result:
-                            on_result(result, False)
+            from .engine import Engine
+
+            workers = jobs or max(1, os.cpu_count() or 1)
+            api_dir = out / ".offline-api"
+            with offline_api(api_dir) as base_url:
+                engine = Engine(workers, warm=warm)
+                try:
+                    with ThreadPoolExecutor(max_workers=workers) as pool:
+                        futures = {pool.submit(grade_submission, sub, plan, engine=engine, base_url=base_url,
+                                               data_dir=api_dir, timeout=timeout): sub for sub in todo}
+                        for future in as_completed(futures):
+                            result = future.result()
+                            book.save(run_id, result)
+                            done[result.learner] = result
+                            if on_result:
+                                on_result(result, False)
+                finally:
+                    engine.close()
         book.finish(run_id)
         book.close()
         run = GradingRun([done[s.learner] for s in submissions], plan.step_columns, plan.question_columns)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -55,20 +52,27 @@ def _fresh_copy(source: Path, assets: Path | None, into: Path) -> None:
         shutil.copytree(assets, into / "assets")
 
 
-def _env(home: Path, base_url: str, key: str) -> dict[str, str]:
+def _env(home: str, base_url: str, key: str) -> dict[str, str]:
     """A small, explicit environment: nothing of the grader's own leaks into the learner's run."""
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
         "LANG": "C.UTF-8",
         "PYTHONPATH": str(REPO),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONIOENCODING": "utf-8",
-        "COURSE_HOME": str(home / ".course-home"),
+        "COURSE_HOME": home + "/.course-home",
         "OPENAI_BASE_URL": base_url,
         "OPENAI_API_BASE": base_url,
         "OPENAI_API_KEY": key,
     }
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    os.chown(path, uid, uid)
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
 
 
 def _reason(run: StepRun, number: int, script: str) -> str:
@@ -85,8 +89,8 @@ def _reason(run: StepRun, number: int, script: str) -> str:
     return ""
 
 
-def run_step(submission: Path, script: str, step: dict[str, Any], lesson: int, column: str, *, base_url: str,
-             data_dir: Path, assets: Path | None = None, timeout: float = STEP_TIMEOUT,
+def run_step(submission: Path, script: str, step: dict[str, Any], lesson: int, column: str, *, slot: Any,
+             base_url: str, uds: Path, data_dir: Path, assets: Path | None = None, timeout: float = STEP_TIMEOUT,
              public_only: bool = False) -> StepOutcome:
     number = int(step["number"])
     title = step.get("title", f"step {number}")
@@ -96,35 +100,32 @@ def run_step(submission: Path, script: str, step: dict[str, Any], lesson: int, c
         run = StepRun(number, "", "", None, reason=f"{script} is missing from the submission")
         return _outcome(step, run, lesson, column, title, 0.0)
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        work, logs = Path(tmp) / "work", Path(tmp) / "logs"
+        os.chmod(tmp, 0o755)
+        work, logs, root = Path(tmp) / "work", Path(tmp) / "logs", Path(tmp) / "root"
         work.mkdir()
-        logs.mkdir()
+        logs.mkdir(mode=0o700)
+        root.mkdir()
         _fresh_copy(submission, assets, work)
+        if slot.uid is not None:
+            _chown_tree(work, slot.uid)
         key = f"sk-grade-{uuid.uuid4().hex}"
+        port = int(base_url.rsplit(":", 1)[1].split("/", 1)[0])
+        job = {"work": str(work), "script": script, "step": number, "stdout": str(logs / "out"),
+               "stderr": str(logs / "err"), "env": _env(str(work), base_url, key), "timeout": timeout,
+               "root": str(root), "uds": str(uds), "port": port}
         started = time.time()
-        with open(logs / "out", "wb") as out, open(logs / "err", "wb") as err:
-            proc = subprocess.Popen([sys.executable, script, str(number)], cwd=work, stdout=out, stderr=err,
-                                    stdin=subprocess.DEVNULL, env=_env(Path(tmp), base_url, key),
-                                    start_new_session=True)
-            timed_out = False
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                try:  # the whole process group: children the step started go too
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
+        reply = slot.run(job)
+        timed_out = bool(reply.get("timed_out"))
         stdout, out_flood = _read_capped(logs / "out", MAX_OUTPUT)
         stderr, err_flood = _read_capped(logs / "err", MAX_OUTPUT)
-        run = StepRun(number, stdout, stderr, None if timed_out else proc.returncode, read_log(data_dir, key=key),
-                      work, started, timed_out)
+        run = StepRun(number, stdout, stderr, reply.get("exit_code"), read_log(data_dir, key=key), work, started,
+                      timed_out)
         if timed_out:
             run.reason = f"the step did not finish within {timeout:g} s"
         elif out_flood or err_flood:
             run.reason = f"the step printed more than {MAX_OUTPUT // 1024} KB"
+        elif run.exit_code == 97 and "grading sandbox could not be set up" in stderr:
+            run.reason = stderr.strip().splitlines()[-1]
         else:
             run.reason = _reason(run, number, script)
         return _outcome(step, run, lesson, column, title, time.time() - started)

@@ -243,6 +243,7 @@ def test_attempts_beyond_the_limit_score_nothing(tmp_path: Path) -> None:
         def question_columns(self) -> list[str]:
             return [limited.task_id]
 
-    result = grade_submission(Submission("eager", learner), OnlyQuestions([], questions), base_url="", data_dir=tmp_path)
+    result = grade_submission(Submission("eager", learner), OnlyQuestions([], questions), engine=None, base_url="",
+                              data_dir=tmp_path)
     (outcome,) = result.questions
     assert outcome.points == 0 and "more than the 1 attempts allowed" in outcome.reason

@@ -34,6 +34,7 @@ class ServerConfig:
     max_body: int = MAX_BODY
     sweep_interval: float = 60.0
     workers: int = 1  # processes sharing the socket; more than one uses more cores
+    uds: Path | None = None  # also listen on this Unix socket
     render_threads: int = 2  # images drawn at once per worker: more only adds GIL contention
 
     @classmethod

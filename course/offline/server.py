@@ -57,6 +57,9 @@ def serve(
 
     sock = socket.socket(fileno=fd) if fd is not None else bind(config.host, config.port)
     host, port = sock.getsockname()[:2]
+    sockets = [sock]
+    if config.uds is not None:  # a Unix socket too: the grader's sandboxes reach the API through it only
+        sockets.append(bind_unix(config.uds))
     url = f"http://{host}:{port}/v1"
     if state_file is not None:
         write_state_file(state_file, pid=os.getpid(), host=host, port=port, url=url, data_dir=str(config.data_dir),
@@ -68,16 +71,27 @@ def serve(
     announce(f"Request log and images: {config.data_dir}")
     try:
         if config.workers > 1:
-            _serve_workers(config, sock)
+            _serve_workers(config, sockets)
         else:
-            _run_worker(config, sock, server_pid=os.getpid(), activity=None)
+            _run_worker(config, sockets, server_pid=os.getpid(), activity=None)
     finally:
         if state_file is not None:
             remove_state_if_ours(state_file)
         sys.stdout.flush()
 
 
-def _run_worker(config: ServerConfig, sock: socket.socket, *, server_pid: int, activity: object) -> None:
+def bind_unix(path: Path) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o666)  # the sandboxes run as other users
+    sock.listen(512)
+    return sock
+
+
+def _run_worker(config: ServerConfig, sockets: list[socket.socket], *, server_pid: int, activity: object) -> None:
     import uvicorn
 
     from .app import OfflineAPI
@@ -88,10 +102,10 @@ def _run_worker(config: ServerConfig, sock: socket.socket, *, server_pid: int, a
                        server_header=False, date_header=True)
     )
     app.on_idle = lambda: setattr(server, "should_exit", True)
-    server.run(sockets=[sock])
+    server.run(sockets=sockets)
 
 
-def _serve_workers(config: ServerConfig, sock: socket.socket) -> None:
+def _serve_workers(config: ServerConfig, sockets: list[socket.socket]) -> None:
     """Fork `config.workers` processes that accept on the same socket; this one only watches them.
 
     The health check reports this process's pid, so scripts see one server however many workers it
@@ -111,7 +125,7 @@ def _serve_workers(config: ServerConfig, sock: socket.socket) -> None:
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                _run_worker(config, sock, server_pid=parent, activity=activity)
+                _run_worker(config, sockets, server_pid=parent, activity=activity)
             except BaseException:
                 code = 1
             finally:

@@ -1,0 +1,109 @@
+"""How a step's process is started: warm (a zygote forks a boxed child) or plain (a fresh interpreter).
+
+Both put the step in the same box (`sandbox.enter`); each worker slot has its own uid, so one
+slot's leftovers can be killed without touching another's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from .sandbox import FIRST_UID, can_isolate, kill_uid
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _python_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+class Slot:
+    """One worker's place: its uid and, for the warm engine, its zygote."""
+
+    def __init__(self, index: int, warm: bool) -> None:
+        self.index = index
+        self.isolate = can_isolate()
+        self.uid = FIRST_UID + index if self.isolate else None
+        self.zygote: subprocess.Popen[str] | None = None
+        self.lock = threading.Lock()
+        if warm:
+            self._start_zygote()
+
+    def _start_zygote(self) -> None:
+        self.zygote = subprocess.Popen([sys.executable, "-m", "grader.zygote"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True, env=_python_env(), cwd=str(REPO))
+        assert self.zygote.stdout is not None
+        ready = self.zygote.stdout.readline()
+        if '"ready"' not in ready:
+            raise RuntimeError("the grading zygote did not start")
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        job = {**job, "uid": self.uid, "isolate": self.isolate}
+        if self.zygote is not None:
+            assert self.zygote.stdin is not None and self.zygote.stdout is not None
+            if self.zygote.poll() is not None:
+                self._start_zygote()
+            self.zygote.stdin.write(json.dumps(job) + "\n")
+            self.zygote.stdin.flush()
+            return json.loads(self.zygote.stdout.readline())
+        return self._run_plain(job)
+
+    def _run_plain(self, job: dict[str, Any]) -> dict[str, Any]:
+        proc = subprocess.Popen([sys.executable, "-m", "grader.jail", json.dumps(job)], env=_python_env(),
+                                cwd=str(REPO), stdin=subprocess.DEVNULL)
+        timed_out = False
+        try:
+            proc.wait(timeout=float(job.get("timeout", 30)))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        for kill in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):
+            try:
+                kill()
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.uid is not None:
+            kill_uid(self.uid)
+        proc.wait()
+        return {"exit_code": None if timed_out else proc.returncode, "timed_out": timed_out}
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            try:
+                self.zygote.stdin.close()  # type: ignore[union-attr]
+                self.zygote.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.zygote.kill()
+
+
+class Engine:
+    """A pool of slots; `slot()` lends one to a learner's steps."""
+
+    def __init__(self, workers: int, *, warm: bool = True) -> None:
+        self.slots: queue.Queue[Slot] = queue.Queue()
+        self._all = [Slot(i, warm) for i in range(workers)]
+        for slot in self._all:
+            self.slots.put(slot)
+
+    @contextmanager
+    def slot(self) -> Iterator[Slot]:
+        slot = self.slots.get()
+        try:
+            yield slot
+        finally:
+            self.slots.put(slot)
+
+    def close(self) -> None:
+        for slot in self._all:
+            slot.close()

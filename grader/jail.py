@@ -1,0 +1,31 @@
+"""The plain engine's launcher: `python -m grader.jail JOB` boxes itself, then execs a fresh interpreter
+for the step, exactly as `python imageGen.py N` would run, with the same box as the warm engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from grader.sandbox import enter
+
+
+def main() -> None:
+    job = json.loads(sys.argv[1])
+    out = os.open(job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    python = sys.executable
+    enter(job)
+    # The loopback forwarder is a thread of this process: it must outlive the exec, so the fresh
+    # interpreter runs in a child while this process keeps forwarding until it ends.
+    pid = os.fork()
+    if pid == 0:
+        os.execv(python, [python, job["script"], str(job["step"])])
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+if __name__ == "__main__":
+    main()
