@@ -45,7 +45,7 @@ def _grade(args: argparse.Namespace) -> int:
 
     with progress:
         run = grade_class(Path(args.submissions), Path(args.out), lessons=args.lesson, timeout=args.timeout,
-                          jobs=args.jobs, on_result=finished, on_start=started)
+                          jobs=args.jobs, on_result=finished, on_start=started, warm=not args.plain)
     table = Table(title=f"{len(run.results)} learners graded ({reused} unchanged, not run again)")
     table.add_column("column")
     table.add_column("passed", justify="right")
@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a step may take (default 30)")
     p.add_argument("--jobs", type=int, default=None, help="learners graded at once (default: one per core)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--plain", action="store_true",
+                   help="a fresh interpreter per step instead of the warm engine (same box; slower; for comparison)")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("gradescope", help="grade one Gradescope submission")
