@@ -12,13 +12,15 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from .sandbox import FIRST_UID, can_isolate, kill_uid
+
+UID_COUNT = 1000
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,11 +37,31 @@ class Slot:
     def __init__(self, index: int, warm: bool) -> None:
         self.index = index
         self.isolate = can_isolate()
-        self.uid = FIRST_UID + index if self.isolate else None
+        self._uid_lock: int | None = None
+        self.uid = self._claim_uid() if self.isolate else None
         self.zygote: subprocess.Popen[str] | None = None
         self.lock = threading.Lock()
         if warm:
             self._start_zygote()
+
+    def _claim_uid(self) -> int:
+        """A sandbox uid no other slot on this machine holds, even in another grading run: after each step
+        every process of the uid is killed, so two runs sharing one would kill each other's steps."""
+        import fcntl
+
+        folder = Path(tempfile.gettempdir()) / "course-grader-uids"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for uid in range(FIRST_UID, FIRST_UID + UID_COUNT):
+            fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self._uid_lock = fd
+            kill_uid(uid)  # leftovers of a run that died without cleaning up
+            return uid
+        raise RuntimeError(f"all {UID_COUNT} sandbox uids are in use by other grading runs")
 
     def _start_zygote(self) -> None:
         self.zygote = subprocess.Popen([sys.executable, "-m", "grader.zygote"], stdin=subprocess.PIPE,
@@ -85,6 +107,9 @@ class Slot:
                 self.zygote.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.zygote.kill()
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)  # releases the uid
+            self._uid_lock = None
 
 
 class Engine:
