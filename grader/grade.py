@@ -20,7 +20,7 @@ from course.errors import CourseError
 from course.lessons import Lesson, all_lessons
 from course.questions import Question, load_questions, score
 
-from .results import GradingRun, LearnerResult, QuestionOutcome, StepOutcome
+from .results import GradingRun, LearnerResult, QuestionOutcome
 from .runner import REPO, STEP_TIMEOUT, run_step
 from .submissions import Submission, load_submissions, unpack_zip
 
