@@ -1,0 +1,577 @@
+"""The adversarial suite: does the grading box hold against hostile submissions?
+
+tests/fixtures/hostile/<scenario>/imageGen.py is the honest lesson-1 script with an attack in it
+(its header says which). Most attack in step 1 only and keep steps 2 to 5 honest, so each learner
+also shows that the attack did not spoil its own later steps. Each attack is bounded should the box
+fail (a fork loop stops at 2,000 children, fixed allocations and output, short sleeps, sockets with
+timeouts, loopback only; destructive ones only list what they would do when they find themselves
+running as root) and prints one `HOSTILE-REPORT {json}` line saying what it managed.
+
+The whole hostile class, plus two honest learners, is graded once (`--timeout 3 --jobs 2`); the
+honest two are graded again alone and their rows must be identical. The box needs root (namespaces,
+chroot, a uid per worker slot), so the module is skipped without it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the grading box (namespaces, chroot, a uid per worker "
+                                "slot) needs root; without root only rlimits, a process group and a fresh copy apply")
+
+HOSTILE = Path(__file__).with_name("fixtures") / "hostile"
+FIXTURES = Path(__file__).with_name("fixtures") / "submissions"
+SCENARIOS = sorted(p.name for p in HOSTILE.iterdir() if (p / "imageGen.py").is_file())
+HONEST = {"honest_correct": FIXTURES / "correct_everything", "honest_hand_typed": FIXTURES / "step3_hand_typed_url"}
+STEPS = [f"step{n}" for n in range(1, 6)]
+TIMEOUT = "3"
+BATCH_LIMIT_S = 240
+FIRST_UID = 62000
+MARK = "HOSTILE-WROTE"
+MB = 1024 * 1024
+
+# Scenarios whose attack is step 1 only (steps 2 to 5 are the honest code and must score as the honest learner's).
+STEP1_ONLY = {"infinite_loop", "sleep_past_limit", "fork_bomb", "allocate_8gb", "print_1gb", "read_answer_keys",
+              "read_other_learner", "write_output_folder", "kill_grader", "socket_to_other_loopback",
+              "close_stdout_binary_junk", "delete_files", "symlink_keys", "rewrite_checks", "daemon_survivor",
+              "markup_injection", "fill_disk", "fork_memory"}
+# The steps each of the others fails.
+FAILS = {"forged_url": [1, 2, 3], "exit_before_work": [1, 2, 3, 4, 5], "monkeypatch_openai": [1, 2, 3, 4, 5],
+         "symlink_answers": []}
+
+
+def test_every_scenario_has_an_expectation() -> None:
+    """Is each hostile folder one of the scenarios this module judges?"""
+    assert len(SCENARIOS) >= 15
+    assert set(SCENARIOS) == STEP1_ONLY | set(FAILS)
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+
+
+class Recorder:
+    """A loopback TCP and UDP service on one port that is not the offline API: it records whoever reaches it."""
+
+    def __init__(self) -> None:
+        self.tcp = socket.socket()
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(16)
+        self.tcp.settimeout(0.2)
+        self.port = self.tcp.getsockname()[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", self.port))
+        self.udp.settimeout(0.2)
+        self.seen: list[str] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._tcp, daemon=True), threading.Thread(target=self._udp, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def _tcp(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, peer = self.tcp.accept()
+            except OSError:
+                continue
+            conn.settimeout(0.5)
+            try:
+                data = conn.recv(200)
+            except OSError:
+                data = b""
+            conn.close()
+            self.seen.append(f"tcp from {peer}: {data!r}")
+
+    def _udp(self) -> None:
+        while not self.stop.is_set():
+            try:
+                data, peer = self.udp.recvfrom(200)
+            except OSError:
+                continue
+            self.seen.append(f"udp from {peer}: {data!r}")
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(2)
+        self.tcp.close()
+        self.udp.close()
+
+
+def tree_digest(*roots: Path) -> dict[str, str]:
+    digest = {}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if "__pycache__" in path.parts or not path.is_file() or path.is_symlink():
+                continue
+            digest[str(path.relative_to(REPO))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digest
+
+
+def site_packages() -> list[Path]:
+    return sorted((REPO / ".venv" / "lib").glob("python3*/site-packages")) + [Path(p) for p in sys.path
+                                                                              if p.endswith("site-packages")]
+
+
+def site_listing() -> set[str]:
+    return {str(p / n) for p in site_packages() if p.is_dir() for n in os.listdir(p)}
+
+
+def sandbox_processes() -> list[tuple[int, str]]:
+    """Every live process whose real uid is a grading slot's (the box's uids start at 62000)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
+        if uid >= FIRST_UID:
+            found.append((uid, f"pid {entry} uid {uid}: {cmdline[:120]}"))
+    return found
+
+
+def grader_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def grader(*args: str, timeout: float = 600) -> tuple[subprocess.CompletedProcess[str], float]:
+    env = grader_env()
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, timeout=timeout,
+                            cwd=REPO, env=env)
+    return result, time.monotonic() - started
+
+
+def copy_honest(into: Path) -> None:
+    for name, source in HONEST.items():
+        shutil.copytree(source, into / name)
+
+
+def build_class(class_dir: Path, port: int) -> None:
+    for name in SCENARIOS:
+        shutil.copytree(HOSTILE / name, class_dir / name, symlinks=True)
+    copy_honest(class_dir)
+    (class_dir / "socket_to_other_loopback" / "port.txt").write_text(f"{port}\n")
+    # Links a folder of submissions can hold (a zip cannot: the grader refuses links in zips).
+    keys = class_dir / "symlink_keys"
+    (keys / "data").mkdir()
+    (keys / "key_link.json").symlink_to(REPO / "solutions" / "assessments" / "multiple-choice-1558564085.json")
+    (keys / "data" / "key.json").symlink_to(REPO / "solutions" / "assessments" / "multiple-choice-1558564085.json")
+    (keys / "data" / "checks.json").symlink_to(REPO / "course" / "content" / "lessons" / "1-generating-images" / "checks.json")
+    (keys / "data" / "solution.py").symlink_to(REPO / "solutions" / "imageGen.py")
+    (keys / "data" / "passwd").symlink_to("/etc/passwd")
+    (class_dir / "symlink_answers" / "answers.json").symlink_to(Path("..") / "honest_correct" / "answers.json")
+
+
+@dataclass
+class Batch:
+    out: Path
+    alone: Path
+    result: subprocess.CompletedProcess[str]
+    elapsed: float
+    alone_result: subprocess.CompletedProcess[str]
+    digest_before: dict[str, str]
+    digest_after: dict[str, str]
+    site_before: set[str]
+    site_after: set[str]
+    survivors: list[tuple[int, str]]
+    survivors_later: list[tuple[int, str]]
+    connections: list[str]
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    side: Path | None = None  # the honest pair, graded while a hostile class was graded by another run
+    side_result: subprocess.CompletedProcess[str] | None = None
+
+
+def read_rows(out: Path) -> dict[str, dict[str, str]]:
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
+        return {row["learner"]: row for row in csv.DictReader(f)}
+
+
+def read_results(out: Path) -> dict[str, dict[str, Any]]:
+    """Every learner's full result (steps with stdout, stderr, reason, checks) from the last run in the gradebook."""
+    with sqlite3.connect(out / "gradebook.sqlite3") as db:
+        rows = db.execute("SELECT learner, result FROM grades WHERE run_id = (SELECT MAX(id) FROM runs)").fetchall()
+    return {learner: json.loads(result) for learner, result in rows}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    """The hostile class graded once, and the two honest learners graded alone."""
+    base = tmp_path_factory.mktemp("hostile")
+    recorder = Recorder()
+    try:
+        class_dir = base / "class"
+        class_dir.mkdir()
+        build_class(class_dir, recorder.port)
+        digest_before = tree_digest(REPO / "course", REPO / "solutions")
+        site_before = site_listing()
+        out = base / "out"
+        result, elapsed = grader("grade", str(class_dir), "--out", str(out), "--quiet", "--timeout", TIMEOUT,
+                                 "--jobs", "2", timeout=BATCH_LIMIT_S + 120)
+        survivors = sandbox_processes()
+        time.sleep(1.0)  # a daemon that slipped out would still be there (or would have planted its file by now)
+        survivors_later = sandbox_processes()
+        connections = list(recorder.seen)
+    finally:
+        recorder.close()
+    honest_dir = base / "honest"
+    honest_dir.mkdir()
+    copy_honest(honest_dir)
+    alone = base / "alone"
+    alone_result, _ = grader("grade", str(honest_dir), "--out", str(alone), "--quiet", "--timeout", TIMEOUT,
+                             "--jobs", "2")
+    # Two grading runs at once on one machine (two classes, or CI jobs): a hostile class beside an honest one.
+    rival_dir, side_dir = base / "rival", base / "side"
+    for name in ("kill_grader", "fork_bomb", "daemon_survivor", "sleep_past_limit"):
+        shutil.copytree(HOSTILE / name, rival_dir / name)
+    copy_honest(side_dir)
+    rival = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(rival_dir), "--out", str(base / "rival_out"),
+                              "--quiet", "--timeout", TIMEOUT, "--jobs", "2"], cwd=REPO, env=grader_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    side_result, _ = grader("grade", str(side_dir), "--out", str(base / "side_out"), "--quiet", "--timeout", TIMEOUT,
+                            "--jobs", "1")
+    rival.wait(timeout=300)
+    found = Batch(out, alone, result, elapsed, alone_result, digest_before, tree_digest(REPO / "course", REPO / "solutions"),
+                  site_before, site_listing(), survivors, survivors_later, connections)
+    found.side = base / "side_out"
+    found.side_result = side_result
+    if (out / "gradebook.csv").exists():
+        found.rows = read_rows(out)
+    if (out / "gradebook.sqlite3").exists():
+        found.results = read_results(out)
+    return found
+
+
+def steps_of(batch: Batch, learner: str) -> dict[int, dict[str, Any]]:
+    return {s["step"]: s for s in batch.results[learner]["steps"] if s["lesson"] == 1}
+
+
+def report(batch: Batch, learner: str, step: int = 1) -> dict[str, Any] | None:
+    """The attack's own account of what it managed (its last HOSTILE-REPORT line), if it printed one."""
+    found = None
+    for line in steps_of(batch, learner)[step]["stdout"].splitlines():
+        if line.startswith("HOSTILE-REPORT "):
+            found = json.loads(line[len("HOSTILE-REPORT "):])
+    return found
+
+
+def gradescope(batch: Batch, learner: str) -> dict[str, Any]:
+    return json.loads((batch.out / learner / "results.json").read_text(encoding="utf-8"))
+
+
+def key_markers() -> list[str]:
+    """Strings only the answer keys, the solutions and the hidden checks hold."""
+    markers = ["BEGIN SOLUTION", "judged from its output and the offline API's request log",
+               "the URL belongs to a 256x256 dall-e-2 image"]
+    for path in (REPO / "solutions" / "assessments").glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        markers += [a["_id"] for a in data.get("source", {}).get("answers", []) if a.get("correct")]
+    return markers
+
+
+# ----------------------------------------------------------------------------------------- the batch
+
+
+def test_the_batch_finishes_in_time(batch: Batch) -> None:
+    """Does grading the hostile class exit 0 within the bound, with a row and a results.json for every learner?"""
+    assert batch.result.returncode == 0, batch.result.stdout[-3000:] + batch.result.stderr[-3000:]
+    assert batch.elapsed < BATCH_LIMIT_S, f"the batch took {batch.elapsed:.0f} s"
+    learners = set(SCENARIOS) | set(HONEST)
+    assert set(batch.rows) == learners
+    assert set(batch.results) == learners
+    for learner in learners:
+        data = gradescope(batch, learner)
+        assert data["tests"], learner
+        assert (batch.out / learner / "feedback.html").is_file()
+
+
+def test_honest_learners_grade_exactly_as_when_alone(batch: Batch) -> None:
+    """Are the honest learners' rows identical to grading them without the hostile class?"""
+    assert batch.alone_result.returncode == 0, batch.alone_result.stderr[-3000:]
+    alone = read_rows(batch.alone)
+    for learner in HONEST:
+        assert batch.rows[learner] == alone[learner], learner
+    assert batch.rows["honest_correct"]["percent"] == "100"
+
+
+def test_a_hostile_class_cannot_spoil_another_grading_run(batch: Batch) -> None:
+    """Graded while another run grades a hostile class on the same machine, do the honest rows stay the same?"""
+    assert batch.side is not None and batch.side_result is not None
+    assert batch.side_result.returncode == 0, batch.side_result.stderr[-3000:]
+    alone, side = read_rows(batch.alone), read_rows(batch.side)
+    assert {k: side[k] for k in HONEST} == {k: alone[k] for k in HONEST}
+
+
+def test_the_repository_is_unchanged(batch: Batch) -> None:
+    """Are course/ and solutions/ byte for byte what they were, and nothing planted in the venv?"""
+    changed = {k for k in batch.digest_before.keys() | batch.digest_after.keys()
+               if batch.digest_before.get(k) != batch.digest_after.get(k)}
+    assert not changed
+    assert batch.site_after == batch.site_before, batch.site_after ^ batch.site_before
+    for site in site_packages():
+        for name in ("sitecustomize.py", "usercustomize.py", "zz_hostile.pth"):
+            path = site / name
+            assert not (path.is_file() and MARK in path.read_text(errors="replace")), path
+
+
+def our_uids(batch: Batch) -> set[int]:
+    """The slot uids this run's steps ran as (other grading runs on the machine hold other uids)."""
+    return {found["uid"] for learner in SCENARIOS for n in range(1, 6) if (found := report(batch, learner, n))}
+
+
+def survivors(batch: Batch) -> list[str]:
+    uids = our_uids(batch)
+    return [text for uid, text in batch.survivors + batch.survivors_later if uid in uids]
+
+
+def test_no_sandboxed_process_outlives_the_batch(batch: Batch) -> None:
+    """Is every process that ran as this run's grading uids gone once grading ends (fork bombs, daemons)?"""
+    assert len(our_uids(batch)) == 2  # --jobs 2: two slots
+    assert survivors(batch) == []
+
+
+def test_no_loopback_service_was_reached(batch: Batch) -> None:
+    """Did the recording service on loopback (not the offline API) see no connection and no datagram?"""
+    assert batch.connections == []
+
+
+def test_the_out_folder_holds_only_what_the_grader_wrote(batch: Batch) -> None:
+    """No file in OUT carries a hostile write, and no file was planted in it."""
+    planted = []
+    for path in batch.out.rglob("*"):
+        if path.is_file() and MARK.encode() in path.read_bytes():
+            planted.append(str(path.relative_to(batch.out)))
+        if path.name.startswith("planted-by"):
+            planted.append(str(path.relative_to(batch.out)))
+    assert planted == []
+    with sqlite3.connect(batch.out / "gradebook.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_every_attack_ran_as_a_grading_uid(batch: Batch) -> None:
+    """Did each attack that reports see itself running as a slot's uid, never as root?"""
+    uids = {}
+    for learner in SCENARIOS:
+        for number in range(1, 6):
+            found = report(batch, learner, number)
+            if found:
+                uids[learner] = found["uid"]
+    assert len(uids) >= 12, uids
+    assert {k: v for k, v in uids.items() if v < FIRST_UID} == {}
+
+
+def test_nothing_of_the_keys_or_another_learner_shows_in_hostile_output(batch: Batch) -> None:
+    """Does no hostile learner's output or report (results.json, feedback) hold a key, a hidden check,
+    a solution, or another learner's work?"""
+    markers = key_markers() + [
+        "Xk7pQ2vN9sLm4RtW8yB3cZ6hJ1fD5gA0eU2iO7nK9qE",  # honest_hand_typed's hand-typed URL (forged_url reuses the sig: excluded below)
+        "every lesson-1 question answered right",  # honest_correct's header
+        "HOSTILE hello from",  # the loopback probe
+    ] + [f'SCENARIO = "{name}"' for name in SCENARIOS]
+    leaks = []
+    for learner in SCENARIOS:
+        texts = {f"step {s['step']} output": s["stdout"] + s["stderr"] for s in batch.results[learner]["steps"]}
+        for name in ("results.json", "feedback.md", "feedback.html"):
+            texts[name] = (batch.out / learner / name).read_text(encoding="utf-8", errors="replace")
+        for where, text in texts.items():
+            for marker in markers:
+                if marker == f'SCENARIO = "{learner}"':
+                    continue
+                if learner == "forged_url" and marker.startswith("Xk7pQ2"):
+                    continue
+                if marker in text:
+                    leaks.append(f"{learner} / {where}: {marker}")
+    assert leaks == []
+
+
+# ------------------------------------------------------------------------------------- each scenario
+
+
+def _failed_with_a_reason(batch: Batch, learner: str, number: int) -> None:
+    step = steps_of(batch, learner)[number]
+    assert not step["passed"], f"{learner} step {number} passed"
+    assert step["points"] < step["max_points"]
+    test = next(t for t in gradescope(batch, learner)["tests"] if t["number"] == f"1.{number}")
+    assert test["score"] < test["max_score"]
+    assert step["reason"] or any(not c["passed"] and c["message"] for c in step["checks"]), step
+    assert "Could not be judged normally" in test["output"] or "✗" in test["output"]
+
+
+@pytest.mark.parametrize("learner", SCENARIOS)
+def test_attacked_steps_fail_with_a_reason_and_the_rest_is_graded(batch: Batch, learner: str) -> None:
+    """Does each attacked step get a failed row with a reason, while the learner's honest steps score in full?"""
+    honest = batch.rows["honest_correct"]
+    failing = [1] if learner in STEP1_ONLY else FAILS[learner]
+    for number in failing:
+        _failed_with_a_reason(batch, learner, number)
+    for number in range(1, 6):
+        if number not in failing:
+            assert batch.rows[learner][f"step{number}"] == honest[f"step{number}"], f"{learner} step {number}"
+
+
+def test_forged_url(batch: Batch) -> None:
+    steps = steps_of(batch, "forged_url")
+    assert "img-Forged8NbK2vXm6RpJ3sLc9Ya.png" in steps[3]["stdout"]
+    assert any("the API issued no image URL to this run" in c["message"] for c in steps[3]["checks"])
+
+
+def test_exit_before_work(batch: Batch) -> None:
+    steps = steps_of(batch, "exit_before_work")
+    assert all(s["exit_code"] == 0 and s["stdout"] == "" for s in steps.values())
+    for step in steps.values():  # only the exit checks pass: nothing was asked of the API, nothing printed
+        assert [c["kind"] for c in step["checks"] if c["passed"]] in ([], ["exit"]), step["checks"]
+
+
+@pytest.mark.parametrize("learner", ["infinite_loop", "sleep_past_limit"])
+def test_runaway_steps_time_out(batch: Batch, learner: str) -> None:
+    step = steps_of(batch, learner)[1]
+    assert step["reason"] == f"the step did not finish within {TIMEOUT} s"
+    assert step["duration"] < float(TIMEOUT) + 5
+    assert "woke" not in step["stdout"]
+
+
+def test_fork_bomb_stops_at_the_process_limit(batch: Batch) -> None:
+    found = report(batch, "fork_bomb")
+    assert found is not None and found["forked"] < 100 and found["error"], found
+
+
+def test_a_fork_bomb_does_not_spoil_the_next_step(batch: Batch) -> None:
+    """The step after a fork bomb runs as the same slot uid: it must start clean, its API calls answered."""
+    step = steps_of(batch, "fork_bomb")[2]
+    assert step["passed"], ("the step after the fork bomb failed: " + (step["stderr"].strip().splitlines() or [""])[-1]
+                            + " (the bomb's killed children still count against the uid's process limit)")
+
+
+def test_allocate_8gb_is_refused(batch: Batch) -> None:
+    step = steps_of(batch, "allocate_8gb")[1]
+    assert "MemoryError" in step["stderr"]
+    assert '"allocated"' not in step["stdout"]
+
+
+def test_print_1gb_is_cut_off(batch: Batch) -> None:
+    step = steps_of(batch, "print_1gb")[1]
+    assert step["reason"] == "the step printed more than 1024 KB"
+    assert len(step["stdout"]) < 64 * 1024  # what is kept of it
+
+
+def test_read_answer_keys_reads_nothing(batch: Batch) -> None:
+    found = report(batch, "read_answer_keys")
+    assert found is not None
+    assert found["read"] == [] and found["memory_hits"] == 0, found
+    assert "solutions" not in str(found["listed"].get("/work/main")), found["listed"]
+    assert found["listed"]["/work/main/course/content/lessons"] == [], found["listed"]
+
+
+def test_read_other_learner_finds_nobody(batch: Batch) -> None:
+    found = report(batch, "read_other_learner")
+    assert found is not None and found["found"] == [], found
+
+
+def test_write_output_folder_writes_nothing(batch: Batch) -> None:
+    found = report(batch, "write_output_folder")
+    assert found is not None and found["wrote"] == [], found
+
+
+def test_kill_grader_kills_nothing_but_itself(batch: Batch) -> None:
+    found = report(batch, "kill_grader")
+    assert found is not None and found["done"] == [], found
+    assert steps_of(batch, "kill_grader")[1]["reason"].startswith("the step crashed (killed by signal 9)")
+
+
+def test_socket_to_other_loopback_is_refused(batch: Batch) -> None:
+    found = report(batch, "socket_to_other_loopback")
+    assert found is not None and found["connected"] is False, found
+
+
+def test_monkeypatched_openai_fakes_nothing(batch: Batch) -> None:
+    assert float(batch.rows["monkeypatch_openai"]["step3"]) <= 5  # the exit check at most
+    steps = steps_of(batch, "monkeypatch_openai")
+    assert "img-Monkeypatched0000.png" in steps[3]["stdout"]
+    assert all(not any(c["kind"] == "request" and c["passed"] for c in s["checks"]) for s in steps.values())
+
+
+def test_closed_stdout_and_binary_junk(batch: Batch) -> None:
+    step = steps_of(batch, "close_stdout_binary_junk")[1]
+    assert "junk" in step["stdout"] and "\ufffd" in step["stdout"]
+    json.loads((batch.out / "close_stdout_binary_junk" / "results.json").read_text(encoding="utf-8"))
+    assert (batch.out / "close_stdout_binary_junk" / "feedback.html").read_text(encoding="utf-8")
+
+
+def test_delete_files_deletes_nothing_outside_its_copy(batch: Batch) -> None:
+    found = report(batch, "delete_files")
+    assert found is not None and found["dry_run"] is False, found  # it ran unprivileged, and really tried
+    # its gone list may hold only what lives in its own box (its home, which is its copy, and its /tmp)
+    assert all(t not in found["gone"] for t in found["targets"][:3]), found
+    assert batch.rows["honest_correct"]["percent"] == "100"
+
+
+def test_symlinks_in_a_submission_reach_nothing(batch: Batch) -> None:
+    found = report(batch, "symlink_keys")
+    assert found is not None and set(found["read"]) <= {"data/passwd"}, found
+
+
+def test_answers_linked_from_another_learner_do_not_count(batch: Batch) -> None:
+    """A learner folder whose answers.json is a link to another learner's must not score those answers."""
+    row = batch.rows["symlink_answers"]
+    questions = [c for c in row if c.startswith("multiple-choice-")]
+    copied = {q: row[q] for q in questions if row[q] != "0"}
+    assert copied == {}, f"answers read through a link to honest_correct/answers.json scored: {copied}"
+
+
+def test_rewrite_checks_writes_nothing(batch: Batch) -> None:
+    found = report(batch, "rewrite_checks")
+    assert found is not None and found["wrote"] == [], found
+
+
+def test_daemon_does_not_survive(batch: Batch) -> None:
+    found = report(batch, "daemon_survivor")
+    assert found is not None and found["daemon_started"] is True
+    assert survivors(batch) == []
+
+
+def test_markup_injection_is_escaped(batch: Batch) -> None:
+    page = (batch.out / "markup_injection" / "feedback.html").read_text(encoding="utf-8")
+    assert '<script>alert("HOSTILE")' not in page and "<img src=x" not in page
+    assert "&lt;script&gt;" in page
+    assert len(read_rows(batch.out)) == len(SCENARIOS) + len(HONEST)
+    assert batch.rows["markup_injection"]["step1"] == "5"  # the exit check only: the printed verdict counts for nothing
+
+
+def test_fill_disk_is_capped(batch: Batch) -> None:
+    """A step's own folder and /tmp are capped: a class cannot fill the grading machine's disk."""
+    found = report(batch, "fill_disk")
+    assert found is not None
+    assert found["written"]["/tmp"] <= 16 * MB, found
+    assert found["written"]["."] <= 64 * MB, (f"a step wrote {found['written']['.'] // MB} MB into its working copy "
+                                              "(the test's own cap is 320 MB): nothing caps a step's disk use")
+
+
+def test_fork_memory_is_capped_per_step(batch: Batch) -> None:
+    """The memory limit holds for a step as a whole, not only per process (64 processes x 2 GB is 128 GB)."""
+    found = report(batch, "fork_memory")
+    assert found is not None, steps_of(batch, "fork_memory")[1]
+    assert found["megabytes_held"] <= 2048, (f"3 children of one step held {found['megabytes_held']} MB "
+                                             "at once: the 2 GB limit is per process, nothing caps a step's total memory")
