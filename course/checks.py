@@ -178,7 +178,9 @@ def _check_file_saved(spec: dict[str, Any], run: StepRun) -> tuple[bool, str]:
     if run.workdir is None:
         return False, "no working folder to look in"
     pattern = spec.get("glob", "*.png")
-    fresh = [p for p in run.workdir.glob(pattern) if p.is_file() and p.stat().st_mtime >= run.started - 1]
+    # never a link: the grader reads these files outside the box
+    fresh = [p for p in run.workdir.glob(pattern)
+             if p.is_file() and not p.is_symlink() and p.stat().st_mtime >= run.started - 1]
     if not fresh:
         return False, f"no new file matching {pattern} was saved"
     from PIL import Image

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .sandbox import FIRST_UID, can_isolate, kill_uid
+from .sandbox import FIRST_UID, can_isolate, kill_step, kill_uid, make_cgroups, uid_processes
 
 UID_COUNT = 1000
 
@@ -38,6 +38,7 @@ class Slot:
         self.index = index
         self.isolate = can_isolate()
         self._uid_lock: int | None = None
+        self.cgroups: list[str] = []
         self.uid = self._claim_uid() if self.isolate else None
         self.zygote: subprocess.Popen[str] | None = None
         self.lock = threading.Lock()
@@ -60,6 +61,7 @@ class Slot:
                 continue
             self._uid_lock = fd
             kill_uid(uid)  # leftovers of a run that died without cleaning up
+            self.cgroups = make_cgroups(f"uid-{uid}")
             return uid
         raise RuntimeError(f"all {UID_COUNT} sandbox uids are in use by other grading runs")
 
@@ -72,15 +74,27 @@ class Slot:
             raise RuntimeError("the grading zygote did not start")
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        job = {**job, "uid": self.uid, "isolate": self.isolate}
+        job = {**job, "uid": self.uid, "isolate": self.isolate, "cgroups": self.cgroups}
         if self.zygote is not None:
             assert self.zygote.stdin is not None and self.zygote.stdout is not None
             if self.zygote.poll() is not None:
                 self._start_zygote()
             self.zygote.stdin.write(json.dumps(job) + "\n")
             self.zygote.stdin.flush()
-            return json.loads(self.zygote.stdout.readline())
-        return self._run_plain(job)
+            reply = json.loads(self.zygote.stdout.readline())
+        else:
+            reply = self._run_plain(job)
+        if self.uid is not None and uid_processes(self.uid):
+            # Something of the step lingers that we cannot reap (a zombie adopted by init): it would count
+            # against the next step's limits, so this slot moves on to a fresh uid.
+            self._release_uid(keep_locked=True)
+            self.uid = self._claim_uid()
+        return reply
+
+    def _release_uid(self, keep_locked: bool = False) -> None:
+        if self._uid_lock is not None and not keep_locked:
+            os.close(self._uid_lock)
+        self._uid_lock = None
 
     def _run_plain(self, job: dict[str, Any]) -> dict[str, Any]:
         proc = subprocess.Popen([sys.executable, "-m", "grader.jail", json.dumps(job)], env=_python_env(),
@@ -95,9 +109,8 @@ class Slot:
                 kill()
             except (ProcessLookupError, PermissionError):
                 pass
-        if self.uid is not None:
-            kill_uid(self.uid)
         proc.wait()
+        kill_step(self.uid, self.cgroups)
         return {"exit_code": None if timed_out else proc.returncode, "timed_out": timed_out}
 
     def close(self) -> None:
@@ -107,9 +120,7 @@ class Slot:
                 self.zygote.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.zygote.kill()
-        if self._uid_lock is not None:
-            os.close(self._uid_lock)  # releases the uid
-            self._uid_lock = None
+        self._release_uid()
 
 
 class Engine:

@@ -75,6 +75,8 @@ def make_plan(submissions: list[Submission], lessons: list[str] | None = None, *
 
 def _answers(submission: Path) -> tuple[dict[str, list[str]], str]:
     path = submission / "answers.json"
+    if path.is_symlink():  # a link could hand in someone else's answers: never followed
+        return {}, "answers.json is a link, not a file; no question could be scored"
     if not path.exists():
         return {}, ""
     try:
@@ -88,8 +90,11 @@ def _answers(submission: Path) -> tuple[dict[str, list[str]], str]:
 
 def _attempts(submission: Path) -> dict[str, int]:
     """Attempts per question as `course quiz` counted them (`.course/attempts.json`), when handed in."""
+    path = submission / ".course" / "attempts.json"
+    if path.is_symlink() or (submission / ".course").is_symlink():
+        return {}
     try:
-        data = json.loads((submission / ".course" / "attempts.json").read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
-from grader.sandbox import enter
+from grader.sandbox import FIRST_UID, become_subreaper, enter, reap
 
 
 def main() -> None:
@@ -17,6 +18,7 @@ def main() -> None:
     os.dup2(out, 1)
     os.dup2(err, 2)
     python = sys.executable
+    become_subreaper()
     enter(job)
     # The loopback forwarder is a thread of this process: it must outlive the exec, so the fresh
     # interpreter runs in a child while this process keeps forwarding until it ends.
@@ -24,6 +26,12 @@ def main() -> None:
     if pid == 0:
         os.execv(python, [python, job["script"], str(job["step"])])
     _, status = os.waitpid(pid, 0)
+    if os.getuid() >= FIRST_UID:  # only as a sandbox uid: kill(-1) then reaches the step's leftovers only
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+    reap()
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 

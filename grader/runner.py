@@ -19,11 +19,13 @@ from course.hints import hint_for_text
 from course.offline.requestlog import read_log
 
 from .results import CheckOutcome, StepOutcome
+from .sandbox import mount_tmpfs, unmount
 
 REPO = Path(__file__).resolve().parent.parent
 STEP_TIMEOUT = 30.0
 MAX_OUTPUT = 1024 * 1024  # per stream
 KEEP_OUTPUT = 20_000  # what is kept in the results of a step's output
+WORK_SIZE = "64m"  # a step's working copy, on its own tmpfs
 
 
 def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
@@ -105,30 +107,43 @@ def run_step(submission: Path, script: str, step: dict[str, Any], lesson: int, c
         work.mkdir()
         logs.mkdir(mode=0o700)
         root.mkdir()
-        _fresh_copy(submission, assets, work)
-        if slot.uid is not None:
-            _chown_tree(work, slot.uid)
-        key = f"sk-grade-{uuid.uuid4().hex}"
-        port = int(base_url.rsplit(":", 1)[1].split("/", 1)[0])
-        job = {"work": str(work), "script": script, "step": number, "stdout": str(logs / "out"),
-               "stderr": str(logs / "err"), "env": _env(str(work), base_url, key), "timeout": timeout,
-               "root": str(root), "uds": str(uds), "port": port}
-        started = time.time()
-        reply = slot.run(job)
-        timed_out = bool(reply.get("timed_out"))
-        stdout, out_flood = _read_capped(logs / "out", MAX_OUTPUT)
-        stderr, err_flood = _read_capped(logs / "err", MAX_OUTPUT)
-        run = StepRun(number, stdout, stderr, reply.get("exit_code"), read_log(data_dir, key=key), work, started,
-                      timed_out)
-        if timed_out:
-            run.reason = f"the step did not finish within {timeout:g} s"
-        elif out_flood or err_flood:
-            run.reason = f"the step printed more than {MAX_OUTPUT // 1024} KB"
-        elif run.exit_code == 97 and "grading sandbox could not be set up" in stderr:
-            run.reason = stderr.strip().splitlines()[-1]
-        else:
-            run.reason = _reason(run, number, script)
-        return _outcome(step, run, lesson, column, title, time.time() - started)
+        # The step's only writable place: a size-capped tmpfs where the box can be built, so no step fills the disk.
+        on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
+        try:
+            return _run_in(work, logs, root, submission, assets, slot, script, step, number, lesson, column, title,
+                           base_url, uds, data_dir, timeout)
+        finally:
+            if on_tmpfs:
+                unmount(str(work))
+
+
+def _run_in(work: Path, logs: Path, root: Path, submission: Path, assets: Path | None, slot: Any, script: str,
+            step: dict[str, Any], number: int, lesson: int, column: str, title: str, base_url: str, uds: Path,
+            data_dir: Path, timeout: float) -> StepOutcome:
+    _fresh_copy(submission, assets, work)
+    if slot.uid is not None:
+        _chown_tree(work, slot.uid)
+    key = f"sk-grade-{uuid.uuid4().hex}"
+    port = int(base_url.rsplit(":", 1)[1].split("/", 1)[0])
+    job = {"work": str(work), "script": script, "step": number, "stdout": str(logs / "out"),
+           "stderr": str(logs / "err"), "env": _env(str(work), base_url, key), "timeout": timeout,
+           "root": str(root), "uds": str(uds), "port": port}
+    started = time.time()
+    reply = slot.run(job)
+    timed_out = bool(reply.get("timed_out"))
+    stdout, out_flood = _read_capped(logs / "out", MAX_OUTPUT)
+    stderr, err_flood = _read_capped(logs / "err", MAX_OUTPUT)
+    run = StepRun(number, stdout, stderr, reply.get("exit_code"), read_log(data_dir, key=key), work, started,
+                  timed_out)
+    if timed_out:
+        run.reason = f"the step did not finish within {timeout:g} s"
+    elif out_flood or err_flood:
+        run.reason = f"the step printed more than {MAX_OUTPUT // 1024} KB"
+    elif run.exit_code == 97 and "grading sandbox could not be set up" in stderr:
+        run.reason = stderr.strip().splitlines()[-1]
+    else:
+        run.reason = _reason(run, number, script)
+    return _outcome(step, run, lesson, column, title, time.time() - started)
 
 
 def _outcome(step: dict[str, Any], run: StepRun, lesson: int, column: str, title: str, duration: float) -> StepOutcome:

@@ -31,13 +31,73 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 
 SIOCSIFFLAGS, IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x8914, 0x1, 0x8, 0x40
 FIRST_UID = 62000
 LIMITS = {
-    "memory": 2 * 1024**3,  # address space: an 8 GB allocation fails, Python with the SDK fits
+    "memory": 2 * 1024**3,  # address space per process: an 8 GB allocation fails, Python with the SDK fits
+    "step_memory": 1536 * 1024**2,  # all of a step's processes together (a memory cgroup, where there is one)
     "processes": 64,  # per sandbox uid: a fork bomb stops here
     "file_size": 8 * 1024**2,  # no file (stdout included) grows past 8 MB
     "open_files": 256,
 }
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PR_SET_CHILD_SUBREAPER = 36
+MNT_DETACH = 2
+
+
+def become_subreaper() -> None:
+    """Orphans of a step (a fork bomb's children, say) become our children, so we can reap them."""
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def make_cgroups(name: str) -> list[str]:
+    """Per-slot memory and pids cgroups (v1 or v2), limiting the whole step, not each process.
+    Returns the cgroup folders made; none where the machine does not let us (limits then per process)."""
+    made = []
+    for controller, settings in (("memory", {"memory.limit_in_bytes": str(LIMITS["step_memory"])}),
+                                 ("pids", {"pids.max": str(LIMITS["processes"])})):
+        folder = CGROUP_ROOT / controller / "course-grader" / name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for file, value in settings.items():
+                (folder / file).write_text(value)
+            made.append(str(folder))
+        except OSError:
+            continue
+    return made
+
+
+def cgroup_pids(folders: list[str]) -> set[int]:
+    pids: set[int] = set()
+    for folder in folders:
+        try:
+            pids.update(int(x) for x in Path(folder, "cgroup.procs").read_text().split())
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def mount_tmpfs(path: str, size: str) -> bool:
+    try:
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=755")
+        return True
+    except OSError:
+        return False
+
+
+def unmount(path: str) -> None:
+    _libc.umount2(path.encode(), MNT_DETACH)
 
 
 def can_isolate() -> bool:
@@ -116,6 +176,8 @@ def enter(job: dict[str, Any]) -> None:
     try:
         os.setsid()
         work = job["work"]
+        for folder in job.get("cgroups", []):  # before anything else, so every process of the step is in it
+            Path(folder, "cgroup.procs").write_text(str(os.getpid()))
         if job.get("isolate"):
             _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -152,7 +214,8 @@ def enter(job: dict[str, Any]) -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if job.get("uid") is not None and os.geteuid() == 0:
             uid = int(job["uid"])
-            resource.setrlimit(resource.RLIMIT_NPROC, (LIMITS["processes"], LIMITS["processes"]))
+            if not job.get("cgroups"):  # no pids cgroup here: fall back to the per-uid process limit
+                resource.setrlimit(resource.RLIMIT_NPROC, (LIMITS["processes"], LIMITS["processes"]))
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
@@ -163,6 +226,42 @@ def enter(job: dict[str, Any]) -> None:
             os.write(2, f"the grading sandbox could not be set up: {exc}\n".encode())
         finally:
             os._exit(97)
+
+
+def uid_processes(uid: int) -> list[int]:
+    """Every process of `uid`, zombies included."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    for line in f:
+                        if line.startswith("Uid:"):
+                            if int(line.split()[1]) == uid:
+                                pids.append(int(entry))
+                            break
+            except OSError:
+                continue
+    return pids
+
+
+def kill_step(uid: int | None, cgroups: list[str]) -> None:
+    """Kill everything a step left behind (its cgroup, its uid), reaping what we adopted, until none is left."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        pids = cgroup_pids(cgroups) | (set(uid_processes(uid)) if uid is not None else set())
+        pids.discard(os.getpid())
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+        reap()
+        time.sleep(0.002)
 
 
 def kill_uid(uid: int) -> int:

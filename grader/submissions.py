@@ -24,7 +24,8 @@ class Submission:
     path: Path
 
     def files(self) -> list[Path]:
-        return sorted(p for p in self.path.rglob("*") if p.is_file() and not (set(p.relative_to(self.path).parts) & IGNORED))
+        return sorted(p for p in self.path.rglob("*") if p.is_file() and not p.is_symlink()
+                      and not (set(p.relative_to(self.path).parts) & IGNORED))
 
     def content_hash(self) -> str:
         digest = hashlib.sha256()

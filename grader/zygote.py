@@ -66,8 +66,8 @@ def _child(job: dict) -> None:
     os._exit(code & 0xFF)
 
 
-def wait(pid: int, timeout: float, uid: int | None) -> dict:
-    from grader.sandbox import kill_uid
+def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None) -> dict:
+    from grader.sandbox import kill_step
 
     deadline = time.monotonic() + timeout
     status = None
@@ -84,10 +84,10 @@ def wait(pid: int, timeout: float, uid: int | None) -> dict:
             target()
         except (ProcessLookupError, PermissionError):
             pass
-    if uid is not None:
-        kill_uid(uid)
     if timed_out:
         _, status = os.waitpid(pid, 0)
+    kill_step(uid, cgroups or [])
+    if timed_out:
         return {"exit_code": None, "timed_out": True}
     assert status is not None
     code = os.waitstatus_to_exitcode(status)
@@ -95,7 +95,10 @@ def wait(pid: int, timeout: float, uid: int | None) -> dict:
 
 
 def main() -> None:
+    from grader.sandbox import become_subreaper
+
     _warm_up()
+    become_subreaper()
     reply = sys.stdout
     print(json.dumps({"ready": True}), file=reply, flush=True)
     for line in sys.stdin:
@@ -104,7 +107,8 @@ def main() -> None:
         pid = os.fork()
         if pid == 0:
             _child(job)
-        print(json.dumps(wait(pid, float(job.get("timeout", 30)), job.get("uid"))), file=reply, flush=True)
+        print(json.dumps(wait(pid, float(job.get("timeout", 30)), job.get("uid"), job.get("cgroups"))), file=reply,
+              flush=True)
 
 
 if __name__ == "__main__":
