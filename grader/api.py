@@ -17,6 +17,16 @@ from course.errors import CourseError
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if the grader dies (killed halfway), instead of running on orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @contextmanager
 def offline_api(data_dir: Path, *, workers: int = 1) -> Iterator[str]:
     """… also listening on `data_dir/api.sock`, the only way out of the grading sandboxes."""
@@ -27,7 +37,7 @@ def offline_api(data_dir: Path, *, workers: int = 1) -> Iterator[str]:
         [sys.executable, "-m", "course", "serve", "--port", "0", "--data-dir", str(data_dir),
          "--workers", str(workers), "--uds", str(data_dir / "api.sock")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_die_with_parent,
     )
     assert proc.stdout is not None
     found: list[str] = []

@@ -150,6 +150,10 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> Non
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 15  # the grader's private API must not outlive it
+    while _serving(out) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _serving(out), "the killed grader's offline API is still running"
     with sqlite3.connect(db_path) as db:
         before = db.execute("SELECT COUNT(*) FROM grades").fetchone()[0]
     assert 1 <= before < 4
@@ -159,6 +163,18 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> Non
         assert db.execute("SELECT COUNT(*), COUNT(DISTINCT learner) FROM grades").fetchone() == (4, 4)
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
     assert len(rows(out)) == 4
+
+
+def _serving(out: Path) -> bool:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"serve" in cmd and str(out).encode() in cmd:
+                return True
+    return False
 
 
 def test_runaway_steps_fail_cleanly_and_grading_goes_on(tmp_path: Path) -> None:
