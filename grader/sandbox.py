@@ -183,6 +183,9 @@ def enter(job: dict[str, Any]) -> None:
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
             root = job["root"]
             _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=755")
+            # The private /tmp first: a repository, a venv or a work copy that lives under /tmp is bound on top of it.
+            os.makedirs(root + "/tmp", exist_ok=True)
+            _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
             for path in ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc", "/sbin", *_python_paths(),
                          str(REPO / "course")]:
                 _bind(path, root)
@@ -192,8 +195,6 @@ def enter(job: dict[str, Any]) -> None:
                     _mount("tmpfs", root + str(hidden / secret), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
             for dev in ("null", "zero", "urandom", "random"):
                 _bind(f"/dev/{dev}", root, writable=True)
-            os.makedirs(root + "/tmp", exist_ok=True)
-            _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
             _bind(work, root, writable=True)
             os.makedirs(root + "/run", exist_ok=True)
             _bind(job["uds"], root)
