@@ -3,7 +3,9 @@
 - `exercises/*.py` from `solutions/*.py`: every `# BEGIN SOLUTION` ... `# END SOLUTION` block
   becomes one `todo()` line at the block's indentation;
 - `exercises/assets/` is a byte copy of `solutions/assets/`;
-- `course/content/assessments/` holds the hash-locked copies of `solutions/assessments/`.
+- `course/content/assessments/` holds the hash-locked copies of `solutions/assessments/`;
+- `exercises/*.ipynb` and `solutions/*.ipynb`: each lesson as a notebook (`course.notebooks`), the
+  learner's and the instructor's.
 
 `check_build()` rebuilds into a temporary folder and lists every file that differs, so a test (and
 CI) fails when the committed copies drift from their sources.
@@ -46,7 +48,8 @@ def strip_solutions(source: str, *, name: str = "<source>") -> str:
     return "".join(out)
 
 
-def build(repo: Path = REPO, *, exercises: Path | None = None, assessments: Path | None = None) -> list[Path]:
+def build(repo: Path = REPO, *, exercises: Path | None = None, assessments: Path | None = None,
+          notebooks: bool = True) -> list[Path]:
     """Write the generated files; returns the paths written."""
     from .questions import build_locked
 
@@ -67,6 +70,12 @@ def build(repo: Path = REPO, *, exercises: Path | None = None, assessments: Path
     for old in assessments.glob("*.json"):
         old.unlink()
     written.extend(build_locked(solutions / "assessments", assessments))
+    if notebooks:
+        from .lessons import all_lessons
+        from .notebooks import build_notebooks
+
+        written += build_notebooks(all_lessons(), exercises, repo=repo)
+        written += build_notebooks(all_lessons(), solutions, solutions=True, repo=repo)
     return written
 
 
@@ -74,7 +83,7 @@ def check_build(repo: Path = REPO) -> list[str]:
     """Files whose committed copy differs from a fresh build (empty when all is in step)."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh_ex, fresh_q = Path(tmp) / "exercises", Path(tmp) / "assessments"
-        build(repo, exercises=fresh_ex, assessments=fresh_q)
+        build(repo, exercises=fresh_ex, assessments=fresh_q, notebooks=False)
         drift: list[str] = []
         for fresh_root, committed_root, label in (
             (fresh_ex, repo / "exercises", "exercises"),
@@ -88,7 +97,9 @@ def check_build(repo: Path = REPO) -> list[str]:
                 a, b = fresh_root / rel, committed_root / rel
                 if not a.exists() or not b.exists() or not filecmp.cmp(a, b, shallow=False):
                     drift.append(f"{label}/{rel}")
-        return drift
+        from .notebooks import check_notebooks
+
+        return drift + check_notebooks(repo)
 
 
 def _is_learner_output(path: Path) -> bool:

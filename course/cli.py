@@ -8,7 +8,8 @@
   course serve [--port P] ...     run the offline Images API in the foreground
   course log [--key KEY]          the offline API's request log
   course status | course stop     the background offline API
-  course build [--check]          regenerate exercises/ and the locked questions from solutions/
+  course notebook [LESSON]        write the lesson as a Jupyter notebook (imageGen.ipynb) here
+  course build [--check]          regenerate exercises/, the notebooks and the locked questions from solutions/
   course demo                     run the reference solution of lesson 1 through every step, offline
 
 Expected failures print one line and a hint; --verbose adds the traceback.
@@ -265,10 +266,39 @@ def _build(args: argparse.Namespace) -> int:
             for path in drift:
                 print(f"  {path}")
             return 1
-        print("exercises/ and the locked questions match their sources.")
+        print("exercises/, the notebooks and the locked questions match their sources.")
         return 0
     for path in build():
         print(f"wrote {path}")
+    return 0
+
+
+def _notebook(args: argparse.Namespace) -> int:
+    from .lessons import all_lessons, find_lesson
+    from .notebooks import build_notebook, notebook_name, notebook_text, write_notebook
+
+    lessons = [find_lesson(args.lesson)] if args.lesson else all_lessons()
+    out = args.out or Path.cwd()
+    if out.exists() and not out.is_dir():
+        raise CourseError(f"--out {out} is a file, not a folder.")
+    written = []
+    for lesson in lessons:
+        nb = build_notebook(lesson, solutions=args.solutions)
+        target = out / notebook_name(lesson)
+        if target.exists() and not args.force:
+            try:
+                same = target.read_text(encoding="utf-8") == notebook_text(nb)
+            except (OSError, UnicodeDecodeError):
+                same = False
+            if not same:
+                raise CourseError(f"{target} already exists and holds work of its own; it was left as it is.",
+                                  hint=f"move it aside (mv {target.name} {target.stem}.old.ipynb) or pass --force "
+                                       "to replace it.")
+        written.append(write_notebook(nb, target))
+    for path in written:
+        print(f"wrote {path}")
+    if written:
+        print(f"open it with: jupyter lab {written[0].name}   (or jupyter notebook {written[0].name})")
     return 0
 
 
@@ -337,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="regenerate exercises/ and the locked questions")
     p.add_argument("--check", action="store_true", help="only report files that drifted from their sources")
     p.set_defaults(func=_build)
+
+    p = sub.add_parser("notebook", help="write the lessons as Jupyter notebooks")
+    p.add_argument("lesson", nargs="?", default=None, help="lesson number or script name (default: every lesson)")
+    p.add_argument("--out", type=Path, default=None, help="folder to write into (default: here)")
+    p.add_argument("--solutions", action="store_true", help="the instructor's version, solutions filled in")
+    p.add_argument("--force", action="store_true", help="replace a notebook that holds work of its own")
+    p.set_defaults(func=_notebook)
 
     p = sub.add_parser("demo", help="run lesson 1's reference solution, every step, offline")
     p.add_argument("--out", type=Path, default=Path("images"), help="folder for the images (default ./images)")

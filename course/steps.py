@@ -52,21 +52,28 @@ def run_steps(steps: list[Callable[[], object]], argv: list[str] | None = None) 
     if not wanted.isdigit() or not 1 <= int(wanted) <= len(steps):
         _say(f"{script}: there is no step {wanted!r}; the steps are 1 to {len(steps)} (python {script} lists them).")
         raise SystemExit(EXIT_NO_STEP)
-    number = int(wanted)
+    raise SystemExit(call_step(steps[int(wanted) - 1], int(wanted), script))
+
+
+def call_step(step: Callable[[], object], number: int, script: str) -> int:
+    """Run one step as the runner does and return its exit status; the notebook's Try-it shares this.
+
+    The step's own output goes to sys.stdout; a traceback (the learner's frames only) and one hint to
+    sys.stderr."""
     # The SDK marks images.create_variation deprecated; the lesson teaches it on purpose, as a
     # dall-e-2 feature, and the warning would only puzzle a learner mid-step.
     warnings.filterwarnings("ignore", message="deprecated", category=DeprecationWarning)
     sys.stdout.flush()
     try:
-        steps[number - 1]()
+        step()
     except StepNotWritten:
         sys.stdout.flush()
         _say(f"{script}: step {number} is not written yet: replace the todo() line in step{number}() "
              f"with your code, then run it again.")
-        raise SystemExit(EXIT_NOT_WRITTEN) from None
+        return EXIT_NOT_WRITTEN
     except KeyboardInterrupt:
         _say(f"{script}: step {number} interrupted.")
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        return EXIT_INTERRUPTED
     except SystemExit:
         raise
     except BaseException as exc:
@@ -78,6 +85,6 @@ def run_steps(steps: list[Callable[[], object]], argv: list[str] | None = None) 
         hint = hint_for_exception(exc)
         if hint is not None:
             _say(hint.render())
-        raise SystemExit(EXIT_FAILED) from None
+        return EXIT_FAILED
     sys.stdout.flush()
-    raise SystemExit(EXIT_OK)
+    return EXIT_OK

@@ -47,7 +47,7 @@ def try_step(lesson: Lesson, number: int, script: Path, *, images_dir: Path, tim
     from .connect import connect, running_server
     from .offline.requestlog import read_log
 
-    step = lesson.step(number)
+    lesson.step(number)  # a clear error for a step the lesson lacks
     if not script.is_file():
         raise CourseError(f"there is no {script}.",
                           hint=f"run this in the folder that holds {lesson.script} (copy it from exercises/), or pass --script.")
@@ -63,6 +63,7 @@ def try_step(lesson: Lesson, number: int, script: Path, *, images_dir: Path, tim
             data_dir = Path(os.environ["COURSE_OFFLINE_DATA_DIR"])
         key = "sk-try-" + uuid.uuid4().hex[:24]
         env.update(OPENAI_BASE_URL=base, OPENAI_API_BASE=base, OPENAI_API_KEY=key)
+    before = pictures_in(script.parent)
     started = time.time()
     try:
         done = subprocess.run([sys.executable, script.name, str(number)], cwd=script.parent, env=env,
@@ -75,21 +76,38 @@ def try_step(lesson: Lesson, number: int, script: Path, *, images_dir: Path, tim
                       reason=f"the step did not finish within {timeout:.0f} s")
     if key is not None and data_dir is not None:
         run.records = read_log(data_dir, key=key)
-    result = evaluate(step, run)
-    images = save_images(run, images_dir, f"lesson{lesson.number}-step{number}")
+    return judge(lesson, run, images_dir=images_dir, folder=script.parent, offline=connection.mode == "offline",
+                 before=before)
+
+
+def judge(lesson: Lesson, run: StepRun, *, images_dir: Path, folder: Path, offline: bool,
+          before: dict[str, int] | None = None) -> TryResult:
+    """Judge a step's run with the lesson's checks, save its images, find its hint, record the progress.
+
+    Shared by `course try` (a run of the script) and the notebook's Try-it (a run in the kernel)."""
+    from .progress import record_step
+
+    result = evaluate(lesson.step(run.step), run)
+    images = save_images(run, images_dir, f"lesson{lesson.number}-step{run.step}", before)
     hint = None
     if run.exit_code not in (0, None) and "hint [" not in run.stderr:
         failed = next((r for r in reversed(run.records) if r.status >= 400), None)
         hint = hint_for_text(run.stderr, failed.params if failed else None)
-    from .progress import record_step
-
     first = result.first_failure()
-    record_step(script.parent, lesson.number, number, result.passed, first.message if first else "")
-    return TryResult(lesson, run, result, images, hint, offline=connection.mode == "offline")
+    record_step(folder, lesson.number, run.step, result.passed, first.message if first else "")
+    return TryResult(lesson, run, result, images, hint, offline=offline)
 
 
-def save_images(run: StepRun, folder: Path, stem: str) -> list[Path]:
-    """Fetch every image URL the run received into `folder`, and list the pictures the step saved itself."""
+def pictures_in(folder: Path | None) -> dict[str, int]:
+    """The pictures in a folder and when each was last written, to tell afterwards which ones a step saved."""
+    if folder is None or not folder.is_dir():
+        return {}
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file()}
+
+
+def save_images(run: StepRun, folder: Path, stem: str, before: dict[str, int] | None = None) -> list[Path]:
+    """Fetch every image URL the run received into `folder`, and list the pictures the step saved itself
+    (those new or rewritten since `before`, or, without it, written since the run started)."""
     saved: list[Path] = []
     urls = [u for r in run.records if r.status == 200 and r.method == "POST" for u in r.urls]
     if urls:
@@ -103,9 +121,9 @@ def save_images(run: StepRun, folder: Path, stem: str) -> list[Path]:
         except OSError:
             continue
     if run.workdir is not None:
-        for path in sorted(run.workdir.iterdir()):
-            if path.suffix.lower() in PICTURE_SUFFIXES and path.stat().st_mtime >= run.started - 1:
-                saved.append(path)
+        for name, written in sorted(pictures_in(run.workdir).items()):
+            if (before.get(name) != written) if before is not None else written / 1e9 >= run.started - 1:
+                saved.append(run.workdir / name)
     return saved
 
 

@@ -76,6 +76,8 @@ def _check(args: argparse.Namespace) -> int:
     from .submissions import Submission
 
     folder = Path(args.path).resolve()
+    if folder.is_file() and folder.suffix in (".py", ".ipynb"):  # `grader check imageGen.ipynb`: its folder
+        folder = folder.parent
     if not folder.is_dir():
         raise CourseError(f"{folder}: no such folder.")
     submission = Submission(folder.name, folder)
@@ -88,6 +90,8 @@ def _check(args: argparse.Namespace) -> int:
         finally:
             engine.close()
     console = Console(highlight=False)
+    if result.note:
+        console.print(f"({result.note})", style="dim", markup=False, soft_wrap=True)
     for step in result.steps:
         console.print(f"{'✓' if step.passed else '✗'} {step.name}", style="green" if step.passed else "red",
                       markup=False, soft_wrap=True)
@@ -137,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("check", help="check your own work against the public checks")
-    p.add_argument("path", nargs="?", default=".", help="the folder with your scripts (default: here)")
+    p.add_argument("path", nargs="?", default=".", help="the folder with your scripts or notebooks (default: here)")
     p.add_argument("--lesson", action="append", help="only this lesson (number or script); repeatable")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a step may take (default 30)")
     p.set_defaults(func=_check)

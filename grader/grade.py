@@ -22,10 +22,11 @@ from course.questions import Question, load_questions, score
 
 from .results import GradingRun, LearnerResult, QuestionOutcome
 from .runner import REPO, STEP_TIMEOUT, run_step
-from .submissions import Submission, load_submissions, unpack_zip
+from .submissions import Submission, lesson_script, load_submissions, unpack_zip
 
 KEYS = REPO / "solutions" / "assessments"
 ASSETS = REPO / "solutions" / "assets"
+EXERCISES = REPO / "exercises"
 
 
 def step_column(lesson: Lesson, number: int) -> str:
@@ -55,7 +56,7 @@ class Plan:
         for task_id in sorted(self.questions):  # the key files' bytes: stable across processes, unlike repr()
             path = self.questions[task_id].path
             digest.update(task_id.encode() + (Path(path).read_bytes() if path else b""))
-        for module in sorted((REPO / "grader").glob("*.py")) + [REPO / "course" / "checks.py"]:
+        for module in sorted((REPO / "grader").glob("*.py")) + [REPO / "course" / "checks.py", REPO / "course" / "notebooks.py"]:
             digest.update(module.read_bytes())
         return digest.hexdigest()[:16]
 
@@ -68,7 +69,9 @@ def make_plan(submissions: list[Submission], lessons: list[str] | None = None, *
         if not chosen:
             raise CourseError(f"no lesson matches {', '.join(lessons)}.")
     else:  # every lesson whose script at least one learner handed in, and always lesson 1
-        chosen = [l for l in chosen if l.number == 1 or any((s.path / l.script).exists() for s in submissions)]
+        chosen = [l for l in chosen if l.number == 1 or any((s.path / l.script).exists()
+                                                              or (s.path / (Path(l.script).stem + ".ipynb")).exists()
+                                                              for s in submissions)]
     questions = load_questions(keys) if keys is not None and keys.is_dir() else {}
     return Plan(chosen, questions)
 
@@ -104,8 +107,12 @@ def grade_submission(sub: Submission, plan: Plan, *, engine: Any, base_url: str,
                      timeout: float = STEP_TIMEOUT, public_only: bool = False) -> LearnerResult:
     started = time.time()
     result = LearnerResult(sub.learner, content_hash=sub.content_hash())
-    if not any(p.suffix == ".py" for p in sub.files()):
+    if not any(p.suffix in (".py", ".ipynb") for p in sub.files()):
         result.note = "the submission holds no lesson script"
+    sources = {lesson.script: lesson_script(sub.path, lesson.script, EXERCISES / lesson.script) for lesson in plan.lessons}
+    from_notebooks = [s.origin for s in sources.values() if s.from_notebook]
+    if from_notebooks:
+        result.note = "graded the notebook " + " and ".join(from_notebooks)
     with engine.slot() if plan.lessons else nullcontext() as slot:
         for lesson in plan.lessons:
             for step in lesson.steps:
@@ -113,7 +120,7 @@ def grade_submission(sub: Submission, plan: Plan, *, engine: Any, base_url: str,
                                              step_column(lesson, step["number"]), slot=slot, base_url=base_url,
                                              uds=data_dir / "api.sock", data_dir=data_dir,
                                              assets=ASSETS if lesson.number > 1 else None, timeout=timeout,
-                                             public_only=public_only))
+                                             public_only=public_only, source=sources[lesson.script]))
     answers, problem = _answers(sub.path)
     attempts = _attempts(sub.path)
     if problem:

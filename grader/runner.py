@@ -93,12 +93,16 @@ def _reason(run: StepRun, number: int, script: str) -> str:
 
 def run_step(submission: Path, script: str, step: dict[str, Any], lesson: int, column: str, *, slot: Any,
              base_url: str, uds: Path, data_dir: Path, assets: Path | None = None, timeout: float = STEP_TIMEOUT,
-             public_only: bool = False) -> StepOutcome:
+             public_only: bool = False, source: Any = None) -> StepOutcome:
+    """`source` (a submissions.LessonScript) says when the script comes from a notebook."""
     number = int(step["number"])
     title = step.get("title", f"step {number}")
     if public_only:
         step = {**step, "checks": [c for c in step.get("checks", []) if not c.get("hidden")]}
-    if not (submission / script).is_file():
+    text = source.text if source is not None else None
+    if source is not None and source.problem:
+        return _outcome(step, StepRun(number, "", "", None, reason=source.problem), lesson, column, title, 0.0)
+    if text is None and not (submission / script).is_file():
         run = StepRun(number, "", "", None, reason=f"{script} is missing from the submission")
         return _outcome(step, run, lesson, column, title, 0.0)
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
@@ -111,7 +115,7 @@ def run_step(submission: Path, script: str, step: dict[str, Any], lesson: int, c
         on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
         try:
             return _run_in(work, logs, root, submission, assets, slot, script, step, number, lesson, column, title,
-                           base_url, uds, data_dir, timeout)
+                           base_url, uds, data_dir, timeout, text)
         finally:
             if on_tmpfs:
                 unmount(str(work))
@@ -119,8 +123,11 @@ def run_step(submission: Path, script: str, step: dict[str, Any], lesson: int, c
 
 def _run_in(work: Path, logs: Path, root: Path, submission: Path, assets: Path | None, slot: Any, script: str,
             step: dict[str, Any], number: int, lesson: int, column: str, title: str, base_url: str, uds: Path,
-            data_dir: Path, timeout: float) -> StepOutcome:
+            data_dir: Path, timeout: float, text: str | None = None) -> StepOutcome:
     _fresh_copy(submission, assets, work)
+    if text is not None:  # the step cells of a notebook, as the lesson script
+        (work / script).unlink(missing_ok=True)
+        (work / script).write_text(text, encoding="utf-8")
     if slot.uid is not None:
         _chown_tree(work, slot.uid)
     key = f"sk-grade-{uuid.uuid4().hex}"

@@ -35,6 +35,46 @@ class Submission:
         return digest.hexdigest()
 
 
+@dataclass
+class LessonScript:
+    """What runs as a lesson's script: the file handed in (`text` None), or one made from a notebook."""
+
+    origin: str  # the file it comes from: imageGen.py or imageGen.ipynb
+    text: str | None = None
+    problem: str = ""  # why nothing can run (a notebook that cannot be read)
+
+    @property
+    def from_notebook(self) -> bool:
+        return self.origin.endswith(".ipynb")
+
+
+def lesson_script(folder: Path, script: str, template: Path) -> LessonScript:
+    """The script to grade for one lesson: `imageGen.py`, or `imageGen.ipynb` turned into that script.
+
+    The notebook counts when there is no script, or when the script is still the untouched exercise
+    (a learner who works in Jupyter hands in both). Links are never followed.
+    """
+    from course.notebooks import read_notebook, script_from_notebook
+
+    py, nb = folder / script, folder / (Path(script).stem + ".ipynb")
+    if not nb.is_file() or nb.is_symlink():
+        return LessonScript(script)
+    try:
+        template_text = template.read_text(encoding="utf-8")
+    except OSError:
+        return LessonScript(script)
+    if py.is_file() and not py.is_symlink():
+        try:
+            if py.read_bytes() != template.read_bytes():
+                return LessonScript(script)
+        except OSError:
+            return LessonScript(script)
+    try:
+        return LessonScript(nb.name, script_from_notebook(read_notebook(nb), template_text, name=nb.name))
+    except CourseError as exc:
+        return LessonScript(nb.name, problem=str(exc))
+
+
 def unpack_zip(archive: Path, into: Path) -> Path:
     """Unpack safely; return the folder that holds the learner folders."""
     try:

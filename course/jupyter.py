@@ -1,0 +1,528 @@
+"""The lesson notebooks' side of the kernel: connect, Try-it, questions and progress as widgets.
+
+    from course.jupyter import progress, question, start, try_it
+    start(1)                          # lesson 1: connect to the Images API as scripts do
+    ...                               # the lesson script's setup lines (client = OpenAI() ...)
+    def step3(): ...
+    try_it(step3)                     # run the step now; its Try-it button runs it again
+    question("multiple-choice-...")   # a quiz widget with a Check button
+    progress(1)                       # steps passed and questions answered
+
+Everything a widget does is one of the course's own actions, shared with the terminal:
+`course.steps.call_step` runs the step (the same messages, traceback and hint), `course.trying.judge`
+judges it with the lesson's checks against the offline API's request log, saves its images under
+`images/` and records the progress; `course.answers.record_answer` and `course.questions.check`
+keep and score the answers in `answers.json`. Each widget exposes the method its button calls
+(`StepTry.run`, `QuestionBox.check`, `ProgressBox.refresh`), so tests can drive them in a kernel.
+
+In offline mode the kernel gets an API key of its own (`sk-nb-…`), so the request log tells what
+this notebook's runs asked for, as `course try` does with a key per run.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import html
+import io
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import CourseError
+
+try:
+    import ipywidgets as widgets
+    from IPython.display import display
+except ImportError as exc:  # pragma: no cover - the message is the point
+    raise CourseError("the notebook widgets need Jupyter's packages, which are not installed.",
+                      hint="pip install -e '.[jupyter]' in the course's folder, then restart the kernel.") from exc
+
+MAX_KEPT = 1024 * 1024  # what a step may print and still be judged in full, as in the grader
+MAX_SHOWN = 64 * 1024
+IMAGE_WIDTH = 256
+
+
+@dataclass
+class Session:
+    """What `start()` set up in this kernel."""
+
+    lesson: Any = None
+    mode: str = "offline"
+    base_url: str | None = None
+    key: str | None = None
+    data_dir: Path | None = None
+    folder: Path = field(default_factory=Path.cwd)
+    last_id: int = 0
+    reason: str = ""
+
+    def _repr_html_(self) -> str:
+        where = (f"the offline Images API at <code>{html.escape(self.base_url or '')}</code>"
+                 if self.mode == "offline" else "OpenAI's Images API (your OPENAI_API_KEY)")
+        lesson = self.lesson
+        return (f"<div class='course-start'>Lesson {lesson.number}: <b>{html.escape(lesson.title)}</b>, "
+                f"{len(lesson.steps)} steps. This notebook uses {where}"
+                f"{' (' + html.escape(self.reason) + ')' if self.reason else ''}. "
+                f"Your answers and progress are kept in <code>{html.escape(str(self.folder))}</code>.</div>")
+
+    def __repr__(self) -> str:
+        where = f"the offline Images API at {self.base_url}" if self.mode == "offline" else "OpenAI's Images API"
+        return f"Lesson {self.lesson.number}: {self.lesson.title}. This notebook uses {where}."
+
+
+SESSION: Session | None = None
+_PROGRESS_BOXES: list["ProgressBox"] = []
+
+
+def start(lesson: int | str = 1) -> Session:
+    """Connect this kernel to the Images API (the offline one when no key is set), for `lesson`."""
+    global SESSION
+    from .connect import connect, running_server
+    from .lessons import find_lesson
+
+    chosen = find_lesson(lesson)
+    connection = connect(quiet=True)
+    session = Session(chosen, connection.mode, connection.base_url, folder=Path.cwd(), reason=connection.reason)
+    if connection.mode == "offline":
+        session.key = "sk-nb-" + uuid.uuid4().hex[:24]
+        os.environ["OPENAI_API_KEY"] = session.key  # before the setup cell makes the client
+        state = running_server(timeout=5.0)
+        if state and state.get("data_dir"):
+            session.data_dir = Path(state["data_dir"])
+        elif os.environ.get("COURSE_OFFLINE_DATA_DIR"):
+            session.data_dir = Path(os.environ["COURSE_OFFLINE_DATA_DIR"])
+        session.last_id = _last_id(session)
+    # The lesson scripts find their assets beside themselves (Path(__file__)); here that is this folder.
+    with contextlib.suppress(Exception):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            shell.user_ns["__file__"] = str(session.folder / chosen.script)
+    SESSION = session
+    return session
+
+
+def _session() -> Session:
+    if SESSION is None:
+        raise CourseError("the notebook is not connected yet.", hint="run the notebook's first code cell (start(...)) first.")
+    return SESSION
+
+
+def _last_id(session: Session) -> int:
+    from .offline.requestlog import read_log
+
+    if session.data_dir is None or session.key is None:
+        return session.last_id
+    records = read_log(session.data_dir, key=session.key, since_id=session.last_id)
+    return max([session.last_id] + [r.id or 0 for r in records])
+
+
+# --------------------------------------------------------------------------- running a step
+
+
+class _Capped(io.StringIO):
+    """A stream that keeps the first MAX_KEPT characters and counts the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def write(self, s: str) -> int:
+        room = MAX_KEPT - self.tell()
+        if room <= 0:
+            self.dropped += len(s)
+            return len(s)
+        if len(s) > room:
+            self.dropped += len(s) - room
+        return super().write(s[:room])
+
+
+@contextlib.contextmanager
+def _watch_images(found: list[bytes]):
+    """Note the base64 pictures the SDK hands back during a step, to show them inline (judging never uses this)."""
+    try:
+        from openai.resources.images import Images
+    except Exception:
+        yield
+        return
+    originals = {name: getattr(Images, name) for name in ("generate", "edit", "create_variation") if hasattr(Images, name)}
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        def watched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            response = method(self, *args, **kwargs)
+            with contextlib.suppress(Exception):
+                for item in response.data or []:
+                    if getattr(item, "b64_json", None):
+                        found.append(base64.b64decode(item.b64_json))
+            return response
+
+        watched.__wrapped__ = method  # type: ignore[attr-defined]
+        return watched
+
+    for name, method in originals.items():
+        setattr(Images, name, wrap(method))
+    try:
+        yield
+    finally:
+        for name, method in originals.items():
+            setattr(Images, name, method)
+
+
+def run_step(step: Callable[[], object], number: int | None = None) -> "NotebookTry":
+    """Run one step in this kernel, judge it as `course try` would, and return what happened."""
+    from .checks import StepRun
+    from .offline.requestlog import read_log
+    from .steps import call_step
+    from .trying import judge, pictures_in
+
+    session = _session()
+    lesson = session.lesson
+    number = number if number is not None else _number_of(step)
+    lesson.step(number)  # a clear error for a step the lesson lacks
+    since = _last_id(session)
+    out, err, pictures = _Capped(), _Capped(), []
+    before = pictures_in(session.folder)
+    started = time.time()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _watch_images(pictures):
+        code = call_step(step, number, lesson.script)
+    stdout, stderr = out.getvalue(), err.getvalue()
+    run = StepRun(number, stdout, stderr, code, workdir=session.folder, started=started)
+    if out.dropped or err.dropped:
+        run.reason = f"the step printed more than {MAX_KEPT // 1024} KB"
+    if session.data_dir is not None and session.key is not None:
+        run.records = read_log(session.data_dir, key=session.key, since_id=since)
+        session.last_id = max([since] + [r.id or 0 for r in run.records])
+    outcome = judge(lesson, run, images_dir=session.folder / "images", folder=session.folder,
+                    offline=session.mode == "offline", before=before)
+    return NotebookTry(outcome, pictures, time.time() - started)
+
+
+def _number_of(step: Callable[[], object]) -> int:
+    name = getattr(step, "__name__", "")
+    if name.startswith("step") and name[4:].isdigit():
+        return int(name[4:])
+    raise CourseError(f"try_it() needs a step function such as step3, not {name or step!r}.",
+                      hint="or say which step it is: try_it(my_function, 3).")
+
+
+def _img_tag(data: bytes, name: str) -> str:
+    kind = "webp" if data[8:12] == b"WEBP" else "jpeg" if data[:3] == b"\xff\xd8\xff" else "png"
+    uri = f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
+    return (f"<figure style='display:inline-block;margin:4px'><img src='{uri}' alt='{html.escape(name)}' "
+            f"style='max-width:{IMAGE_WIDTH}px;max-height:{IMAGE_WIDTH}px;border:1px solid #ccc'>"
+            f"<figcaption style='font-size:smaller'>{html.escape(name)}</figcaption></figure>")
+
+
+def _pre(text: str, colour: str) -> str:
+    shown = text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + f"\n… ({len(text) - MAX_SHOWN} more characters)"
+    return (f"<pre style='white-space:pre-wrap;word-break:break-all;margin:2px 0;color:{colour}'>"
+            f"{html.escape(shown.rstrip())}</pre>")
+
+
+@dataclass
+class NotebookTry:
+    """A step's run in the notebook: the terminal's TryResult, the base64 pictures, and how long it took."""
+
+    outcome: Any  # course.trying.TryResult
+    pictures: list[bytes]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome.result.passed
+
+    def images(self) -> list[tuple[str, bytes]]:
+        """Every picture to show: the files saved (URLs fetched, pictures the step wrote), then base64 ones not saved."""
+        shown: list[tuple[str, bytes]] = []
+        seen: set[str] = set()
+        for path in self.outcome.images:
+            with contextlib.suppress(OSError):
+                data = Path(path).read_bytes()
+                seen.add(hashlib.sha256(data).hexdigest())
+                shown.append((Path(path).name, data))
+        for i, data in enumerate(self.pictures, 1):
+            if hashlib.sha256(data).hexdigest() not in seen:
+                shown.append((f"base64 image {i}", data))
+        return shown
+
+    def _repr_html_(self) -> str:
+        o = self.outcome
+        parts = [f"<div class='course-try' data-step='{o.run.step}' data-passed='{str(self.passed).lower()}'>"]
+        if o.run.stdout:
+            parts.append(_pre(o.run.stdout, "inherit"))
+        if o.run.stderr:
+            parts.append(_pre(o.run.stderr, "#b00020"))
+        parts += [_img_tag(data, name) for name, data in self.images()]
+        colour = "#1b7f3b" if self.passed else "#a15c00"
+        parts.append(f"<pre class='course-verdict' style='margin:4px 0;padding:4px;border-left:4px solid {colour};"
+                     f"color:{colour}'>{html.escape(o.result.render())}</pre>")
+        if o.run.reason:
+            parts.append(_pre(o.run.reason, "#a15c00"))
+        if o.hint is not None:
+            parts.append(f"<pre class='course-hint' style='margin:4px 0;color:#00629b'>{html.escape(o.hint.render())}</pre>")
+        if not o.offline:
+            parts.append("<div style='color:gray'>(live API: the checks that read the offline request log could not "
+                         "be made)</div>")
+        parts.append("</div>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        o = self.outcome
+        lines = [f"lesson {o.lesson.number}, step {o.run.step}: {o.result.title}"]
+        if o.run.stdout:
+            lines.append(o.run.stdout.rstrip()[:MAX_SHOWN])
+        if o.run.stderr:
+            lines.append(o.run.stderr.rstrip()[:MAX_SHOWN])
+        lines += [f"image: {name} ({len(data)} bytes)" for name, data in self.images()]
+        lines.append(o.result.render())
+        if o.run.reason:
+            lines.append(o.run.reason)
+        if o.hint is not None:
+            lines.append(o.hint.render())
+        return "\n".join(lines)
+
+
+class StepTry(widgets.HBox):
+    """The Try-it button under a step: `run()` is what a click does."""
+
+    def __init__(self, step: Callable[[], object], number: int) -> None:
+        self.step, self.number = step, number
+        self.button = widgets.Button(description=f"Try it (step {number})", icon="play", button_style="primary",
+                                     tooltip=f"run step {number} again and check it")
+        self.status = widgets.HTML("")
+        super().__init__([self.button, self.status])
+        self.add_class("course-try-it")
+        self.handle: Any = None
+        self.last: NotebookTry | None = None
+        self.button.on_click(lambda _button: self.run())
+
+    def current(self) -> Callable[[], object]:
+        """The newest definition of the step: a cell run again since the button was made redefines it."""
+        with contextlib.suppress(Exception):
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            name = getattr(self.step, "__name__", "")
+            newest = shell.user_ns.get(name) if shell is not None and name else None
+            if callable(newest):
+                return newest
+        return self.step
+
+    def run(self) -> NotebookTry | None:
+        self.button.disabled = True
+        self.status.value = f"running step {self.number}…"
+        try:
+            try:
+                self.last = run_step(self.current(), self.number)
+            except CourseError as exc:
+                self.status.value = f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
+                return None
+            if self.handle is None:
+                self.handle = display(self.last, display_id=True)
+            else:
+                self.handle.update(self.last)
+            word = "passed" if self.last.passed else "not yet"
+            self.status.value = (f"step {self.number}: <b>{word}</b> "
+                                 f"<span style='color:gray'>({self.last.seconds:.1f} s, {time.strftime('%H:%M:%S')})</span>")
+            _refresh_progress()
+            return self.last
+        finally:
+            self.button.disabled = False
+
+
+def try_it(step: Callable[[], object], number: int | None = None) -> StepTry:
+    """Run `step` now and show what it did; the returned button runs it again."""
+    box = StepTry(step, number if number is not None else _number_of(step))
+    box.run()
+    return box
+
+
+# --------------------------------------------------------------------------- questions
+
+
+_QUESTIONS: dict[str, Any] = {}
+
+
+def _question(task_id: str) -> Any:
+    from .lessons import CONTENT
+    from .questions import load_questions
+
+    if not _QUESTIONS:
+        _QUESTIONS.update(load_questions(CONTENT / "assessments"))
+    if task_id not in _QUESTIONS:
+        raise CourseError(f"there is no question {task_id!r}.", hint=f"the questions are: {', '.join(sorted(_QUESTIONS))}.")
+    return _QUESTIONS[task_id]
+
+
+def _markdown(text: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).render(text)
+
+
+class QuestionBox(widgets.VBox):
+    """One question: its choices, a Check button (`check()` is what a click does) and its feedback."""
+
+    def __init__(self, task_id: str, answers_path: Path) -> None:
+        from .answers import attempts_used, load_answers
+        from .questions import display_order
+
+        self.question = q = _question(task_id)
+        self.answers_path = answers_path
+        self.options = display_order(q, str(answers_path.resolve()))
+        saved = load_answers(answers_path).get(task_id, [])
+        title = f"<b>{html.escape(q.name)}</b>" if q.show_name and q.name else ""
+        kind = "Choose all that apply." if q.multiple else "Choose one."
+        self.prompt = widgets.HTML(f"{title}{_markdown(q.instructions)}<i>{kind}</i>")
+        if q.multiple:
+            self.boxes = [widgets.Checkbox(value=a.id in saved, description=a.text, indent=False,
+                                           layout=widgets.Layout(width="auto")) for a in self.options]
+            self.choices: Any = widgets.VBox(self.boxes)
+        else:
+            self.boxes = []
+            self.choices = widgets.RadioButtons(options=[(a.text, a.id) for a in self.options],
+                                                value=saved[0] if saved and saved[0] in q.answer_ids else None,
+                                                layout=widgets.Layout(width="auto"))
+        self.button = widgets.Button(description="Check", icon="check", button_style="info")
+        self.attempts = widgets.HTML("")
+        self.feedback = widgets.HTML("")
+        super().__init__([self.prompt, self.choices, widgets.HBox([self.button, self.attempts]), self.feedback])
+        self.add_class("course-question")
+        self._show_attempts(attempts_used(answers_path, task_id))
+        self.button.on_click(lambda _button: self.check())
+
+    def chosen(self) -> list[str]:
+        if self.question.multiple:
+            return [a.id for a, box in zip(self.options, self.boxes) if box.value]
+        return [self.choices.value] if self.choices.value else []
+
+    def choose(self, *ids: str) -> None:
+        """Select answers by id (what clicking them does)."""
+        if self.question.multiple:
+            for a, box in zip(self.options, self.boxes):
+                box.value = a.id in ids
+        else:
+            self.choices.value = ids[0] if ids else None
+
+    def _show_attempts(self, used: int) -> None:
+        limit = self.question.max_attempts
+        if limit:
+            self.attempts.value = f"<span style='color:gray'>attempts: {used} of {limit}</span>"
+            self.button.disabled = used >= limit
+        else:
+            self.attempts.value = f"<span style='color:gray'>attempts: {used}</span>" if used else ""
+
+    def check(self) -> Any:
+        """Check the chosen answer: save it, count the attempt, show the verdict and guidance."""
+        from .answers import attempts_used, record_answer
+        from .questions import check
+
+        q = self.question
+        used = attempts_used(self.answers_path, q.task_id)
+        if q.max_attempts and used >= q.max_attempts:
+            self.feedback.value = (f"<div class='course-feedback'>No attempts left on this question ({used} of "
+                                   f"{q.max_attempts} used).</div>")
+            self._show_attempts(used)
+            return None
+        chosen = self.chosen()
+        if not chosen:
+            self.feedback.value = "<div class='course-feedback'>Choose an answer first (that didn't use an attempt).</div>"
+            return None
+        try:
+            used = record_answer(self.answers_path, q.task_id, chosen)
+        except CourseError as exc:
+            self.feedback.value = f"<div class='course-feedback' style='color:#b00020'>{html.escape(str(exc))}</div>"
+            return None
+        verdict = check(q, chosen, attempt=used)
+        colour = "#1b7f3b" if verdict.correct else "#a15c00"
+        head = "Correct!" if verdict.correct else "Not quite."
+        parts = [f"<div class='course-feedback' data-correct='{str(verdict.correct).lower()}'>"
+                 f"<b style='color:{colour}'>{head}</b> <span style='color:gray'>{verdict.points:g}/"
+                 f"{verdict.max_points:g} points</span>"]
+        if verdict.note:
+            parts.append(f"<div style='color:gray'>{html.escape(verdict.note)}</div>")
+        if verdict.show_guidance and q.guidance.strip():
+            parts.append(f"<div class='course-guidance' style='border-left:4px solid #00629b;padding-left:6px'>"
+                         f"<b>Guidance</b>{_markdown(q.guidance)}</div>")
+        if not verdict.correct:
+            if q.max_attempts and used >= q.max_attempts:
+                parts.append("<div>No attempts left on this question.</div>")
+            else:
+                left = f" ({q.max_attempts - used} left)" if q.max_attempts else ""
+                parts.append(f"<div style='color:gray'>Try again{left}.</div>")
+        parts.append("</div>")
+        self.feedback.value = "".join(parts)
+        self._show_attempts(used)
+        _refresh_progress()
+        return verdict
+
+
+def question(task_id: str) -> QuestionBox:
+    """A quiz widget for one question; answers go to answers.json beside the notebook."""
+    folder = SESSION.folder if SESSION is not None else Path.cwd()
+    return QuestionBox(task_id, folder / "answers.json")
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class ProgressBox(widgets.VBox):
+    """Steps passed and questions answered for a lesson; refreshed after every try and check."""
+
+    def __init__(self, lesson: Any, folder: Path) -> None:
+        self.lesson, self.folder = lesson, folder
+        self.table = widgets.HTML("")
+        self.button = widgets.Button(description="Refresh", icon="refresh")
+        super().__init__([self.table, self.button])
+        self.add_class("course-progress")
+        self.button.on_click(lambda _button: self.refresh())
+        self.refresh()
+
+    def refresh(self) -> Any:
+        from .progress import lesson_progress
+
+        try:
+            row = lesson_progress(self.folder, [self.lesson])[0]
+        except CourseError as exc:
+            self.table.value = f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
+            return None
+        marks = {"passed": "✅", "failed": "❌", "correct": "✅", "wrong": "❌"}
+        steps = "".join(f"<tr><td>step {n}</td><td>{html.escape(t)}</td><td>{marks.get(s, '·')} {s}</td></tr>"
+                        for n, t, s in row.steps)
+        questions = "".join(f"<tr><td colspan='2'>{html.escape(_question(i).name if i in _QUESTIONS or _safe(i) else i)}"
+                            f"</td><td>{marks.get(s, '·')} {s}</td></tr>" for i, s in row.questions)
+        answered = sum(1 for _, s in row.questions if s != "not answered")
+        self.table.value = (f"<div class='course-progress-summary'><b>Lesson {row.number}</b>: "
+                            f"{row.steps_passed} of {len(row.steps)} steps passed, {answered} of "
+                            f"{len(row.questions)} questions answered ({row.questions_right} right)</div>"
+                            f"<table>{steps}{questions}</table>")
+        return row
+
+
+def _safe(task_id: str) -> bool:
+    try:
+        _question(task_id)
+        return True
+    except CourseError:
+        return False
+
+
+def _refresh_progress() -> None:
+    for box in list(_PROGRESS_BOXES):
+        with contextlib.suppress(Exception):
+            box.refresh()
+
+
+def progress(lesson: int | str | None = None) -> ProgressBox:
+    """A progress widget for `lesson` (the notebook's lesson by default)."""
+    from .lessons import find_lesson
+
+    chosen = find_lesson(lesson) if lesson is not None else _session().lesson
+    box = ProgressBox(chosen, SESSION.folder if SESSION is not None else Path.cwd())
+    _PROGRESS_BOXES.append(box)
+    return box

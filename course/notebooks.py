@@ -1,0 +1,359 @@
+"""The lessons as Jupyter notebooks: built from the same pages, questions and scripts as the terminal.
+
+`build_notebook(lesson)` walks the lesson's guide pages in order:
+
+- prose, headings and code examples become Markdown cells;
+- a page's `{Try it!}(python3 imageGen.py N)` button becomes a code cell holding step N of the
+  lesson script (the learner's `todo()` version, or the solution with `solutions=True`), ending
+  with `try_it(stepN)`: running the cell runs the step, and its Try-it button runs it again;
+- a `{Check It!|assessment}(ID)` becomes a `question("ID")` cell (a quiz widget);
+- the notebook opens with the connect cell (`start(N)`) and the script's own setup lines, and ends
+  with a progress widget.
+
+Every code cell carries `metadata.course = {"role": ..., "step": N}` so that
+`script_from_notebook()` can turn a learner's notebook back into the lesson script the grader runs:
+the template's docstring, the setup cell, each step cell without its widget lines, the template's
+runner. A notebook built from the exercises gives back the exercise script byte for byte (a test
+holds this). Built notebooks are committed beside the scripts (`exercises/imageGen.ipynb`,
+`solutions/imageGen.ipynb`); `course build` writes them and `course build --check` fails on drift.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CourseError
+from .lessons import Lesson
+
+REPO = Path(__file__).resolve().parent.parent
+WIDGET_CALLS = {"start", "try_it", "question", "progress"}
+STEP_DEF = re.compile(r"^def (step(\d+))\(", re.M)
+RUNNER = re.compile(r"^if __name__ == [\"']__main__[\"']:", re.M)
+MAX_NOTEBOOK_BYTES = 8 * 1024 * 1024
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+# --------------------------------------------------------------------------- the script, in pieces
+
+
+@dataclass
+class ScriptParts:
+    """A lesson script cut at its top-level step functions."""
+
+    docstring: str  # the module docstring, with its quotes and the blank line after it
+    setup: str  # imports, the client and constants: everything before `def step1`
+    steps: dict[int, str]  # each `def stepN(): ...`, without trailing blank lines
+    runner: str  # `if __name__ == "__main__": ...`
+
+    def join(self, setup: str | None = None, steps: dict[int, str] | None = None) -> str:
+        """The script again, with some pieces replaced: exactly the original when none are."""
+        pieces = [(self.setup if setup is None else setup).rstrip("\n")]
+        chosen = self.steps if steps is None else steps
+        pieces += [chosen[n].rstrip("\n") for n in sorted(chosen)]
+        pieces.append(self.runner.rstrip("\n"))
+        return self.docstring + "\n\n\n".join(p for p in pieces if p.strip()) + "\n"
+
+
+def split_script(source: str, *, name: str = "<script>") -> ScriptParts:
+    tree = ast.parse(source, filename=name)
+    lines = source.splitlines(keepends=True)
+    docstring = ""
+    body = tree.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        end = body[0].end_lineno or 1
+        while end < len(lines) and not lines[end].strip():
+            end += 1
+        docstring = "".join(lines[:end])
+        body = body[1:]
+    else:
+        end = 0
+    starts: list[tuple[int, int]] = []  # (first line index, step number)
+    runner_at = None
+    for node in body:
+        if isinstance(node, ast.FunctionDef) and re.fullmatch(r"step\d+", node.name):
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+            starts.append((first, int(node.name[4:])))
+        elif isinstance(node, ast.If) and RUNNER.match(lines[node.lineno - 1]):
+            runner_at = node.lineno - 1
+    if not starts or runner_at is None:
+        raise CourseError(f"{name}: a lesson script needs step functions (def step1(): ...) and the runner "
+                          "(if __name__ == \"__main__\": run_steps([...])).")
+    setup = "".join(lines[end:starts[0][0]])
+    steps: dict[int, str] = {}
+    bounds = [s for s, _ in starts] + [runner_at]
+    for (first, number), nxt in zip(starts, bounds[1:]):
+        steps[number] = "".join(lines[first:nxt]).rstrip("\n") + "\n"
+    return ScriptParts(docstring, setup, steps, "".join(lines[runner_at:]))
+
+
+def script_source(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO) -> str:
+    """The lesson script a notebook is built from: the exercise, or the solution without its markers."""
+    folder = repo / ("solutions" if solutions else "exercises")
+    path = folder / lesson.script
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CourseError(f"{path} can't be read ({exc.strerror}).", hint="run course build to regenerate exercises/.") from None
+    if solutions:
+        text = "".join(line for line in text.splitlines(keepends=True)
+                       if line.strip() not in ("# BEGIN SOLUTION", "# END SOLUTION"))
+    return text
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _markdown_of(blocks: list[Any]) -> list[str]:
+    """Markdown text for a run of guide blocks (columns are laid one after the other)."""
+    from .guide import Code, Columns, Heading, Markdown
+
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, Markdown):
+            if block.text.strip():
+                out.append(block.text.strip("\n"))
+        elif isinstance(block, Heading):
+            out.append("#" * block.level + " " + block.text)
+        elif isinstance(block, Code):
+            out.append(f"```{block.language}\n{block.text.rstrip()}\n```")
+        elif isinstance(block, Columns):
+            out += _markdown_of(block.left) + _markdown_of(block.right)
+    return out
+
+
+def _flatten(blocks: list[Any]) -> list[Any]:
+    from .guide import Columns
+
+    out: list[Any] = []
+    for block in blocks:
+        if isinstance(block, Columns) and _has_widgets(block.left + block.right):
+            out += _flatten(block.left) + _flatten(block.right)
+        else:
+            out.append(block)
+    return out
+
+
+def _has_widgets(blocks: list[Any]) -> bool:
+    from .guide import Assessment, Columns, TryIt
+
+    return any(isinstance(b, (Assessment, TryIt)) or (isinstance(b, Columns) and _has_widgets(b.left + b.right))
+               for b in blocks)
+
+
+def _code(source: str, role: str, **extra: Any) -> Any:
+    import nbformat.v4 as nbf
+
+    cell = nbf.new_code_cell(source.rstrip("\n"), metadata={"course": {"role": role, **extra}})
+    if role != "step":
+        cell.metadata["editable"] = False
+        cell.metadata["deletable"] = False
+    return cell
+
+
+def _cell_ids(nb: Any, stem: str) -> None:
+    """Stable cell ids, so that rebuilding an unchanged lesson gives the same bytes."""
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{stem}-{i:02d}"
+
+
+def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO) -> Any:
+    """The lesson as an nbformat v4 notebook (not written anywhere)."""
+    import nbformat.v4 as nbf
+
+    from .guide import Assessment, TryIt, load_chapter, step_number
+
+    source = script_source(lesson, solutions=solutions, repo=repo)
+    parts = split_script(source, name=lesson.script)
+    stem = Path(lesson.script).stem
+    cells: list[Any] = []
+    intro = (f"# Lesson {lesson.number}: {lesson.title}\n\n"
+             f"This notebook is lesson {lesson.number} of the Images API course, the same lesson as "
+             f"`course show {lesson.number}` and `{lesson.script}` in a terminal.\n\n"
+             "- Run the first two cells once: they connect to the Images API (the offline one when no "
+             "`OPENAI_API_KEY` is set) and set up the client.\n"
+             "- Each step is a code cell: write your code in place of the `todo()` line, then run the "
+             "cell. It runs the step, shows what it printed and the pictures it got, and says whether "
+             "the step is done, with a hint when it is not. **Try it** runs it again.\n"
+             "- Each question has a **Check** button; your answers are saved in `answers.json`, "
+             "as in the terminal.")
+    cells.append(nbf.new_markdown_cell(intro, metadata={"course": {"role": "intro"}}))
+    cells.append(_code(f"from course.jupyter import progress, question, start, try_it\n\n"
+                       f"start({lesson.number})", "connect"))
+    cells.append(_code(parts.setup, "setup"))
+    placed: set[int] = set()
+    chapter = load_chapter(lesson.folder)
+    for page in chapter.pages:
+        pending: list[Any] = []
+
+        def flush() -> None:
+            text = "\n\n".join(_markdown_of(pending))
+            if text.strip():
+                cells.append(nbf.new_markdown_cell(text, metadata={"course": {"role": "lesson", "page": page.slug}}))
+            pending.clear()
+
+        for block in _flatten(page.blocks):
+            if isinstance(block, TryIt):
+                number = step_number(block.command)
+                if number is None or number not in parts.steps:
+                    pending.append(block)
+                    continue
+                flush()
+                if number in placed:  # a second button for the same step: run it again
+                    cells.append(_code(f"try_it(step{number})", "try", step=number))
+                else:
+                    placed.add(number)
+                    cells.append(_code(f"{parts.steps[number].rstrip()}\n\n\ntry_it(step{number})", "step", step=number))
+            elif isinstance(block, Assessment):
+                flush()
+                cells.append(_code(f'question("{block.task_id}")', "question", id=block.task_id))
+            else:
+                pending.append(block)
+        flush()
+    missing = sorted(set(parts.steps) - placed)
+    if missing:  # steps no page has a button for still belong in the notebook (and in the script)
+        cells.append(nbf.new_markdown_cell("## More steps", metadata={"course": {"role": "lesson"}}))
+        for number in missing:
+            cells.append(_code(f"{parts.steps[number].rstrip()}\n\n\ntry_it(step{number})", "step", step=number))
+    cells.append(nbf.new_markdown_cell("## Your progress", metadata={"course": {"role": "lesson"}}))
+    cells.append(_code(f"progress({lesson.number})", "progress"))
+    nb = nbf.new_notebook(cells=cells, metadata={
+        "kernelspec": KERNELSPEC,
+        "language_info": {"name": "python"},
+        "course": {"lesson": lesson.number, "script": lesson.script, "solutions": solutions},
+    })
+    _cell_ids(nb, stem)
+    return nb
+
+
+def notebook_name(lesson: Lesson) -> str:
+    return Path(lesson.script).stem + ".ipynb"
+
+
+def notebook_text(nb: Any) -> str:
+    import nbformat
+
+    text = nbformat.writes(nb, version=4)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def write_notebook(nb: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(notebook_text(nb), encoding="utf-8")
+    return path
+
+
+def build_notebooks(lessons: list[Lesson], out: Path, *, solutions: bool = False, repo: Path = REPO) -> list[Path]:
+    return [write_notebook(build_notebook(lesson, solutions=solutions, repo=repo), out / notebook_name(lesson))
+            for lesson in lessons]
+
+
+# --------------------------------------------------------------------------- back to a script
+
+
+def read_notebook(path: Path) -> dict[str, Any]:
+    """A notebook's JSON, read with care: it may be a learner's, damaged or hostile."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            raise CourseError(f"{path.name} is {size // 2**20} MB, more than a lesson notebook can be "
+                              f"({MAX_NOTEBOOK_BYTES // 2**20} MB); clear its outputs and hand it in again.")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CourseError(f"{path.name} is not a notebook (not UTF-8 text).") from None
+    except ValueError as exc:
+        raise CourseError(f"{path.name} is not a readable notebook: not valid JSON ({exc}).") from None
+    except OSError as exc:
+        raise CourseError(f"{path.name} can't be read ({exc.strerror}).") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise CourseError(f"{path.name} is not a notebook: it has no list of cells.")
+    return data
+
+
+def _cell_text(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        source = "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
+
+
+def _without_widget_lines(text: str) -> str:
+    """A step cell's code, less the top-level widget calls (`try_it(step3)`) and IPython magics."""
+    lines = text.splitlines()
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        tree = None  # kept as written: the step then fails to import, exactly as a broken script would
+    drop: set[int] = set()
+    if tree is not None:
+        for node in tree.body:
+            call = node.value if isinstance(node, ast.Expr) else None
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in WIDGET_CALLS:
+                drop.update(range(node.lineno - 1, (node.end_lineno or node.lineno)))
+    kept = []
+    for i, line in enumerate(lines):
+        if i in drop:
+            continue
+        if line.lstrip().startswith(("%", "!")) and tree is None:
+            kept.append("# (notebook only) " + line)
+            continue
+        kept.append(line)
+    return "\n".join(kept).rstrip() + "\n"
+
+
+def _magics_out(text: str) -> str:
+    """IPython magics are not Python: a script keeps them as comments."""
+    return "\n".join(("# (notebook only) " + l) if l.lstrip().startswith(("%", "!")) else l
+                     for l in text.splitlines())
+
+
+def script_from_notebook(notebook: dict[str, Any], template: str, *, name: str = "notebook") -> str:
+    """The lesson script a notebook stands for: the template's docstring and runner, the notebook's
+    setup cell and step cells (found by their `course` metadata, else by `def stepN` in any cell)."""
+    parts = split_script(template, name="the lesson script")
+    setup: str | None = None
+    steps: dict[int, str] = {}
+    cells = [c for c in notebook.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"]
+    for cell in cells:
+        meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        course = meta.get("course") if isinstance(meta.get("course"), dict) else {}
+        text = _magics_out(_cell_text(cell))
+        role = course.get("role")
+        if role == "setup":
+            setup = text
+        elif role == "step" and isinstance(course.get("step"), int) and course["step"] in parts.steps:
+            steps[course["step"]] = _without_widget_lines(text)
+    if not steps:  # the metadata was lost (copied cells, another editor): find the step functions themselves
+        for cell in cells:
+            text = _magics_out(_cell_text(cell))
+            found = [int(m.group(2)) for m in STEP_DEF.finditer(text)]
+            if len(found) == 1 and found[0] in parts.steps:
+                steps[found[0]] = _without_widget_lines(text)
+    for number in parts.steps:
+        if number not in steps:
+            steps[number] = (f"def step{number}():\n    raise RuntimeError(\"step {number}'s cell is missing from "
+                             f"{name}\")\n")
+    return parts.join(setup=setup, steps=steps)
+
+
+def check_notebooks(repo: Path = REPO) -> list[str]:
+    """Committed notebooks that differ from a fresh build (empty when all is in step)."""
+    from .lessons import all_lessons
+
+    drift = []
+    for folder, solutions in (("exercises", False), ("solutions", True)):
+        for lesson in all_lessons():
+            path = repo / folder / notebook_name(lesson)
+            fresh = notebook_text(build_notebook(lesson, solutions=solutions, repo=repo))
+            try:
+                committed = path.read_text(encoding="utf-8")
+            except OSError:
+                committed = None
+            if committed != fresh:
+                drift.append(f"{folder}/{path.name}")
+    return drift
