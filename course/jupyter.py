@@ -494,8 +494,8 @@ class ProgressBox(widgets.VBox):
         marks = {"passed": "✅", "failed": "❌", "correct": "✅", "wrong": "❌"}
         steps = "".join(f"<tr><td>step {n}</td><td>{html.escape(t)}</td><td>{marks.get(s, '·')} {s}</td></tr>"
                         for n, t, s in row.steps)
-        questions = "".join(f"<tr><td colspan='2'>{html.escape(_question(i).name if i in _QUESTIONS or _safe(i) else i)}"
-                            f"</td><td>{marks.get(s, '·')} {s}</td></tr>" for i, s in row.questions)
+        questions = "".join(f"<tr><td colspan='2'>{html.escape(_name(i))}</td><td>{marks.get(s, '·')} {s}</td></tr>"
+                            for i, s in row.questions)
         answered = sum(1 for _, s in row.questions if s != "not answered")
         self.table.value = (f"<div class='course-progress-summary'><b>Lesson {row.number}</b>: "
                             f"{row.steps_passed} of {len(row.steps)} steps passed, {answered} of "
@@ -504,12 +504,11 @@ class ProgressBox(widgets.VBox):
         return row
 
 
-def _safe(task_id: str) -> bool:
+def _name(task_id: str) -> str:
     try:
-        _question(task_id)
-        return True
+        return _question(task_id).name or task_id
     except CourseError:
-        return False
+        return task_id
 
 
 def _refresh_progress() -> None:
@@ -524,5 +523,5 @@ def progress(lesson: int | str | None = None) -> ProgressBox:
 
     chosen = find_lesson(lesson) if lesson is not None else _session().lesson
     box = ProgressBox(chosen, SESSION.folder if SESSION is not None else Path.cwd())
-    _PROGRESS_BOXES.append(box)
+    _PROGRESS_BOXES[:] = _PROGRESS_BOXES[-4:] + [box]  # a cell run again replaces its old box; keep a few
     return box

@@ -287,7 +287,7 @@ def _without_widget_lines(text: str) -> str:
     lines = text.splitlines()
     try:
         tree = ast.parse(text)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         tree = None  # kept as written: the step then fails to import, exactly as a broken script would
     drop: set[int] = set()
     if tree is not None:
@@ -295,15 +295,7 @@ def _without_widget_lines(text: str) -> str:
             call = node.value if isinstance(node, ast.Expr) else None
             if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in WIDGET_CALLS:
                 drop.update(range(node.lineno - 1, (node.end_lineno or node.lineno)))
-    kept = []
-    for i, line in enumerate(lines):
-        if i in drop:
-            continue
-        if line.lstrip().startswith(("%", "!")) and tree is None:
-            kept.append("# (notebook only) " + line)
-            continue
-        kept.append(line)
-    return "\n".join(kept).rstrip() + "\n"
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop).rstrip() + "\n"
 
 
 def _magics_out(text: str) -> str:

@@ -73,6 +73,8 @@ def lesson_script(folder: Path, script: str, template: Path) -> LessonScript:
         return LessonScript(nb.name, script_from_notebook(read_notebook(nb), template_text, name=nb.name))
     except CourseError as exc:
         return LessonScript(nb.name, problem=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a hostile notebook must not stop the class's grading
+        return LessonScript(nb.name, problem=f"{nb.name} could not be turned into {script} ({type(exc).__name__})")
 
 
 def unpack_zip(archive: Path, into: Path) -> Path:

@@ -49,6 +49,11 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, di
         "notebook_step3_broken": {"imageGen.ipynb": notebook_with(BROKEN_STEP3)},
         "notebook_exercise_untouched": {"imageGen.ipynb": (REPO / "exercises" / "imageGen.ipynb").read_text(encoding="utf-8")},
         "notebook_damaged": {"imageGen.ipynb": '{"cells": [ {"cell_type": "code", '},
+        "notebook_hostile": {"imageGen.ipynb": json.dumps({"cells": [
+            "not a cell", {"cell_type": "code", "metadata": {"course": {"role": "step", "step": "3"}}, "source": [1, 2]},
+            {"cell_type": "code", "metadata": {"course": "x"}, "source": "(" * 100_000 + ")" * 100_000},
+            {"cell_type": "code", "metadata": {"course": {"role": "step", "step": 1}},
+             "source": "def step1():\n    return open('/etc/shadow').read()\n"}]})},
     }
     for name, files in learners.items():
         folder = root / "class" / name
@@ -95,6 +100,15 @@ def test_untouched_and_damaged_notebooks_fail_with_reasons(graded) -> None:
     assert "imageGen.ipynb is not a readable notebook: not valid JSON" in json.dumps(results)
     untouched = (out / "notebook_exercise_untouched" / "feedback.md").read_text(encoding="utf-8")
     assert "step 1 is not written yet" in untouched
+
+
+def test_a_hostile_notebook_is_graded_without_harm(graded) -> None:
+    out, book = graded
+    row = book["notebook_hostile"]
+    assert all(row[f"step{n}"] == "0" for n in range(1, 6))
+    assert row["multiple-choice-1558564085"] == book["script"]["multiple-choice-1558564085"]
+    results = json.loads((out / "notebook_hostile" / "results.json").read_text(encoding="utf-8"))
+    assert "step 2's cell is missing from imageGen.ipynb" in json.dumps(results)
 
 
 def test_grader_check_takes_a_notebook_folder(tmp_path: Path) -> None:
