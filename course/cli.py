@@ -183,6 +183,7 @@ def _overview(args: argparse.Namespace) -> int:
         console.print(f"  lesson {row.number}: {row.title}  -  {row.steps_passed}/{len(row.steps)} steps passed, "
                       f"{row.questions_right}/{len(row.questions)} questions right")
     console.print("Start with: course show 1    then run a step with: course try 1")
+    console.print("In Jupyter: course notebook 1, then open imageGen.ipynb", highlight=False)
     return 0
 
 
