@@ -188,33 +188,32 @@ def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO
     cells.append(_code(parts.setup, "setup"))
     placed: set[int] = set()
     chapter = load_chapter(lesson.folder)
+    def flush(pending: list[Any], slug: str) -> None:
+        text = "\n\n".join(_markdown_of(pending))
+        if text.strip():
+            cells.append(nbf.new_markdown_cell(text, metadata={"course": {"role": "lesson", "page": slug}}))
+        pending.clear()
+
     for page in chapter.pages:
         pending: list[Any] = []
-
-        def flush() -> None:
-            text = "\n\n".join(_markdown_of(pending))
-            if text.strip():
-                cells.append(nbf.new_markdown_cell(text, metadata={"course": {"role": "lesson", "page": page.slug}}))
-            pending.clear()
-
         for block in _flatten(page.blocks):
             if isinstance(block, TryIt):
                 number = step_number(block.command)
                 if number is None or number not in parts.steps:
                     pending.append(block)
                     continue
-                flush()
+                flush(pending, page.slug)
                 if number in placed:  # a second button for the same step: run it again
                     cells.append(_code(f"try_it(step{number})", "try", step=number))
                 else:
                     placed.add(number)
                     cells.append(_code(f"{parts.steps[number].rstrip()}\n\n\ntry_it(step{number})", "step", step=number))
             elif isinstance(block, Assessment):
-                flush()
+                flush(pending, page.slug)
                 cells.append(_code(f'question("{block.task_id}")', "question", id=block.task_id))
             else:
                 pending.append(block)
-        flush()
+        flush(pending, page.slug)
     missing = sorted(set(parts.steps) - placed)
     if missing:  # steps no page has a button for still belong in the notebook (and in the script)
         cells.append(nbf.new_markdown_cell("## More steps", metadata={"course": {"role": "lesson"}}))
