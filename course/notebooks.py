@@ -146,26 +146,31 @@ def _has_widgets(blocks: list[Any]) -> bool:
                for b in blocks)
 
 
-def _code(source: str, role: str, **extra: Any) -> Any:
-    import nbformat.v4 as nbf
+# nbformat 4.5 written directly (the JSON is simple, and `import nbformat` pulls in jsonschema's format
+# checkers: over a second here). A test validates the result with nbformat against its schema and
+# compares the bytes with nbformat.writes().
 
-    cell = nbf.new_code_cell(source.rstrip("\n"), metadata={"course": {"role": role, **extra}})
+
+def _markdown_cell(source: str, **course: Any) -> dict[str, Any]:
+    return {"cell_type": "markdown", "metadata": {"course": course}, "source": source}
+
+
+def _code(source: str, role: str, **extra: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"course": {"role": role, **extra}}
     if role != "step":
-        cell.metadata["editable"] = False
-        cell.metadata["deletable"] = False
-    return cell
+        metadata.update(editable=False, deletable=False)
+    return {"cell_type": "code", "execution_count": None, "metadata": metadata, "outputs": [],
+            "source": source.rstrip("\n")}
 
 
 def _cell_ids(nb: Any, stem: str) -> None:
     """Stable cell ids, so that rebuilding an unchanged lesson gives the same bytes."""
-    for i, cell in enumerate(nb.cells):
+    for i, cell in enumerate(nb["cells"]):
         cell["id"] = f"{stem}-{i:02d}"
 
 
 def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO) -> Any:
-    """The lesson as an nbformat v4 notebook (not written anywhere)."""
-    import nbformat.v4 as nbf
-
+    """The lesson as an nbformat 4.5 notebook, a plain dict (not written anywhere)."""
     from .guide import Assessment, TryIt, load_chapter, step_number
 
     source = script_source(lesson, solutions=solutions, repo=repo)
@@ -182,7 +187,7 @@ def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO
              "the step is done, with a hint when it is not. **Try it** runs it again.\n"
              "- Each question has a **Check** button; your answers are saved in `answers.json`, "
              "as in the terminal.")
-    cells.append(nbf.new_markdown_cell(intro, metadata={"course": {"role": "intro"}}))
+    cells.append(_markdown_cell(intro, role="intro"))
     cells.append(_code(f"from course.jupyter import progress, question, start, try_it\n\n"
                        f"start({lesson.number})", "connect"))
     cells.append(_code(parts.setup, "setup"))
@@ -191,7 +196,7 @@ def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO
     def flush(pending: list[Any], slug: str) -> None:
         text = "\n\n".join(_markdown_of(pending))
         if text.strip():
-            cells.append(nbf.new_markdown_cell(text, metadata={"course": {"role": "lesson", "page": slug}}))
+            cells.append(_markdown_cell(text, role="lesson", page=slug))
         pending.clear()
 
     for page in chapter.pages:
@@ -216,16 +221,16 @@ def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO
         flush(pending, page.slug)
     missing = sorted(set(parts.steps) - placed)
     if missing:  # steps no page has a button for still belong in the notebook (and in the script)
-        cells.append(nbf.new_markdown_cell("## More steps", metadata={"course": {"role": "lesson"}}))
+        cells.append(_markdown_cell("## More steps", role="lesson"))
         for number in missing:
             cells.append(_code(f"{parts.steps[number].rstrip()}\n\n\ntry_it(step{number})", "step", step=number))
-    cells.append(nbf.new_markdown_cell("## Your progress", metadata={"course": {"role": "lesson"}}))
+    cells.append(_markdown_cell("## Your progress", role="lesson"))
     cells.append(_code(f"progress({lesson.number})", "progress"))
-    nb = nbf.new_notebook(cells=cells, metadata={
+    nb = {"cells": cells, "metadata": {
         "kernelspec": KERNELSPEC,
         "language_info": {"name": "python"},
         "course": {"lesson": lesson.number, "script": lesson.script, "solutions": solutions},
-    })
+    }, "nbformat": 4, "nbformat_minor": 5}
     _cell_ids(nb, stem)
     return nb
 
@@ -234,11 +239,11 @@ def notebook_name(lesson: Lesson) -> str:
     return Path(lesson.script).stem + ".ipynb"
 
 
-def notebook_text(nb: Any) -> str:
-    import nbformat
-
-    text = nbformat.writes(nb, version=4)
-    return text if text.endswith("\n") else text + "\n"
+def notebook_text(nb: dict[str, Any]) -> str:
+    """The notebook as nbformat.writes() words it: sources as lists of lines, keys sorted, indent 1."""
+    cells = [{**cell, "source": cell["source"].splitlines(keepends=True)} if isinstance(cell.get("source"), str)
+             else cell for cell in nb["cells"]]
+    return json.dumps({**nb, "cells": cells}, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
 def write_notebook(nb: Any, path: Path) -> Path:

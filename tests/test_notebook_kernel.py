@@ -42,6 +42,7 @@ def lesson_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_home
 def execute(nb: Any, folder: Path) -> Any:
     from nbclient import NotebookClient
 
+    nb = nbformat.from_dict(nb)
     client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     client.execute()
     return nb

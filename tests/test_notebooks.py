@@ -18,6 +18,13 @@ from course.errors import CourseError
 REPO = Path(__file__).resolve().parent.parent
 
 
+def built(lesson, *, solutions: bool = False):
+    """A built notebook as nbformat's NotebookNode (attribute access), validated against nbformat's schema."""
+    nb = nbformat.from_dict(build_notebook(lesson, solutions=solutions))
+    nbformat.validate(nb)
+    return nb
+
+
 def roles(nb) -> list[tuple[str, object]]:
     return [(c.metadata["course"]["role"], c.metadata["course"].get("step") or c.metadata["course"].get("id"))
             for c in nb.cells]
@@ -27,8 +34,7 @@ def roles(nb) -> list[tuple[str, object]]:
 @pytest.mark.parametrize("number", [1, 2])
 def test_built_notebook_is_valid_and_gives_back_its_script(number: int, solutions: bool) -> None:
     lesson = find_lesson(number)
-    nb = build_notebook(lesson, solutions=solutions)
-    nbformat.validate(nb)
+    nb = built(lesson, solutions=solutions)
     steps = [s["number"] for s in lesson.steps]
     cells = roles(nb)
     assert cells[:3] == [("intro", None), ("connect", None), ("setup", None)]
@@ -51,11 +57,11 @@ def test_built_notebook_is_valid_and_gives_back_its_script(number: int, solution
 
 
 def test_step_cells_hold_the_learners_code_and_a_try_it() -> None:
-    nb = build_notebook(find_lesson(1))
+    nb = built(find_lesson(1))
     step3 = next(c for c in nb.cells if c.metadata["course"] == {"role": "step", "step": 3})
     assert step3.source.startswith("def step3():\n")
     assert "todo()" in step3.source and step3.source.endswith("try_it(step3)")
-    solved = build_notebook(find_lesson(1), solutions=True)
+    solved = built(find_lesson(1), solutions=True)
     step3 = next(c for c in solved.cells if c.metadata["course"] == {"role": "step", "step": 3})
     assert "print(image_url)" in step3.source and "todo()" not in step3.source and "SOLUTION" not in step3.source
     assert "editable" not in step3.metadata  # the learner's cell; the course's cells are locked
@@ -63,9 +69,11 @@ def test_step_cells_hold_the_learners_code_and_a_try_it() -> None:
     assert connect.metadata["editable"] is False and "start(1)" in connect.source
 
 
-def test_building_is_deterministic() -> None:
+def test_building_is_deterministic_and_written_as_nbformat_writes_it() -> None:
     lesson = find_lesson(2)
-    assert notebook_text(build_notebook(lesson)) == notebook_text(build_notebook(lesson))
+    text = notebook_text(build_notebook(lesson))
+    assert text == notebook_text(build_notebook(lesson))
+    assert text == nbformat.writes(nbformat.reads(text, as_version=4)) + "\n"
 
 
 def test_committed_notebooks_match_their_sources() -> None:
