@@ -154,7 +154,7 @@ print(json.dumps({
 def test_widget_callbacks_in_a_real_kernel(lesson_folder: Path) -> None:
     """Try-it and Check, clicked inside a kernel: the same judging, hints, answers.json and progress as the terminal."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(KERNEL_SCRIPT)])
-    execute(nb, lesson_folder)
+    nb = execute(nb, lesson_folder)
     printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.get("output_type") == "stream")
     report = json.loads(printed.strip().splitlines()[-1])
     assert report["key"].startswith("sk-nb-")
