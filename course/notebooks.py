@@ -93,17 +93,18 @@ def split_script(source: str, *, name: str = "<script>") -> ScriptParts:
 
 
 def script_source(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO) -> str:
-    """The lesson script a notebook is built from: the exercise, or the solution without its markers."""
-    folder = repo / ("solutions" if solutions else "exercises")
-    path = folder / lesson.script
+    """The lesson script a notebook is built from, made from its source in solutions/ as `course build`
+    makes exercises/: the solution without its marker lines, or the exercise with `todo()` lines."""
+    from .build import BEGIN, END, strip_solutions
+
+    path = repo / "solutions" / lesson.script
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise CourseError(f"{path} can't be read ({exc.strerror}).", hint="run course build to regenerate exercises/.") from None
-    if solutions:
-        text = "".join(line for line in text.splitlines(keepends=True)
-                       if line.strip() not in ("# BEGIN SOLUTION", "# END SOLUTION"))
-    return text
+        raise CourseError(f"{path} can't be read ({exc.strerror}).") from None
+    if not solutions:
+        return strip_solutions(text, name=str(path))
+    return "".join(line for line in text.splitlines(keepends=True) if not (BEGIN.match(line) or END.match(line)))
 
 
 # --------------------------------------------------------------------------- building
