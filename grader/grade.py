@@ -12,7 +12,7 @@ import tempfile
 import time
 from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +26,6 @@ from .submissions import Submission, lesson_script, load_submissions, unpack_zip
 
 KEYS = REPO / "solutions" / "assessments"
 ASSETS = REPO / "solutions" / "assets"
-EXERCISES = REPO / "exercises"
 
 
 def step_column(lesson: Lesson, number: int) -> str:
@@ -39,6 +38,7 @@ class Plan:
 
     lessons: list[Lesson]
     questions: dict[str, Question]
+    _exercises: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def step_columns(self) -> list[str]:
@@ -47,6 +47,14 @@ class Plan:
     @property
     def question_columns(self) -> list[str]:
         return [q for l in self.lessons for q in l.assessment_ids if q in self.questions]
+
+    def exercise(self, lesson: Lesson) -> str:
+        """The learner's starting script, made from solutions/ as `course build` makes it (no exercises/ needed)."""
+        from course.notebooks import script_source
+
+        if lesson.script not in self._exercises:
+            self._exercises[lesson.script] = script_source(lesson, repo=REPO)
+        return self._exercises[lesson.script]
 
     def fingerprint(self) -> str:
         """Changes whenever what grading means changes: checks, keys, lessons, the grader's code."""
@@ -109,7 +117,7 @@ def grade_submission(sub: Submission, plan: Plan, *, engine: Any, base_url: str,
     result = LearnerResult(sub.learner, content_hash=sub.content_hash())
     if not any(p.suffix in (".py", ".ipynb") for p in sub.files()):
         result.note = "the submission holds no lesson script"
-    sources = {lesson.script: lesson_script(sub.path, lesson.script, EXERCISES / lesson.script) for lesson in plan.lessons}
+    sources = {lesson.script: lesson_script(sub.path, lesson.script, plan.exercise(lesson)) for lesson in plan.lessons}
     from_notebooks = [s.origin for s in sources.values() if s.from_notebook]
     if from_notebooks:
         result.note = "graded the notebook " + " and ".join(from_notebooks)

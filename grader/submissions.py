@@ -48,29 +48,25 @@ class LessonScript:
         return self.origin.endswith(".ipynb")
 
 
-def lesson_script(folder: Path, script: str, template: Path) -> LessonScript:
+def lesson_script(folder: Path, script: str, template: str) -> LessonScript:
     """The script to grade for one lesson: `imageGen.py`, or `imageGen.ipynb` turned into that script.
 
     The notebook counts when there is no script, or when the script is still the untouched exercise
-    (a learner who works in Jupyter hands in both). Links are never followed.
+    (`template`, a learner who works in Jupyter hands in both). Links are never followed.
     """
     from course.notebooks import read_notebook, script_from_notebook
 
     py, nb = folder / script, folder / (Path(script).stem + ".ipynb")
     if not nb.is_file() or nb.is_symlink():
         return LessonScript(script)
-    try:
-        template_text = template.read_text(encoding="utf-8")
-    except OSError:
-        return LessonScript(script)
     if py.is_file() and not py.is_symlink():
         try:
-            if py.read_bytes() != template.read_bytes():
+            if py.read_bytes() != template.encode("utf-8"):
                 return LessonScript(script)
         except OSError:
             return LessonScript(script)
     try:
-        return LessonScript(nb.name, script_from_notebook(read_notebook(nb), template_text, name=nb.name))
+        return LessonScript(nb.name, script_from_notebook(read_notebook(nb), template, name=nb.name))
     except CourseError as exc:
         return LessonScript(nb.name, problem=str(exc))
     except Exception as exc:  # noqa: BLE001 - a hostile notebook must not stop the class's grading
