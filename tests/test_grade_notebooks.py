@@ -121,3 +121,17 @@ def test_grader_check_takes_a_notebook_folder(tmp_path: Path) -> None:
     assert "✓ Lesson 1, step 1" in text and "✗ Lesson 1, step 3" in text, text
     assert "hint [subscripted-response]" in text
     assert "graded the notebook imageGen.ipynb" in text
+
+
+def test_gradescope_grades_a_notebook_submission(tmp_path: Path) -> None:
+    """Gradescope's entry point (what the bundle runs) takes a notebook-only submission in full."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / "imageGen.ipynb").write_text(notebook_with(), encoding="utf-8")
+    shutil.copy(FIXTURES / "correct_everything" / "answers.json", folder / "answers.json")
+    target = tmp_path / "results" / "results.json"
+    result = grader("gradescope", str(folder), str(target))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(target.read_text(encoding="utf-8"))
+    assert data["score"] == sum(t["max_score"] for t in data["tests"]) > 0
+    assert "graded the notebook imageGen.ipynb" in data.get("output", "")
