@@ -42,6 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, data_dir=args.data_dir, keys_file=args.keys,
         blocked_terms_file=args.blocked_terms, rate_limit=args.rate_limit, fail_rate=args.fail_rate,
         fail_seed=args.fail_seed, seed=args.seed, idle_timeout=args.idle_timeout, workers=args.workers, uds=args.uds,
+        channel_dir=args.channel_dir,
     )
     if config.workers < 1:
         raise CourseError(f"--workers must be at least 1, got {config.workers}.")
@@ -55,9 +56,9 @@ def _serve(args: argparse.Namespace) -> int:
             load_keys(config.keys_file)
     except ValueError as exc:
         raise CourseError(str(exc)) from None
-    announce = print if args.fd is None else (lambda _msg: None)
+    announce = (lambda msg: print(msg, flush=True)) if args.fd is None else (lambda _msg: None)
     try:
-        serve(config, fd=args.fd, state_file=state_file, announce=announce)
+        serve(config, fd=args.fd, control_fd=args.control_fd, state_file=state_file, announce=announce)
     except KeyboardInterrupt:
         pass
     return 0
@@ -328,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default 1; 2 uses both cores)")
     p.add_argument("--uds", type=Path, default=None, help="also listen on this Unix socket")
     p.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--control-fd", type=int, default=None, help=argparse.SUPPRESS)  # the grader's channels
+    p.add_argument("--channel-dir", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--state-file", type=Path, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_serve)
 

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import errors, params, uploads, urls
+from .channels import CONTROL_KEY, STATE_KEY, ChannelError, Channels
 from .config import ServerConfig
 from .errors import APIError, Dalle, Gpt
 from .models import all_models
@@ -77,6 +78,10 @@ class OfflineAPI:
         self.on_idle: Callable[[], None] | None = None
         self._render_limiter: anyio.CapacityLimiter | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Per-run listeners for the grader (see `channels`); the control socket, when given, opens them.
+        self.channels = Channels(self.config.channel_dir)
+        self.control_socket: Any = None
+        self._control: Any = None
 
     # --- ASGI --------------------------------------------------------------------------
 
@@ -87,13 +92,17 @@ class OfflineAPI:
         if scope["type"] != "http":
             return
         self.activity.value = time.monotonic()
+        state = scope.get("state") or {}
+        if state.get(CONTROL_KEY):
+            await self._control_request(scope, receive, send)
+            return
         if scope["path"] == "/__course__/health":
             await JSONResponse({"ok": True, "pid": self.server_pid})(scope, receive, send)
             return
         started = time.perf_counter()
         request = Request(scope, self._limited(receive))
         record = Record(time=self.clock(), method=scope["method"], route=scope["path"], status=0,
-                        request_id="req_" + uuid.uuid4().hex)
+                        request_id="req_" + uuid.uuid4().hex, channel=state.get(STATE_KEY))
         try:
             response = await self._dispatch(request, record)
         except APIError as exc:
@@ -144,10 +153,17 @@ class OfflineAPI:
             if message["type"] == "lifespan.startup":
                 self.sweep()
                 self._tasks.append(asyncio.create_task(self._housekeeping()))
+                if self.control_socket is not None:
+                    self.control_socket.setblocking(False)
+                    self._control = await asyncio.get_running_loop().create_server(
+                        self.channels.factory({CONTROL_KEY: True}), sock=self.control_socket)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._tasks:
                     task.cancel()
+                if self._control is not None:
+                    self._control.close()
+                self.channels.close_all()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -162,6 +178,32 @@ class OfflineAPI:
 
     def sweep(self) -> int:
         return self.store.sweep(self.clock())
+
+    async def _control_request(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
+                               send: Callable[..., Awaitable[Any]]) -> None:
+        """The grader's requests on the control socket: open and close channels (see `channels`)."""
+        request = Request(scope, receive)
+        path, method = scope["path"], scope["method"]
+        try:
+            if path == "/__course__/channels" and method == "POST":
+                try:
+                    body = json.loads(await request.body())
+                except ValueError:
+                    raise ChannelError("the body is not JSON") from None
+                if not isinstance(body, dict):
+                    raise ChannelError("the body is not a JSON object")
+                response = JSONResponse(await self.channels.open(body.get("name"), body.get("kind", "unix")))
+            elif path.startswith("/__course__/channels/") and method == "DELETE":
+                response = JSONResponse({"closed": self.channels.close(path.rsplit("/", 1)[-1])})
+            elif path == "/__course__/health":
+                response = JSONResponse({"ok": True, "pid": self.server_pid, "channels": len(self.channels)})
+            else:
+                response = JSONResponse({"error": f"no control route {method} {path}"}, status_code=404)
+        except ChannelError as exc:
+            response = JSONResponse({"error": str(exc)}, status_code=400)
+        except OSError as exc:
+            response = JSONResponse({"error": f"cannot open the channel: {exc}"}, status_code=500)
+        await response(scope, receive, send)
 
     # --- routing -----------------------------------------------------------------------
 
@@ -225,7 +267,8 @@ class OfflineAPI:
         record.model = p.model.id
         limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
-        body = await self._render(self.producer.respond, p, issuer, [], record.image_ids, record.urls)
+        body = await self._render(self.producer.respond, p, issuer, [], record.image_ids, record.urls, None, "",
+                                  record.images)
         return JSONResponse(body, headers=limits)
 
     async def _with_uploads(self, route: str, request: Request, record: Record) -> Response:
@@ -261,7 +304,7 @@ class OfflineAPI:
         limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
         body = await self._render(self.producer.respond, p, issuer, images, record.image_ids, record.urls,
-                                  region, digest)
+                                  region, digest, record.images)
         return JSONResponse(body, headers=limits)
 
     def _read_uploads(self, p: params.Params, files: dict[str, list[uploads.Upload]]) -> tuple[list[Any], Any, str]:

@@ -35,6 +35,7 @@ class ServerConfig:
     sweep_interval: float = 60.0
     workers: int = 1  # processes sharing the socket; more than one uses more cores
     uds: Path | None = None  # also listen on this Unix socket
+    channel_dir: Path | None = None  # where the grader's per-run Unix channels are made (see `channels`)
     render_threads: int = 2  # images drawn at once per worker: more only adds GIL contention
 
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from PIL import Image
 
+from .. import fingerprints
 from . import render, urls
 from .params import Params
 from .storage import ImageStore
@@ -67,7 +68,8 @@ class Producer:
         self.clock = clock
 
     def respond(self, p: Params, issuer: Issuer, images: list[Image.Image], log_ids: list[str], log_urls: list[str],
-                edit_region: Image.Image | None = None, input_digest: str = "") -> dict[str, Any]:
+                edit_region: Image.Image | None = None, input_digest: str = "",
+                log_images: list[dict[str, str]] | None = None) -> dict[str, Any]:
         created = int(self.clock())
         data: list[dict[str, Any]] = []
         ext = p.output_format if p.model.is_gpt else "png"
@@ -76,6 +78,8 @@ class Producer:
                                    p.background, input_digest, i)
             picture = self._draw(p, images, edit_region, seed, i)
             payload = render.encode(picture, ext, p.output_compression)
+            if log_images is not None:
+                log_images.append(fingerprints.of_payload(payload, picture, lossless=ext == "png"))
             if p.response_format == "url":
                 image_id = new_image_id()
                 url = urls.make(self.secret, issuer.base_url, issuer.org, issuer.user, image_id, ext, created)
@@ -87,6 +91,8 @@ class Producer:
                 item = {"b64_json": base64.b64encode(payload).decode("ascii")}
             if p.model.id == "dall-e-3":
                 item["revised_prompt"] = revised_prompt(p)
+                if log_images is not None:
+                    log_images[-1]["revised_prompt"] = item["revised_prompt"]
             data.append(item)
         body: dict[str, Any] = {"created": created, "data": data}
         if p.model.is_gpt:

@@ -3,6 +3,11 @@
 The grader treats it as the truth about what a script asked for and got, so a
 row is committed before its response is sent. WAL mode lets readers (`course
 log`, the grader) read while the server writes.
+
+Each row names the `channel` the request came through (the grader opens one per step it runs, see
+`channels`), so a run's requests are its own whatever key they carry, and the fingerprints of the
+images it was sent (`images`: the file's sha256 and its pixels' sha256), so a picture a step saves
+can be traced to the very image the API returned.
 """
 
 from __future__ import annotations
@@ -30,10 +35,14 @@ CREATE TABLE IF NOT EXISTS requests (
     request_id  TEXT,
     image_ids   TEXT NOT NULL DEFAULT '[]',
     urls        TEXT NOT NULL DEFAULT '[]',
-    duration_ms REAL
+    duration_ms REAL,
+    channel     TEXT,
+    images      TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS requests_key ON requests(key);
 """
+# Columns added after the first release: a log written by an older server gains them on open.
+ADDED_COLUMNS = {"channel": "TEXT", "images": "TEXT NOT NULL DEFAULT '[]'"}
 LOG_NAME = "requests.sqlite3"
 
 
@@ -53,6 +62,8 @@ class Record:
     image_ids: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
     duration_ms: float | None = None
+    channel: str | None = None
+    images: list[dict[str, str]] = field(default_factory=list)  # {"sha256", "pixels"} per image sent
     id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,17 +83,24 @@ class RequestLog:
         self.path = data_dir / LOG_NAME
         self._db = _connect(self.path)
         self._db.executescript(SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
+        self._db.execute("CREATE INDEX IF NOT EXISTS requests_channel ON requests(channel)")
         self._lock = threading.Lock()
 
     def write(self, r: Record) -> int:
         row = (
             r.time, r.key, r.learner, r.method, r.route, r.model, json.dumps(r.params, default=str), r.status,
             r.error_code, r.error_message, r.request_id, json.dumps(r.image_ids), json.dumps(r.urls), r.duration_ms,
+            r.channel, json.dumps(r.images),
         )
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO requests (time, key, learner, method, route, model, params, status, error_code, "
-                "error_message, request_id, image_ids, urls, duration_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "error_message, request_id, image_ids, urls, duration_ms, channel, images) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
             return int(cur.lastrowid or 0)
@@ -92,12 +110,14 @@ class RequestLog:
             self._db.close()
 
 
-def read_log(data_dir: Path | str, *, key: str | None = None, since_id: int = 0) -> list[Record]:
-    """Every logged request (for one key, if given), oldest first."""
-    return list(iter_log(data_dir, key=key, since_id=since_id))
+def read_log(data_dir: Path | str, *, key: str | None = None, channel: str | None = None,
+             since_id: int = 0) -> list[Record]:
+    """Every logged request (for one key, or one channel, if given), oldest first."""
+    return list(iter_log(data_dir, key=key, channel=channel, since_id=since_id))
 
 
-def iter_log(data_dir: Path | str, *, key: str | None = None, since_id: int = 0) -> Iterator[Record]:
+def iter_log(data_dir: Path | str, *, key: str | None = None, channel: str | None = None,
+             since_id: int = 0) -> Iterator[Record]:
     path = Path(data_dir) / LOG_NAME
     if not path.exists():
         return
@@ -108,12 +128,16 @@ def iter_log(data_dir: Path | str, *, key: str | None = None, since_id: int = 0)
         if key is not None:
             sql += " AND key = ?"
             args.append(key)
+        if channel is not None:
+            sql += " AND channel = ?"
+            args.append(channel)
         db.row_factory = sqlite3.Row
         for row in db.execute(sql + " ORDER BY id", args):
             d = dict(row)
             d["params"] = json.loads(d["params"])
             d["image_ids"] = json.loads(d["image_ids"])
             d["urls"] = json.loads(d["urls"])
+            d["images"] = json.loads(d.get("images") or "[]")
             yield Record(**d)
     finally:
         db.close()

@@ -39,23 +39,33 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _say(message: str) -> None:
+    print(message, flush=True)  # flushed: stdout may be a pipe, and a reader may be waiting for the line
+
+
 def serve(
     config: ServerConfig,
     *,
     fd: int | None = None,
+    control_fd: int | None = None,
     state_file: Path | None = None,
-    announce: Callable[[str], None] = print,
+    announce: Callable[[str], None] = _say,
 ) -> None:
+    """Serve until stopped. `fd` is an already-listening socket to serve instead of binding host:port;
+    `control_fd` a listening Unix socket for the grader's channel requests (see `channels`)."""
     if config.workers > 1 and (config.rate_limit or config.fail_rate):
         raise CourseError(
             "--rate-limit and --fail-rate count requests in one process, so they need a single worker.",
             hint="drop --workers (a class of learners rarely needs more than one worker for teaching faults).",
         )
+    if config.workers > 1 and control_fd is not None:
+        raise CourseError("channels (--control-fd) live in one process, so they need a single worker.")
     import uvicorn  # noqa: F401  (imported before forking, so that workers share it)
 
     from .app import OfflineAPI  # noqa: F401
 
     sock = socket.socket(fileno=fd) if fd is not None else bind(config.host, config.port)
+    control = socket.socket(fileno=control_fd) if control_fd is not None else None
     host, port = sock.getsockname()[:2]
     sockets = [sock]
     if config.uds is not None:  # a Unix socket too: the grader's sandboxes reach the API through it only
@@ -73,7 +83,7 @@ def serve(
         if config.workers > 1:
             _serve_workers(config, sockets)
         else:
-            _run_worker(config, sockets, server_pid=os.getpid(), activity=None)
+            _run_worker(config, sockets, server_pid=os.getpid(), activity=None, control=control)
     finally:
         if state_file is not None:
             remove_state_if_ours(state_file)
@@ -91,7 +101,8 @@ def bind_unix(path: Path) -> socket.socket:
     return sock
 
 
-def _run_worker(config: ServerConfig, sockets: list[socket.socket], *, server_pid: int, activity: object) -> None:
+def _run_worker(config: ServerConfig, sockets: list[socket.socket], *, server_pid: int, activity: object,
+                control: socket.socket | None = None) -> None:
     import uvicorn
 
     from .app import OfflineAPI
@@ -101,6 +112,8 @@ def _run_worker(config: ServerConfig, sockets: list[socket.socket], *, server_pi
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30,
                        server_header=False, date_header=True)
     )
+    app.channels.attach(server)
+    app.control_socket = control
     app.on_idle = lambda: setattr(server, "should_exit", True)
     server.run(sockets=sockets)
 
