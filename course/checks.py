@@ -1,21 +1,34 @@
 """Judging a step: its expectations are data, checked against what the run printed and what the
 offline API's request log says it really asked for and got.
 
-A step's checks live in its lesson's `index.json` (`course.steps[].checks`). Each is a dict with a
-`kind` (below) and optional `points`, `hidden`, `success`, `failure` and `hints`. `course try` and
-the grader call the same `evaluate()`.
+A step's checks live in its lesson's `checks.json`. Each is a dict with a `kind` (below) and
+optional `points`, `hidden`, `success` and `failure` (what a learner reads). `course try`, the
+notebook's Try-it and the grader call the same `evaluate()`.
+
+Which requests a check looks at is chosen by `route` (generations, edits, variations), `status`,
+`params` (a value, a list of allowed values, or {"not_in": [...]}), `has` (parameters that must be
+sent, such as a mask) and `code` (the error code of a refusal).
 
 Kinds:
-- `exit`: the step exited with `code` (default 0).
-- `request`: the log holds a request on `route` with `status` whose parameters include `params`.
-- `printed_url`: stdout holds a URL the API issued to this very run (for a request matching `params`).
+- `request`: the run made such a request.
+- `printed_url`: stdout shows a URL the API issued to this run for such a request, as a link: not
+  inside a printed `Image(...)` object or dict. `all`: every URL of one such response (both links
+  of n=2). `alone`: and nothing of the object around it (no `url='...'`, no whole response).
 - `printed_response`: stdout shows a whole response: `created`, `data` and an issued URL.
-- `error_shown`: a request matching `params` was refused with `status`, and the API's message
-  appears in the output (printed or in a traceback).
-- `ok_after_error`: a request matching `params` succeeded after a refused one, and its URL was printed.
-- `file_saved`: a file matching `glob` appeared in the working folder and opens as `format`
-  (optionally of `size` [w, h]).
+- `error_shown`: such a request was refused, and the API's message (or code, per `show`) appears in
+  the output (printed, or in a traceback).
+- `caught`: such a request was refused and the step still ended cleanly: the error was caught.
+- `after_error`: such a request succeeded after a refused one in the same run; or, with `or_calls`
+  (`"step4"`), the step's function calls that step first, so a step that did not refuse (its own
+  failure) does not fail this one as well.
+- `file_saved`: a file matching `glob` was written by the run and opens as `format` (of `size`);
+  with `returned` (the default) it must be one of the very images the API sent this run.
+- `printed_field`: stdout shows the `field` (such as `revised_prompt`) of an image the API sent this run.
+- `returns`: the step's function hands a value back (`return response`), as the page asks, so later
+  steps can use it. Read from the step's code, the only place it shows.
 - `output_matches`: stdout matches the regular expression `pattern`.
+- `exit`: the step ended with `code` (default 0). Running cleanly earns points only alongside the
+  step's own work: unless `needs_work` is false, it passes only when another visible check passed.
 """
 
 from __future__ import annotations
@@ -28,12 +41,14 @@ from typing import Any, Callable
 from .offline.requestlog import Record
 
 ROUTES = {"generations": "/v1/images/generations", "edits": "/v1/images/edits", "variations": "/v1/images/variations"}
+ROUTE_WORDS = {"generations": "image", "edits": "edit", "variations": "variation"}
 DEFAULTS = {"model": "dall-e-2", "n": 1}
+IN_OBJECT = re.compile(r"""(?:\burl=|['"]url['"]\s*:\s*)['"]?$""")  # a URL shown inside Image(...) or a dict
 
 
 @dataclass
 class StepRun:
-    """What one run of one step did: its output, and the log rows made with its own key."""
+    """What one run of one step did: its output, and the log rows of its own requests."""
 
     step: int
     stdout: str
@@ -44,6 +59,7 @@ class StepRun:
     started: float = 0.0
     timed_out: bool = False
     reason: str = ""  # why it could not run at all (timeout, crash, too much output)
+    source: str | None = None  # the script that ran, when known (for `or_calls`)
 
 
 @dataclass
@@ -55,9 +71,14 @@ class CheckResult:
     max_points: float = 0.0
     hidden: bool = False
     hints: list[str] = field(default_factory=list)
+    detail: str = ""  # what this run did, in words (the message itself stays the same for every learner)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @property
+    def text(self) -> str:
+        return f"{self.message} ({self.detail})" if self.detail else self.message
 
 
 @dataclass
@@ -84,9 +105,13 @@ class StepResult:
     def render(self) -> str:
         mark = "passed" if self.passed else "failed"
         lines = [f"step {self.step} ({self.title}): {mark}"]
+        seen: set[str] = set()
         for c in self.checks:
-            if not c.hidden:
-                lines.append(f"  {'✓' if c.passed else '✗'} {c.message}")
+            if not c.hidden and c.text not in seen:
+                seen.add(c.text)
+                lines.append(f"  {'✓' if c.passed else '✗'} {c.text}")
+        if any(c.hidden and not c.passed for c in self.checks) and all(c.passed for c in self.checks if not c.hidden):
+            lines.append("  ✗ a hidden check failed")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,8 +119,30 @@ class StepResult:
                 "max_points": self.max_points, "checks": [c.to_dict() for c in self.checks]}
 
 
+# --------------------------------------------------------------------------------------- requests
+
+
 def _route(spec: dict[str, Any]) -> str:
     return ROUTES.get(spec.get("route", "generations"), spec.get("route", ""))
+
+
+def params_of(record: Record) -> dict[str, Any]:
+    """A logged request's parameters with the API's defaults filled in and form fields as numbers."""
+    params = {**DEFAULTS, **{k: v for k, v in record.params.items() if v is not None}}
+    if record.model:
+        params["model"] = record.model
+    for name, value in params.items():
+        if isinstance(value, str) and value.lstrip("-").isdigit() and name != "prompt":  # multipart sends text
+            params[name] = int(value)
+    return params
+
+
+def _value_ok(got: Any, want: Any) -> bool:
+    if isinstance(want, list):  # any of these values
+        return got in want
+    if isinstance(want, dict) and "not_in" in want:
+        return got not in want["not_in"]
+    return got == want
 
 
 def _matches(record: Record, spec: dict[str, Any], status: int | None = None) -> bool:
@@ -103,130 +150,327 @@ def _matches(record: Record, spec: dict[str, Any], status: int | None = None) ->
         return False
     if status is not None and record.status != status:
         return False
-    params = {**DEFAULTS, **{k: v for k, v in record.params.items() if v is not None}}
-    if record.model:
-        params["model"] = record.model
-    for name, want in spec.get("params", {}).items():
-        got = params.get(name)
-        if isinstance(got, str) and got.lstrip("-").isdigit():  # multipart fields arrive as text
-            got = int(got)
-        if isinstance(want, list):  # any of these values
-            if got not in want:
-                return False
-        elif isinstance(want, dict) and "not_in" in want:
-            if got in want["not_in"]:
-                return False
-        elif got != want:
+    if spec.get("code") and record.error_code != spec["code"]:
+        return False
+    params = params_of(record)
+    if not all(_value_ok(params.get(name), want) for name, want in spec.get("params", {}).items()):
+        return False
+    return all(record.params.get(name) not in (None, "") for name in spec.get("has", []))
+
+
+def _sized(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def describe_request(params: dict[str, Any], route: str = "generations", *, has: list[str] | None = None) -> str:
+    """A request in words: `one dall-e-2 image at 256x256`, `an edit with a mask`, `two variations`."""
+    noun = ROUTE_WORDS.get(route, route)
+    n = params.get("n")
+    count = {1: "one", 2: "two", 3: "three"}.get(n, str(n)) if isinstance(n, int) else None
+    words = []
+    model = params.get("model")
+    if isinstance(model, str):
+        words.append(model)
+    if count:
+        words.insert(0, count)
+        noun += "s" if n != 1 else ""
+    elif route != "generations":
+        words.insert(0, "an" if noun[0] in "aeiou" else "a")
+    phrase = " ".join(words + [noun])
+    size = params.get("size")
+    if isinstance(size, list):
+        phrase += " at " + ", ".join(size[:-1]) + " or " + size[-1] if len(size) > 1 else f" at {size[0]}"
+    elif isinstance(size, dict) and "not_in" in size:
+        phrase += f" at a size {model or 'the model'} cannot make (such as 255x255)"
+    elif size is not None:
+        phrase += f" at {_sized(size)}"
+    extras = []
+    for name, value in params.items():
+        if name in ("model", "n", "size", "prompt"):
+            continue
+        if name == "response_format":
+            extras.append("as base64" if value == "b64_json" else f"as a {value}")
+        elif name == "output_format":
+            extras.append(f"as {value}")
+        elif isinstance(value, (str, int, float)):
+            extras.append(f"{name} {value}")
+    for name in has or []:
+        extras.append(f"with a {name}")
+    return phrase + ("" if not extras else " " + ", ".join(extras))
+
+
+def _nearest(run: StepRun, spec: dict[str, Any]) -> str:
+    """What the run asked for instead, in words, for a check that found no matching request."""
+    tried = [r for r in run.records if r.method == "POST" and r.route in ROUTES.values()]
+    if not tried:
+        return "the step sent no request to the Images API"
+    same_route = [r for r in tried if r.route == _route(spec)] or tried
+    last = same_route[-1]
+    route = next((k for k, v in ROUTES.items() if v == last.route), "generations")
+    params = params_of(last)
+    shown = {k: params.get(k) for k in ("model", "n", "size", *spec.get("params", {})) if params.get(k) is not None}
+    asked = describe_request(shown, route, has=[h for h in spec.get("has", []) if last.params.get(h)])
+    if last.status >= 400:
+        return f"it asked for {asked}, which was refused: {last.error_message or last.error_code}"
+    missing = [h for h in spec.get("has", []) if not last.params.get(h)]
+    return f"it asked for {asked}" + (f" without a {', '.join(missing)}" if missing else "")
+
+
+def _issued_urls(run: StepRun, spec: dict[str, Any]) -> list[list[str]]:
+    """The URLs of each successful matching request, one list per response."""
+    return [r.urls for r in run.records if _matches(r, spec, 200) and r.urls]
+
+
+def shown_as_link(url: str, output: str) -> bool:
+    """The URL appears in the output as a link: at least once not inside `url='…'` or a dict's "url" entry."""
+    start = output.find(url)
+    while start != -1:
+        if not IN_OBJECT.search(output[max(0, start - 12):start]):
+            return True
+        start = output.find(url, start + 1)
+    return False
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+
+Outcome = tuple[bool, str]  # (passed, detail)
+
+
+def _check_request(spec: dict[str, Any], run: StepRun) -> Outcome:
+    ok = any(_matches(r, spec, spec.get("status", 200)) for r in run.records)
+    return ok, "" if ok else _nearest(run, spec)
+
+
+def _check_printed_url(spec: dict[str, Any], run: StepRun) -> Outcome:
+    responses = _issued_urls(run, spec)
+    if not responses:
+        return False, _nearest(run, spec) if not any(_matches(r, spec, 200) for r in run.records) else \
+            "the API issued no image URL to this run"
+    out = run.stdout
+    every = spec.get("all", False)
+    shown = [r for r in responses if (all if every else any)(shown_as_link(u, out) for u in r)]
+    if not shown:
+        inside = any(u in out for r in responses for u in r)
+        if inside:
+            return False, "the URL is printed inside the Image object, not on its own: print response.data[0].url"
+        if every and any(shown_as_link(u, out) for r in responses for u in r):
+            return False, "only some of the links were printed"
+        return False, ("the output does not show the URL the API issued to this run (a URL typed in or copied from "
+                       "another run does not count)")
+    if spec.get("alone"):
+        wrapped = any(u in out and not _only_as_link(u, out) for r in responses for u in r)
+        if wrapped or "ImagesResponse(" in out:
+            return False, "the output shows the whole response or the Image object as well, not only the URL"
+    return True, ""
+
+
+def _only_as_link(url: str, output: str) -> bool:
+    start = output.find(url)
+    while start != -1:
+        if IN_OBJECT.search(output[max(0, start - 12):start]):
             return False
+        start = output.find(url, start + 1)
     return True
 
 
-def _issued_urls(run: StepRun, spec: dict[str, Any]) -> list[str]:
-    return [u for r in run.records if _matches(r, spec, 200) for u in r.urls]
-
-
-def _check_exit(spec: dict[str, Any], run: StepRun) -> tuple[bool, str]:
-    want = spec.get("code", 0)
-    return run.exit_code == want, f"the step exited with status {run.exit_code} (expected {want})"
-
-
-def _check_request(spec: dict[str, Any], run: StepRun) -> tuple[bool, str]:
-    ok = any(_matches(r, spec, spec.get("status", 200)) for r in run.records)
-    return ok, "the API received the request the step asks for" if ok else (
-        f"no request with {spec.get('params', {})} reached the API with status {spec.get('status', 200)}")
-
-
-def _check_printed_url(spec: dict[str, Any], run: StepRun) -> tuple[bool, str]:
-    urls = _issued_urls(run, spec)
+def _check_printed_response(spec: dict[str, Any], run: StepRun) -> Outcome:
+    urls = [u for r in _issued_urls(run, spec) for u in r]
     if not urls:
-        return False, "the API issued no image URL to this run"
-    ok = any(u in run.stdout for u in urls)
-    return ok, "the output shows the URL the API issued" if ok else (
-        "the output does not show the URL the API issued to this run (a URL typed in or copied from "
-        "another run does not count)")
+        return False, _nearest(run, spec)
+    out = run.stdout
+    ok = "created" in out and "data" in out and any(u in out for u in urls)
+    if ok:
+        return True, ""
+    if any(u in out for u in urls):
+        return False, "only part of it was printed (the whole response shows created and data too)"
+    return False, "the response the API sent this run is not in the output"
 
 
-def _check_printed_response(spec: dict[str, Any], run: StepRun) -> tuple[bool, str]:
-    urls = _issued_urls(run, spec)
-    ok = bool(urls) and "created" in run.stdout and "data" in run.stdout and any(u in run.stdout for u in urls)
-    return ok, "the output shows the whole response" if ok else (
-        "the output does not show the whole response (created, data and the image URL)")
+def _refusals(spec: dict[str, Any], run: StepRun) -> list[Record]:
+    return [r for r in run.records if _matches(r, spec, spec.get("status", 400))]
 
 
-def _check_error_shown(spec: dict[str, Any], run: StepRun) -> tuple[bool, str]:
-    refused = [r for r in run.records if _matches(r, spec, spec.get("status", 400))]
+def _flat(text: str) -> str:
+    """Whitespace as single spaces: a message wrapped over lines (textwrap, say) is still the message."""
+    return " ".join(text.split())
+
+
+def _check_error_shown(spec: dict[str, Any], run: StepRun) -> Outcome:
+    refused = _refusals(spec, run)
     if not refused:
-        return False, "the API never refused a request like the one this step should make"
-    output = run.stdout + run.stderr
+        if spec.get("code"):
+            other = [r for r in run.records if r.method == "POST" and r.status >= 400]
+            if other:
+                return False, f"the API refused a request, but not with {spec['code']} ({other[-1].error_message})"
+        return False, _nearest(run, spec)
+    output = _flat(run.stdout + "\n" + run.stderr)
     show = spec.get("show", "either")  # what of the error must appear: its message, its code, or either
-    ok = any((show != "code" and bool(r.error_message) and r.error_message in output)
+    ok = any((show != "code" and bool(r.error_message) and _flat(r.error_message) in output)
              or (show != "message" and bool(r.error_code) and r.error_code in output) for r in refused)
-    return ok, "the output shows the API's error" if ok else "the API refused the request, but the output does not show its message"
+    return ok, "" if ok else "the API refused the request, but the output does not show its message"
 
 
-def _check_ok_after_error(spec: dict[str, Any], run: StepRun) -> tuple[bool, str]:
+def _check_caught(spec: dict[str, Any], run: StepRun) -> Outcome:
+    if not _refusals(spec, run):
+        return False, "there was no refusal to catch"
+    ok = run.exit_code == 0
+    return ok, "" if ok else "the refusal ended the step as an uncaught error"
+
+
+def calls(source: str | None, caller: str, callee: str) -> bool:
+    """Whether the function `caller` in `source` calls `callee()` (the last definition of it counts)."""
+    import ast
+
+    function = _step_function(source, caller)
+    return function is not None and any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == callee
+                                        for n in ast.walk(function))
+
+
+def _check_after_error(spec: dict[str, Any], run: StepRun) -> Outcome:
+    valid = [r for r in run.records if _matches(r, spec, 200)]
     first_error = next((r.id or 0 for r in run.records if r.method == "POST" and r.status >= 400), None)
+    if first_error is not None and any((r.id or 0) > first_error for r in valid):
+        return True, ""
+    callee = spec.get("or_calls")
+    if callee and valid and calls(run.source, f"step{run.step}", callee):
+        return True, ""
     if first_error is None:
-        return False, "no refused request came before the valid one in this run"
-    later = [u for r in run.records if (r.id or 0) > first_error and _matches(r, spec, 200) for u in r.urls]
-    ok = any(u in run.stdout for u in later)
-    return ok, "a valid request followed the error and its URL was printed" if ok else (
-        "after the error, no valid request's URL was printed")
+        return False, f"no refused request came first in this run (step {run.step} should call {callee or 'the step that fails'}() before the fix)"
+    return False, "no valid request followed the refusal"
 
 
-def _check_file_saved(spec: dict[str, Any], run: StepRun) -> tuple[bool, str]:
+def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
     if run.workdir is None:
-        return False, "no working folder to look in"
-    pattern = spec.get("glob", "*.png")
-    # never a link: the grader reads these files outside the box
-    fresh = [p for p in run.workdir.glob(pattern)
-             if p.is_file() and not p.is_symlink() and p.stat().st_mtime >= run.started - 1]
-    if not fresh:
-        return False, f"no new file matching {pattern} was saved"
+        return False, "there was no working folder to look in"
     from PIL import Image
 
+    from . import fingerprints
+
+    pattern = spec.get("glob", "*.png")
+    # never a link: the grader reads these files outside the box
+    fresh = sorted((p for p in run.workdir.glob(pattern)
+                    if p.is_file() and not p.is_symlink() and p.stat().st_mtime >= run.started - 1),
+                   key=lambda p: p.name)
+    if not fresh:
+        return False, f"no new {pattern} file was saved"
+    sent = {image[k] for r in run.records for image in r.images for k in ("sha256", "pixels") if k in image}
+    problem = ""
+    for path in fresh[:20]:
+        try:
+            with Image.open(path) as image:
+                fmt, size = image.format, list(image.size)
+        except Exception:  # noqa: BLE001 - whatever the file is, it is not a picture
+            problem = problem or f"{path.name} is not a picture"
+            continue
+        if spec.get("format") and fmt != spec["format"]:
+            problem = problem or f"{path.name} is a {fmt} file, not {spec['format']}"
+            continue
+        if spec.get("size") and size != spec["size"]:
+            problem = problem or f"{path.name} is {size[0]}x{size[1]}, not {spec['size'][0]}x{spec['size'][1]}"
+            continue
+        if spec.get("returned", True):
+            try:
+                prints = fingerprints.of_file(path.read_bytes()[: 64 * 1024 * 1024])
+            except OSError:
+                prints = None
+            if not prints or not sent.intersection(prints.values()):
+                problem = problem or f"{path.name} is not the picture the API sent this run"
+                continue
+        return True, f"{path.name}"
+    return False, problem
+
+
+def _check_printed_field(spec: dict[str, Any], run: StepRun) -> Outcome:
+    name = spec["field"]
+    values = [image[name] for r in run.records if _matches(r, spec, 200) for image in r.images if image.get(name)]
+    if not values:
+        return False, _nearest(run, spec) if not any(_matches(r, spec, 200) for r in run.records) else \
+            f"the API sent no {name} to this run"
+    out = _flat(run.stdout)
+    ok = any(_flat(v) in out for v in values)
+    return ok, "" if ok else f"the {name.replace('_', ' ')} the API sent is not in the output"
+
+
+def _step_function(source: str | None, name: str) -> Any:
+    import ast
+
+    if not source:
+        return None
     try:
-        with Image.open(fresh[0]) as image:
-            fmt, size = image.format, list(image.size)
-    except Exception:
-        return False, f"{fresh[0].name} is not a picture"
-    if spec.get("format") and fmt != spec["format"]:
-        return False, f"{fresh[0].name} is a {fmt} file, not {spec['format']}"
-    if spec.get("size") and size != spec["size"]:
-        return False, f"{fresh[0].name} is {size[0]}x{size[1]}, not {spec['size'][0]}x{spec['size'][1]}"
-    return True, f"{fresh[0].name} was saved as a {fmt} picture"
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    found = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
+    return found[-1] if found else None
 
 
-def _check_output_matches(spec: dict[str, Any], run: StepRun) -> tuple[bool, str]:
+def _check_returns(spec: dict[str, Any], run: StepRun) -> Outcome:
+    import ast
+
+    function = _step_function(run.source, f"step{run.step}")
+    if function is None:
+        return False, f"step{run.step}() was not found in the script"
+
+    def returns_value(node: Any) -> bool:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                continue
+            if isinstance(child, ast.Return) and child.value is not None and not (
+                    isinstance(child.value, ast.Constant) and child.value.value is None):
+                return True
+            if returns_value(child):
+                return True
+        return False
+
+    ok = returns_value(function)
+    return ok, "" if ok else f"step{run.step}() has no return line, so the steps that call it get None"
+
+
+def _check_output_matches(spec: dict[str, Any], run: StepRun) -> Outcome:
     ok = re.search(spec["pattern"], run.stdout) is not None
-    return ok, spec.get("describe", "the output looks right") if ok else spec.get("describe_failure", "the output is not what the step should print")
+    return ok, ""
 
 
-CHECKS: dict[str, Callable[[dict[str, Any], StepRun], tuple[bool, str]]] = {
+def _check_exit(spec: dict[str, Any], run: StepRun) -> Outcome:
+    want = spec.get("code", 0)
+    if run.exit_code == want:
+        return True, ""
+    return False, "the step stopped with an error" if run.exit_code not in (None, 0) else ""
+
+
+CHECKS: dict[str, Callable[[dict[str, Any], StepRun], Outcome]] = {
     "exit": _check_exit,
     "request": _check_request,
     "printed_url": _check_printed_url,
     "printed_response": _check_printed_response,
     "error_shown": _check_error_shown,
-    "ok_after_error": _check_ok_after_error,
+    "caught": _check_caught,
+    "after_error": _check_after_error,
     "file_saved": _check_file_saved,
+    "printed_field": _check_printed_field,
+    "returns": _check_returns,
     "output_matches": _check_output_matches,
 }
 
 
 def evaluate(step: dict[str, Any], run: StepRun) -> StepResult:
-    """Judge one run of one step against the step's checks (as in its lesson's index.json)."""
+    """Judge one run of one step against the step's checks (as in its lesson's checks.json)."""
     results: list[CheckResult] = []
     for spec in step.get("checks", []):
         points = float(spec.get("points", 1))
-        if run.reason:
-            passed, message = False, run.reason
+        if run.reason:  # it could not run normally: the reason is said once, for the whole step
+            passed, detail = False, ""
         else:
-            passed, message = CHECKS[spec["kind"]](spec, run)
-        if passed and spec.get("success"):
-            message = spec["success"]
-        elif not passed and spec.get("failure") and not run.reason:
-            message = f"{spec['failure']} ({message})"
+            passed, detail = CHECKS[spec["kind"]](spec, run)
+        message = spec.get("success" if passed else "failure") or (
+            f"{spec['kind']} passed" if passed else f"{spec['kind']} failed")
         results.append(CheckResult(spec["kind"], passed, message, points if passed else 0.0, points,
-                                   bool(spec.get("hidden")), list(spec.get("hints", []))))
+                                   bool(spec.get("hidden")), list(spec.get("hints", [])), detail if not passed else ""))
+    work = [r for r, spec in zip(results, step.get("checks", [])) if spec["kind"] != "exit" and not spec.get("hidden")]
+    for result, spec in zip(results, step.get("checks", [])):
+        if spec["kind"] == "exit" and spec.get("needs_work", True) and result.passed and work and not any(w.passed for w in work):
+            result.passed, result.points = False, 0.0
+            result.message = spec.get("failure_no_work", "the step ran without an error, but its work is not done yet")
+            result.detail = ""
     return StepResult(step["number"], step.get("title", f"step {step['number']}"), results)

@@ -191,7 +191,7 @@ def run_step(step: Callable[[], object], number: int | None = None) -> "Notebook
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _watch_images(pictures):
         code = call_step(step, number, lesson.script)
     stdout, stderr = out.getvalue(), err.getvalue()
-    run = StepRun(number, stdout, stderr, code, workdir=session.folder, started=started)
+    run = StepRun(number, stdout, stderr, code, workdir=session.folder, started=started, source=_source_of(step))
     if out.dropped or err.dropped:
         run.reason = f"the step printed more than {MAX_KEPT // 1024} KB"
     if session.data_dir is not None and session.key is not None:
@@ -200,6 +200,17 @@ def run_step(step: Callable[[], object], number: int | None = None) -> "Notebook
     outcome = judge(lesson, run, images_dir=session.folder / "images", folder=session.folder,
                     offline=session.mode == "offline", before=before)
     return NotebookTry(outcome, pictures, time.time() - started)
+
+
+def _source_of(step: Callable[[], object]) -> str | None:
+    """The step function's code (a cell's, kept by IPython), for the checks that read the code itself."""
+    import inspect
+    import textwrap
+
+    try:
+        return textwrap.dedent(inspect.getsource(step))  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return None
 
 
 def _number_of(step: Callable[[], object]) -> int:

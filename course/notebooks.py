@@ -354,3 +354,101 @@ def check_notebooks(repo: Path = REPO) -> list[str]:
             if committed != fresh:
                 drift.append(f"{folder}/{path.name}")
     return drift
+
+
+# --------------------------------------------------------------------------- as it runs in Jupyter
+
+NOTEBOOK_PRELUDE = '''"""{name}, as it runs in Jupyter from top to bottom (made by the grader)."""
+from course.notebooks import jupyter_stand_ins as _stand_ins
+
+display = _stand_ins()  # a notebook has display() without an import
+'''
+
+
+def jupyter_stand_ins() -> Any:
+    """What a notebook has that a script lacks, for a notebook run as a script: `display()` (it prints
+    what it is given, as a kernel shows its text), and `IPython.display` where IPython is not installed."""
+    import importlib.util
+    import sys
+    import types
+
+    def display(*objects: Any, **_options: Any) -> None:
+        for item in objects:
+            print(item)
+
+    if importlib.util.find_spec("IPython") is None and "IPython" not in sys.modules:
+        class Shown:
+            def __init__(self, data: Any = None, url: Any = None, filename: Any = None, **_options: Any) -> None:
+                self.text = str(url or filename or data)
+
+            def __repr__(self) -> str:
+                return self.text
+
+        package, module = types.ModuleType("IPython"), types.ModuleType("IPython.display")
+        module.display = display  # type: ignore[attr-defined]
+        for name in ("Image", "Markdown", "HTML", "Pretty", "JSON"):
+            setattr(module, name, type(name, (Shown,), {}))
+        package.display = module  # type: ignore[attr-defined]
+        sys.modules.update({"IPython": package, "IPython.display": module})
+    return display
+
+
+def code_cells_text(data: bytes) -> str:
+    """The code cells of a notebook's raw bytes, joined (magics left out): for a quick look, not for running."""
+    notebook = json.loads(data.decode("utf-8-sig"))
+    cells = notebook.get("cells", []) if isinstance(notebook, dict) else []
+    texts = [_cell_text(c) for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
+    return "\n\n".join("\n".join(l for l in t.splitlines() if not l.lstrip().startswith(("%", "!"))) for t in texts)
+
+
+def _runnable_cell(text: str, steps: set[int]) -> str:
+    """One code cell as script text: widget lines, the notebook's own connect call and bare calls of a
+    step (trying it, as `try_it(stepN)` does) dropped; a cell that does not compile becomes a stub."""
+    text = _magics_out(text)
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        detail = f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"
+        defined = [int(m.group(2)) for m in STEP_DEF.finditer(text)]
+        stubs = [f"def step{n}():\n    raise SyntaxError({f'the cell of step {n} does not compile ({detail})'!r})\n"
+                 for n in defined]
+        return "\n".join(stubs) or f"# (a cell that does not compile was left out: {detail})\n"
+    lines = text.splitlines()
+    drop: set[int] = set()
+    connect = False
+    for node in tree.body:
+        span = range(node.lineno - 1, node.end_lineno or node.lineno)
+        call = node.value if isinstance(node, ast.Expr) else None
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and (
+                call.func.id in WIDGET_CALLS or (re.fullmatch(r"step\d+", call.func.id) and not call.args)):
+            drop.update(span)
+            connect = connect or call.func.id == "start"
+        elif isinstance(node, ast.ImportFrom) and node.module == "course.jupyter":
+            drop.update(span)
+    kept = "\n".join(line for i, line in enumerate(lines) if i not in drop).rstrip()
+    if connect:  # the notebook's start(N) connected the kernel; a script connects with this line
+        kept = "import course.auto\n" + kept
+    return kept + "\n"
+
+
+def notebook_script(notebook: dict[str, Any], steps: list[int], *, name: str = "notebook") -> str:
+    """A learner's notebook as the script the grader runs like `python imageGen.py N`: every code cell in
+    order, the learner's own cells included (a helper above step 1, an extra import), as Jupyter runs
+    them top to bottom; then the step runner. A step no cell defines fails with a clear message."""
+    cells = [c for c in notebook.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"]
+    wanted = set(steps)
+    parts = [NOTEBOOK_PRELUDE.format(name=name)]
+    defined: set[int] = set()
+    for index, cell in enumerate(cells, 1):
+        text = _cell_text(cell)
+        runnable = _runnable_cell(text, wanted)
+        if runnable.strip():
+            parts.append(f"# --- code cell {index} ---\n" + runnable)
+        defined.update(int(m.group(2)) for m in STEP_DEF.finditer(text))
+    for number in sorted(wanted - defined):
+        missing = f"step {number}'s cell is missing from {name} (no cell defines step{number}())"
+        parts.append(f"def step{number}():\n    raise NotImplementedError({missing!r})\n")
+    listed = ", ".join(f"step{n}" for n in sorted(wanted))
+    parts.append(f'if __name__ == "__main__":\n    from course.steps import run_steps as _run_steps\n\n'
+                 f"    _run_steps([{listed}])\n")
+    return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)

@@ -30,6 +30,13 @@ def todo(what: str = "") -> NoReturn:
     raise StepNotWritten(what)
 
 
+def _todo_holder(exc: BaseException) -> str | None:
+    """The function whose todo() line was reached (step1, when step 2 calls an unwritten step1)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    callers = [f for f in frames if f.name != "todo"]
+    return callers[-1].name if callers else None
+
+
 def step_title(step: Callable[[], object]) -> str:
     doc = (step.__doc__ or "").strip()
     return doc.splitlines()[0].rstrip(".") if doc else step.__name__
@@ -66,10 +73,15 @@ def call_step(step: Callable[[], object], number: int, script: str) -> int:
     sys.stdout.flush()
     try:
         step()
-    except StepNotWritten:
+    except StepNotWritten as exc:
         sys.stdout.flush()
-        _say(f"{script}: step {number} is not written yet: replace the todo() line in step{number}() "
-             f"with your code, then run it again.")
+        holder = _todo_holder(exc)
+        if holder and holder != getattr(step, "__name__", holder):
+            _say(f"{script}: step {number} is not written yet: it calls {holder}(), which still has its todo() "
+                 f"line; replace that line in {holder}() with your code, then run step {number} again.")
+        else:
+            _say(f"{script}: step {number} is not written yet: replace the todo() line in step{number}() "
+                 f"with your code, then run it again.")
         return EXIT_NOT_WRITTEN
     except KeyboardInterrupt:
         _say(f"{script}: step {number} interrupted.")

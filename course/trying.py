@@ -64,16 +64,21 @@ def try_step(lesson: Lesson, number: int, script: Path, *, images_dir: Path, tim
         key = "sk-try-" + uuid.uuid4().hex[:24]
         env.update(OPENAI_BASE_URL=base, OPENAI_API_BASE=base, OPENAI_API_KEY=key)
     before = pictures_in(script.parent)
+    try:
+        source = script.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        source = None
     started = time.time()
     try:
         done = subprocess.run([sys.executable, script.name, str(number)], cwd=script.parent, env=env,
                               capture_output=True, text=True, timeout=timeout)
-        run = StepRun(number, done.stdout, done.stderr, done.returncode, workdir=script.parent, started=started)
+        run = StepRun(number, done.stdout, done.stderr, done.returncode, workdir=script.parent, started=started,
+                      source=source)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
         run = StepRun(number, out, err, None, workdir=script.parent, started=started, timed_out=True,
-                      reason=f"the step did not finish within {timeout:.0f} s")
+                      reason=f"the step did not finish within {timeout:.0f} s", source=source)
     if key is not None and data_dir is not None:
         run.records = read_log(data_dir, key=key)
     return judge(lesson, run, images_dir=images_dir, folder=script.parent, offline=connection.mode == "offline",

@@ -1,20 +1,42 @@
-"""A private offline Images API for one grading run: its own port and its own request log."""
+"""A private offline Images API for one grading run: its own request log, and a channel per step.
+
+Start-up never waits on the server's output: the grader binds the listening sockets itself and hands
+them to `course serve`, so connections simply queue until the server accepts them, whatever the
+environment buffers (a pipe that is never flushed once hid the server's "listening" line from the
+grader on every machine without PYTHONUNBUFFERED). The server's own output goes to `server.log`
+in the data folder, which is what an error quotes when the server cannot start.
+
+Each step reaches the API through a channel opened for it (see `course.offline.channels`): a Unix
+socket bound into its box, or a loopback port of its own where there is no box. The request log
+names the channel of every request, so a step's requests are its own whatever key they carry.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-import re
+import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import sys
-import threading
+import tempfile
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from course.errors import CourseError
 
 REPO = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 60.0  # a cold start imports uvicorn, starlette and Pillow: seconds on a slow disk
+CALL_TIMEOUT = 30.0
+
+
+class APIFault(Exception):
+    """The private API failed (died, stopped answering): a fault of ours, never a learner's."""
 
 
 def _die_with_parent() -> None:
@@ -27,40 +49,138 @@ def _die_with_parent() -> None:
         pass
 
 
+@dataclass
+class Channel:
+    name: str
+    kind: str  # "unix" (a socket bound into the step's box) or "tcp" (a loopback port)
+    address: str  # the socket's path, or "127.0.0.1:PORT"
+
+    @property
+    def base_url(self) -> str:
+        """The URL a step outside a box uses (a box forwards its own loopback port to the socket)."""
+        return f"http://{self.address}/v1"
+
+
+def _call(control: str, method: str, route: str, body: dict | None = None, timeout: float = CALL_TIMEOUT) -> dict:
+    """One HTTP request on the control socket (a Unix socket), answered as JSON."""
+    data = json.dumps(body).encode() if body is not None else b""
+    head = (f"{method} {route} HTTP/1.1\r\nHost: grader\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(control)
+        s.sendall(head + data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    status_line, _, rest = raw.partition(b"\r\n")
+    _, _, payload = rest.partition(b"\r\n\r\n")
+    try:
+        status = int(status_line.split()[1])
+        answer = json.loads(payload) if payload else {}
+    except (IndexError, ValueError):
+        raise APIFault(f"the offline Images API answered the grader with {raw[:80]!r}") from None
+    if status != 200:
+        raise APIFault(f"the offline Images API refused {method} {route}: {answer.get('error', status)}")
+    return answer
+
+
+class PrivateAPI:
+    """A running `course serve` for one grading run (see `private_api`)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], data_dir: Path, sockets: Path, base_url: str) -> None:
+        self.proc = proc
+        self.data_dir = data_dir
+        self.sockets = sockets  # a folder only the grader can enter: the control socket and the Unix channels
+        self.control = str(sockets / "control.sock")
+        self.base_url = base_url
+
+    def log_tail(self, lines: int = 3) -> str:
+        try:
+            text = (self.data_dir / "server.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return " / ".join(text.strip().splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def health(self, timeout: float = 5.0) -> bool:
+        try:
+            return bool(_call(self.control, "GET", "/__course__/health", timeout=timeout).get("ok"))
+        except (OSError, APIFault):
+            return False
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                break
+            try:
+                if _call(self.control, "GET", "/__course__/health", timeout=max(1.0, deadline - time.monotonic())).get("ok"):
+                    return
+            except (OSError, APIFault):
+                time.sleep(0.05)
+        tail = self.log_tail()
+        why = "it stopped" if not self.alive() else f"it did not answer within {timeout:g} s"
+        raise CourseError(f"the offline Images API for grading did not start: {why}" + (f" ({tail})" if tail else "."),
+                          hint=f"its output is in {self.data_dir / 'server.log'}; `course serve` by hand shows it too.")
+
+    def open_channel(self, kind: str) -> Channel:
+        if not self.alive():
+            raise APIFault("the offline Images API for grading has stopped" + (f" ({self.log_tail(1)})" if self.log_tail(1) else ""))
+        try:
+            answer = _call(self.control, "POST", "/__course__/channels", {"name": secrets.token_hex(12), "kind": kind})
+        except OSError as exc:
+            raise APIFault(f"the offline Images API for grading does not answer ({exc.strerror or exc})") from None
+        return Channel(answer["name"], answer["kind"], answer["address"])
+
+    def close_channel(self, channel: Channel) -> None:
+        try:
+            _call(self.control, "DELETE", f"/__course__/channels/{channel.name}")
+        except (OSError, APIFault):
+            pass  # a server that died is reported by the next open_channel; nothing here to lose
+
+
 @contextmanager
-def offline_api(data_dir: Path, *, workers: int = 1) -> Iterator[str]:
-    """… also listening on `data_dir/api.sock`, the only way out of the grading sandboxes."""
-    """Start `course serve` on a free loopback port; yield its base URL; stop it at the end."""
+def private_api(data_dir: Path) -> Iterator[PrivateAPI]:
+    """Start `course serve` for a grading run; stop it at the end (or when the grader dies)."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Short (a Unix socket path has ~100 characters) and private (0700: no step can reach the control socket).
+    sockets = Path(tempfile.mkdtemp(prefix="course-api-"))
+    main = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    main.bind(("127.0.0.1", 0))
+    main.listen(128)
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    control.bind(str(sockets / "control.sock"))
+    control.listen(64)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "course", "serve", "--port", "0", "--data-dir", str(data_dir),
-         "--workers", str(workers), "--uds", str(data_dir / "api.sock")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env,
-        start_new_session=True, preexec_fn=_die_with_parent,
-    )
-    assert proc.stdout is not None
-    found: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            match = re.search(r"listening on (http://\S+/v1)", line)
-            if match and not found:
-                found.append(match[1])
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(30) or not found:
-        proc.kill()
-        raise CourseError("the offline Images API for grading did not start.", hint="try `course serve` by hand to see why.")
+    base_url = f"http://127.0.0.1:{main.getsockname()[1]}/v1"
     try:
-        yield found[0]
+        with open(data_dir / "server.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "course", "serve", "--fd", str(main.fileno()), "--control-fd",
+                 str(control.fileno()), "--channel-dir", str(sockets), "--data-dir", str(data_dir),
+                 # A seed of its own each run: a step cannot draw the picture it should have asked for.
+                 "--seed", str(secrets.randbelow(2**31))],
+                pass_fds=(main.fileno(), control.fileno()), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                env=env, cwd=str(data_dir), start_new_session=True, preexec_fn=_die_with_parent,
+            )
+    finally:
+        main.close()
+        control.close()
+    api = PrivateAPI(proc, data_dir, sockets, base_url)
+    try:
+        api.wait_ready()
+        yield api
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             proc.kill()
+            proc.wait()
+        shutil.rmtree(sockets, ignore_errors=True)

@@ -11,6 +11,7 @@ Expected failures print one line and a hint; --verbose adds the traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -43,36 +44,54 @@ def _grade(args: argparse.Namespace) -> int:
             return
         progress.update(task, advance=1, description=f"{result.learner}: {result.total:g}/{result.possible:g}")
 
+    def note(text: str) -> None:
+        console.print(f"note: {text}", style="yellow", markup=False, soft_wrap=True)
+
     with progress:
         run = grade_class(Path(args.submissions), Path(args.out), lessons=args.lesson, timeout=args.timeout,
-                          jobs=args.jobs, on_result=finished, on_start=started, warm=not args.plain)
+                          jobs=args.jobs, on_result=finished, on_start=started, warm=not args.plain, on_note=note)
     table = Table(title=f"{len(run.results)} learners graded ({reused} unchanged, not run again)")
     table.add_column("column")
     table.add_column("passed", justify="right")
     table.add_column("mean points", justify="right")
-    for column in run.step_columns:
-        outcomes = [s for r in run.results for s in r.steps if s.column == column]
-        passed = sum(s.passed for s in outcomes)
-        mean = sum(s.points for s in outcomes) / max(1, len(outcomes))
-        table.add_row(column, f"{passed}/{len(outcomes)}", f"{mean:.2f}/{outcomes[0].max_points:g}" if outcomes else "-")
-    for column in run.question_columns:
-        outcomes = [q for r in run.results for q in r.questions if q.task_id == column]
-        right = sum(q.points >= q.possible > 0 for q in outcomes)
-        mean = sum(q.points for q in outcomes) / max(1, len(outcomes))
-        table.add_row(column, f"{right}/{len(outcomes)}", f"{mean:.2f}/{outcomes[0].possible:g}" if outcomes else "-")
+    for lesson in run.lessons:
+        handed_in = [r for r in run.results if r.handed_in(lesson.number)]
+        for column in lesson.steps:
+            outcomes = [s for r in handed_in for s in r.steps if s.column == column and s.graded]
+            passed = sum(s.passed for s in outcomes)
+            mean = sum(s.points for s in outcomes) / max(1, len(outcomes))
+            table.add_row(column, f"{passed}/{len(outcomes)}",
+                          f"{mean:.2f}/{outcomes[0].max_points:g}" if outcomes else "-")
+        for column in lesson.questions:
+            outcomes = [q for r in run.results for q in r.questions if q.task_id == column]
+            right = sum(q.points >= q.possible > 0 for q in outcomes)
+            mean = sum(q.points for q in outcomes) / max(1, len(outcomes))
+            table.add_row(column, f"{right}/{len(outcomes)}",
+                          f"{mean:.2f}/{outcomes[0].possible:g}" if outcomes else "-")
     Console(highlight=False).print(table)
-    print(f"gradebook, feedback and summary in {Path(args.out).resolve()}")
+    out = Path(args.out).resolve()
+    print(f"gradebook, feedback and summary in {out}")
+    missing = [r.learner for r in run.results if r.lessons and all(l.status == "not found" for l in r.lessons)]
+    if missing:
+        print(f"handed in, but no lesson file found (see summary.html): {', '.join(missing)}")
+    if run.incomplete:
+        first = run.incomplete[0].faults[0] if run.incomplete[0].faults else "unknown"
+        console.print(f"error: {len(run.incomplete)} learner(s) could not be fully graded because of a fault in the "
+                      f"grader, not in their work ({first}). Their steps are marked 'not graded' and no grade was "
+                      f"given for them; run the same command again to grade them.", markup=False, soft_wrap=True)
+        return 3
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from course.lessons import CONTENT
+    from course.lessons import CONTENT, all_lessons
 
-    from .api import offline_api
+    from .api import private_api
     from .engine import Engine
     from .grade import grade_submission, make_plan
+    from .handin import FOUND, find_work
     from .submissions import Submission
 
     folder = Path(args.path).resolve()
@@ -80,25 +99,38 @@ def _check(args: argparse.Namespace) -> int:
         folder = folder.parent
     if not folder.is_dir():
         raise CourseError(f"{folder}: no such folder.")
+    lessons = args.lesson
+    if not lessons:  # the lessons this folder has work for
+        handin = find_work(folder, all_lessons())
+        lessons = [str(n) for n, found in sorted(handin.lessons.items()) if found.status == FOUND]
+        if not lessons:
+            raise CourseError(f"no lesson script was found in {folder}: {handin.holds_line()}.",
+                              hint="run this in the folder that holds imageGen.py (or imageGen2.py, or a notebook of them).")
     submission = Submission(folder.name, folder)
-    plan = make_plan([submission], args.lesson, keys=CONTENT / "assessments")  # the locked copies: no keys needed
-    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp, offline_api(Path(tmp)) as base_url:
+    plan = make_plan(lessons, keys=CONTENT / "assessments")  # the locked copies: no keys needed
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp, private_api(Path(tmp)) as api:
         engine = Engine(1, warm=False)
         try:
-            result = grade_submission(submission, plan, engine=engine, base_url=base_url, data_dir=Path(tmp),
-                                      timeout=args.timeout, public_only=True)
+            result = grade_submission(submission, plan, engine=engine, api=api, timeout=args.timeout, public_only=True)
         finally:
             engine.close()
     console = Console(highlight=False)
-    if result.note:
-        console.print(f"({result.note})", style="dim", markup=False, soft_wrap=True)
+    for text in ([result.note] if result.note else []) + result.warnings:
+        console.print(f"({text})", style="dim", markup=False, soft_wrap=True)
     for step in result.steps:
         console.print(f"{'✓' if step.passed else '✗'} {step.name}", style="green" if step.passed else "red",
                       markup=False, soft_wrap=True)
-        for check in step.checks:
-            console.print(f"    {'✓' if check.passed else '✗'} {check.message}", markup=False, soft_wrap=True)
+        if step.fault:
+            console.print(f"    not checked: {step.fault}", markup=False, soft_wrap=True)
+            continue
         if step.reason:
             console.print(f"    {step.reason}", markup=False, soft_wrap=True)
+        else:
+            shown: set[str] = set()
+            for check in step.checks:
+                if check.text not in shown:
+                    shown.add(check.text)
+                    console.print(f"    {'✓' if check.passed else '✗'} {check.text}", markup=False, soft_wrap=True)
         if step.hint:
             console.print(f"    hint [{step.hint['id']}]: {step.hint['text']}", style="cyan", markup=False,
                           soft_wrap=True)
@@ -108,23 +140,64 @@ def _check(args: argparse.Namespace) -> int:
     passed = sum(s.passed for s in result.steps)
     console.print(f"{passed}/{len(result.steps)} steps pass the public checks; "
                   f"{sum(q.points >= q.possible > 0 for q in result.questions)}/{len(result.questions)} questions right.")
+    if not result.complete:
+        return 3
     return 0 if passed == len(result.steps) else 1
 
 
 def _gradescope(args: argparse.Namespace) -> int:
-    """Gradescope puts the learner's files in /autograder/submission and reads results/results.json."""
-    from .grade import grade_class
+    """Gradescope puts the learner's files in /autograder/submission and reads results/results.json.
 
-    with tempfile.TemporaryDirectory() as tmp:
-        learners = Path(tmp) / "class"
-        shutil.copytree(args.submission, learners / "submission")
-        out = Path(tmp) / "out"
-        grade_class(learners, out, timeout=args.timeout)
-        target = Path(args.results)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(out / "submission" / "results.json", target)
+    A results.json is always written, even when grading fails: Gradescope then shows the reason
+    instead of "the autograder failed", and the instructor can re-run it."""
+    from .reports import failed_results, write_gradescope
+
+    target = Path(args.results)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        from .grade import grade_class
+
+        with tempfile.TemporaryDirectory() as tmp:
+            learners = Path(tmp) / "class"
+            learners.mkdir()
+            _copy_submission(Path(args.submission), learners / "submission")
+            run = grade_class(learners, Path(tmp) / "out", lessons=args.lesson, timeout=args.timeout,
+                              on_note=lambda text: print(f"note: {text}"))
+            (result,) = run.results
+            write_gradescope(result, target, notes=run.notes)  # Gradescope keeps results.json only
+    except BaseException as exc:  # noqa: BLE001 - whatever happened, Gradescope gets a results.json saying why
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        why = str(exc) if isinstance(exc, CourseError) else f"{type(exc).__name__}: {exc}"
+        target.write_text(failed_results(why), encoding="utf-8")
+        print(f"grading failed ({why}); wrote {target} with the reason")
+        return 0
+    if not result.complete:
+        print(f"some steps could not be graded because of a fault in the grader: {result.faults[0]}")
     print(f"wrote {args.results}")
     return 0
+
+
+def _copy_submission(source: Path, into: Path) -> None:
+    """Gradescope's submission folder, copied without following links or copying special files."""
+    from .runner import SKIPPED
+
+    if not source.is_dir():
+        raise CourseError(f"{source}: no such submission folder.")
+    into.mkdir(parents=True)
+    total = 0
+    for folder, dirs, files in os.walk(source, followlinks=False):
+        dirs[:] = [d for d in dirs if d not in SKIPPED and not os.path.islink(os.path.join(folder, d))]
+        rel = Path(folder).relative_to(source)
+        (into / rel).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            path = Path(folder) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            total += path.stat().st_size
+            if total > 200 * 1024 * 1024:
+                raise CourseError("the submission is larger than 200 MB; it was not graded.")
+            shutil.copy2(path, into / rel / name)
 
 
 def _bundle(args: argparse.Namespace) -> int:
@@ -149,9 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="grade a class")
     p.add_argument("submissions", help="a folder with one folder per learner, or a zip of it")
     p.add_argument("--out", required=True, help="where the gradebook, feedback and summary go")
-    p.add_argument("--lesson", action="append", help="only this lesson (number or script); repeatable")
+    p.add_argument("--lesson", action="append",
+                   help="grade this lesson (number or script) for every learner; repeatable (default: every lesson)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a step may take (default 30)")
-    p.add_argument("--jobs", type=int, default=None, help="learners graded at once (default: one per core)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="learners graded at once (default: one per CPU this process may use, as memory allows)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--plain", action="store_true",
                    help="a fresh interpreter per step instead of the warm engine (same box; slower; for comparison)")
@@ -160,11 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gradescope", help="grade one Gradescope submission")
     p.add_argument("submission", help="the submission folder (/autograder/submission)")
     p.add_argument("results", help="where results.json goes (/autograder/results/results.json)")
+    p.add_argument("--lesson", action="append", help="only this lesson (number or script); repeatable")
     p.add_argument("--timeout", type=float, default=30.0)
     p.set_defaults(func=_gradescope)
 
     p = sub.add_parser("bundle", help="the zip Gradescope takes as an autograder")
     p.add_argument("--out", default="autograder.zip", help="the zip to write (default autograder.zip)")
+    p.add_argument("--lesson", action="append", help="the lessons the assignment grades (default: all); repeatable")
     p.set_defaults(func=_bundle)
     return parser
 

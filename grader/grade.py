@@ -1,7 +1,11 @@
-"""Grading a class: load → run → check → score → report, each stage its own module.
+"""Grading a class: load → find → run → check → score → report, each stage its own module.
 
 `grade_class()` is what `grader grade` runs; `grade_submission()` grades one learner and is shared
 with `grader check` (public checks only) and `grader gradescope`.
+
+What is graded is the assignment, the same for everyone: the lessons named with `--lesson` (every
+lesson of the course without it), each with all its steps and questions. So `possible` is the same
+on every row, and no classmate's hand-in changes anyone else's grade.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ import hashlib
 import json
 import tempfile
 import time
-from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,9 +24,11 @@ from course.errors import CourseError
 from course.lessons import Lesson, all_lessons
 from course.questions import Question, load_questions, score
 
-from .results import GradingRun, LearnerResult, QuestionOutcome
+from .answers import read_answers
+from .handin import FOUND, NOT_FOUND, Handin, find_work
+from .results import GradingRun, LearnerResult, LessonColumns, LessonOutcome, QuestionOutcome
 from .runner import REPO, STEP_TIMEOUT, run_step
-from .submissions import Submission, lesson_script, load_submissions, unpack_zip
+from .submissions import Submission, load_submissions, unpack_zip
 
 KEYS = REPO / "solutions" / "assessments"
 ASSETS = REPO / "solutions" / "assets"
@@ -32,13 +38,34 @@ def step_column(lesson: Lesson, number: int) -> str:
     return f"step{number}" if lesson.number == 1 else f"lesson{lesson.number}-step{number}"
 
 
+def choose_lessons(wanted: list[str] | None) -> list[Lesson]:
+    """The lessons named (by number or script, as `--lesson` takes them), or every lesson of the course."""
+    lessons = all_lessons()
+    if not wanted:
+        return lessons
+    chosen = []
+    for name in wanted:
+        key = str(name).strip().lower()
+        match = [l for l in lessons if key in (str(l.number), l.script.lower(), Path(l.script).stem.lower(), l.slug.lower())]
+        if not match:
+            known = ", ".join(f"{l.number} ({l.script})" for l in lessons)
+            raise CourseError(f"there is no lesson {name!r} to grade.", hint=f"the lessons are: {known}.")
+        chosen += [l for l in match if l not in chosen]
+    return sorted(chosen, key=lambda l: l.number)
+
+
 @dataclass
 class Plan:
     """What a grading run grades: which lessons (so which steps) and which questions (from which keys)."""
 
     lessons: list[Lesson]
     questions: dict[str, Question]
-    _exercises: dict[str, str] = field(default_factory=dict, repr=False)
+    _ids: dict[int, list[str]] = field(default_factory=dict, repr=False)
+
+    def lesson_questions(self, lesson: Lesson) -> list[str]:
+        if lesson.number not in self._ids:
+            self._ids[lesson.number] = [q for q in lesson.assessment_ids if q in self.questions]
+        return self._ids[lesson.number]
 
     @property
     def step_columns(self) -> list[str]:
@@ -46,134 +73,155 @@ class Plan:
 
     @property
     def question_columns(self) -> list[str]:
-        return [q for l in self.lessons for q in l.assessment_ids if q in self.questions]
+        return [q for l in self.lessons for q in self.lesson_questions(l)]
 
-    def exercise(self, lesson: Lesson) -> str:
-        """The learner's starting script, made from solutions/ as `course build` makes it (no exercises/ needed)."""
-        from course.notebooks import script_source
-
-        if lesson.script not in self._exercises:
-            self._exercises[lesson.script] = script_source(lesson, repo=REPO)
-        return self._exercises[lesson.script]
+    @property
+    def lesson_columns(self) -> list[LessonColumns]:
+        return [LessonColumns(l.number, l.title, [step_column(l, s["number"]) for s in l.steps], self.lesson_questions(l))
+                for l in self.lessons]
 
     def fingerprint(self) -> str:
-        """Changes whenever what grading means changes: checks, keys, lessons, the grader's code."""
+        """Changes whenever what grading means changes: lessons graded, checks, keys, the grader's code."""
         digest = hashlib.sha256()
         for lesson in self.lessons:
+            digest.update(f"lesson {lesson.number}\0".encode())
             digest.update(json.dumps(lesson.steps, sort_keys=True).encode())
         for task_id in sorted(self.questions):  # the key files' bytes: stable across processes, unlike repr()
             path = self.questions[task_id].path
             digest.update(task_id.encode() + (Path(path).read_bytes() if path else b""))
-        for module in sorted((REPO / "grader").glob("*.py")) + [REPO / "course" / "checks.py", REPO / "course" / "notebooks.py"]:
+        modules = sorted((REPO / "grader").glob("*.py")) + [REPO / "course" / name for name in (
+            "checks.py", "notebooks.py", "explain.py", "fingerprints.py", "steps.py", "hints.py")]
+        for module in modules:
             digest.update(module.read_bytes())
         return digest.hexdigest()[:16]
 
 
-def make_plan(submissions: list[Submission], lessons: list[str] | None = None, *, keys: Path | None = KEYS) -> Plan:
-    chosen = all_lessons()
-    if lessons:
-        wanted = {str(x) for x in lessons}
-        chosen = [l for l in chosen if str(l.number) in wanted or l.script in wanted]
-        if not chosen:
-            raise CourseError(f"no lesson matches {', '.join(lessons)}.")
-    else:  # every lesson whose script at least one learner handed in, and always lesson 1
-        chosen = [l for l in chosen if l.number == 1 or any((s.path / l.script).exists()
-                                                              or (s.path / (Path(l.script).stem + ".ipynb")).exists()
-                                                              for s in submissions)]
+def make_plan(lessons: list[str] | None = None, *, keys: Path | None = KEYS) -> Plan:
     questions = load_questions(keys) if keys is not None and keys.is_dir() else {}
-    return Plan(chosen, questions)
+    return Plan(choose_lessons(lessons), questions)
 
 
-def _answers(submission: Path) -> tuple[dict[str, list[str]], str]:
-    path = submission / "answers.json"
-    if path.is_symlink():  # a link could hand in someone else's answers: never followed
-        return {}, "answers.json is a link, not a file; no question could be scored"
-    if not path.exists():
-        return {}, ""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        return {}, f"answers.json is not valid JSON ({exc}); no question could be scored"
-    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-        return {}, "answers.json should map each question id to a list of answer ids; no question could be scored"
-    return {k: [str(x) for x in v] for k, v in data.items()}, ""
-
-
-def _attempts(submission: Path) -> dict[str, int]:
-    """Attempts per question as `course quiz` counted them (`.course/attempts.json`), when handed in."""
-    path = submission / ".course" / "attempts.json"
-    if path.is_symlink() or (submission / ".course").is_symlink():
+def _attempts(answers_file: Path | None) -> dict[str, int]:
+    """Attempts per question as `course quiz` counted them (`.course/attempts.json` beside answers.json)."""
+    if answers_file is None:
+        return {}
+    folder = answers_file.parent / ".course"
+    path = folder / "attempts.json"
+    if path.is_symlink() or folder.is_symlink():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {k.casefold(): v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
-def grade_submission(sub: Submission, plan: Plan, *, engine: Any, base_url: str, data_dir: Path,
-                     timeout: float = STEP_TIMEOUT, public_only: bool = False) -> LearnerResult:
+def _questions(handin: Handin, plan: Plan) -> list[QuestionOutcome]:
+    out = []
+    for lesson in plan.lessons:
+        ids = plan.lesson_questions(lesson)
+        files = handin.answers_for(lesson)
+        answers = read_answers(files, {i: plan.questions[i] for i in ids})
+        for task_id in ids:
+            question = plan.questions[task_id]
+            chosen, why = answers.for_question(task_id)
+            if chosen is None:
+                out.append(QuestionOutcome(task_id, question.name, 0.0, question.points, why))
+                continue
+            source = next((f.path for f in answers.files if task_id in f.answers), None)
+            used = _attempts(source).get(task_id.casefold(), 1)
+            if question.max_attempts and used > question.max_attempts:
+                # `course quiz` never records more attempts than allowed: more means the files were edited.
+                out.append(QuestionOutcome(task_id, question.name, 0.0, question.points,
+                                           f"answered {used} times, more than the {question.max_attempts} attempts allowed",
+                                           chosen))
+                continue
+            s = score(question, [chosen])
+            out.append(QuestionOutcome(task_id, question.name, s.points, s.possible, s.reason, chosen))
+    return out
+
+
+def _lesson_outcomes(handin: Handin) -> list[LessonOutcome]:
+    out = []
+    for number, found in sorted(handin.lessons.items()):
+        note = found.note() if found.status == FOUND else (handin.holds_line() if found.status == NOT_FOUND else "")
+        out.append(LessonOutcome(number, found.lesson.title, found.status, found.origin if found.chosen else "", note))
+    return out
+
+
+def grade_submission(sub: Submission, plan: Plan, *, engine: Any, api: Any, timeout: float = STEP_TIMEOUT,
+                     public_only: bool = False) -> LearnerResult:
+    with tempfile.TemporaryDirectory(prefix="handin-") as scratch:  # zips handed in are unpacked here
+        return _grade_submission(sub, plan, Path(scratch), engine=engine, api=api, timeout=timeout,
+                                 public_only=public_only)
+
+
+def _grade_submission(sub: Submission, plan: Plan, scratch: Path, *, engine: Any, api: Any, timeout: float,
+                      public_only: bool) -> LearnerResult:
     started = time.time()
     result = LearnerResult(sub.learner, content_hash=sub.content_hash())
-    if not any(p.suffix in (".py", ".ipynb") for p in sub.files()):
-        result.note = "the submission holds no lesson script"
-    sources = {lesson.script: lesson_script(sub.path, lesson.script, plan.exercise(lesson)) for lesson in plan.lessons}
-    from_notebooks = [s.origin for s in sources.values() if s.from_notebook]
-    if from_notebooks:
-        result.note = "graded the notebook " + " and ".join(from_notebooks)
-    with engine.slot() if plan.lessons else nullcontext() as slot:
+    handin = find_work(sub.path, plan.lessons, scratch)
+    result.lessons = _lesson_outcomes(handin)
+    notes = [l.note for l in result.lessons if l.status == FOUND and l.note]
+    if plan.lessons and all(l.status != FOUND for l in result.lessons):
+        notes.append("nothing to grade was found: " + handin.holds_line() if handin.holds else "the submission is empty")
+    result.note = "; ".join(notes)
+    if handin.key_warning:
+        result.warnings.append(handin.key_warning)
+    anything = any(handin.lessons[l.number].status == FOUND for l in plan.lessons)
+    with engine.slot() if anything and engine is not None else nullcontext() as slot:
         for lesson in plan.lessons:
+            found = handin.lessons[lesson.number]
             for step in lesson.steps:
-                result.steps.append(run_step(sub.path, lesson.script, step, lesson.number,
-                                             step_column(lesson, step["number"]), slot=slot, base_url=base_url,
-                                             uds=data_dir / "api.sock", data_dir=data_dir,
+                result.steps.append(run_step(found, step, step_column(lesson, step["number"]), slot=slot, api=api,
                                              assets=ASSETS if lesson.number > 1 else None, timeout=timeout,
-                                             public_only=public_only, source=sources[lesson.script]))
-    answers, problem = _answers(sub.path)
-    attempts = _attempts(sub.path)
-    if problem:
-        result.note = (result.note + "; " if result.note else "") + problem
-    for task_id in plan.question_columns:
-        question = plan.questions[task_id]
-        used = attempts.get(task_id, 1)
-        if task_id in answers and question.max_attempts and used > question.max_attempts:
-            # `course quiz` never records more attempts than allowed: more means the files were edited.
-            result.questions.append(QuestionOutcome(
-                task_id, question.name, 0.0, question.points,
-                f"answered {used} times, more than the {question.max_attempts} attempts allowed", answers[task_id]))
-        elif task_id in answers:
-            s = score(question, [answers[task_id]])
-            result.questions.append(QuestionOutcome(task_id, question.name, s.points, s.possible, s.reason,
-                                                    answers[task_id]))
-        else:
-            result.questions.append(QuestionOutcome(task_id, question.name, 0.0, question.points, "not answered"))
+                                             public_only=public_only))
+    result.questions = _questions(handin, plan)
     result.execution_time = round(time.time() - started, 3)
+    return result
+
+
+def not_graded(sub: Submission, plan: Plan, why: str) -> LearnerResult:
+    """A learner whose grading failed on our side as a whole: every step not graded, nothing lost."""
+    from .runner import _not_graded
+
+    result = LearnerResult(sub.learner, content_hash=sub.content_hash())
+    for lesson in plan.lessons:
+        for step in lesson.steps:
+            result.steps.append(_not_graded(step, lesson.number, step["number"], step_column(lesson, step["number"]),
+                                            step.get("title", ""), why))
     return result
 
 
 def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, timeout: float = STEP_TIMEOUT,
                 jobs: int | None = None, on_result: Callable[[LearnerResult, bool], None] | None = None,
-                on_start: Callable[[int], None] | None = None, warm: bool = True) -> GradingRun:
+                on_start: Callable[[int], None] | None = None, warm: bool = True,
+                on_note: Callable[[str], None] | None = None) -> GradingRun:
     """Grade every learner of `source` (a folder or a zip) into `out`; see `store` for resuming."""
-    import os
-
-    from .api import offline_api
+    from .api import private_api
+    from .capacity import default_workers
     from .reports import write_reports
+    from .sandbox import isolation
     from .store import Gradebook
 
+    source, out = source.resolve(), out.resolve()
+    plan = make_plan(lessons)
     out.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
         root = unpack_zip(source, Path(tmp)) if source.is_file() else source
         submissions = load_submissions(root)
-        plan = make_plan(submissions, lessons)
         book = Gradebook(out / "gradebook.sqlite3")
-        run_id, _ = book.open_run(str(source.resolve()), plan.fingerprint())
+        fingerprint = plan.fingerprint()
+        run_id, _ = book.open_run(str(source), fingerprint)
         done = book.graded_in_run(run_id)
         todo: list[Submission] = []
         for sub in submissions:
             if sub.learner in done:
                 continue
-            reused = book.reusable(sub.learner, sub.content_hash(), plan.fingerprint())
+            reused = book.reusable(sub.learner, sub.content_hash(), fingerprint)
             if reused is not None:
                 book.save(run_id, reused, reused=True)
                 done[sub.learner] = reused
@@ -186,16 +234,25 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
         if todo:
             from .engine import Engine
 
-            workers = jobs or max(1, os.cpu_count() or 1)
-            api_dir = out / ".offline-api"
-            with offline_api(api_dir) as base_url:
+            boxed, why = isolation()
+            if not boxed:
+                notes.append(f"{why}: grading with the weaker box (limits, a process group and a fresh copy per step)")
+                if on_note:
+                    on_note(notes[-1])
+            workers = max(1, jobs or default_workers())
+            with private_api(out / ".offline-api") as api:
+                workers = min(workers, len(todo))
                 engine = Engine(workers, warm=warm)
                 try:
                     with ThreadPoolExecutor(max_workers=workers) as pool:
-                        futures = {pool.submit(grade_submission, sub, plan, engine=engine, base_url=base_url,
-                                               data_dir=api_dir, timeout=timeout): sub for sub in todo}
+                        futures = {pool.submit(grade_submission, sub, plan, engine=engine, api=api,
+                                               timeout=timeout): sub for sub in todo}
                         for future in as_completed(futures):
-                            result = future.result()
+                            sub = futures[future]
+                            try:
+                                result = future.result()
+                            except Exception as exc:  # noqa: BLE001 - our fault: recorded as not graded, run goes on
+                                result = not_graded(sub, plan, f"the grader failed ({type(exc).__name__}: {exc})")
                             book.save(run_id, result)
                             done[result.learner] = result
                             if on_result:
@@ -204,6 +261,8 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
                     engine.close()
         book.finish(run_id)
         book.close()
-        run = GradingRun([done[s.learner] for s in submissions], plan.step_columns, plan.question_columns)
+        run = GradingRun([done[s.learner] for s in submissions], plan.step_columns, plan.question_columns,
+                         plan.lesson_columns, notes)
         write_reports(run, out)
         return run
+

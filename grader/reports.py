@@ -102,24 +102,91 @@ def _question_passed(question: QuestionOutcome) -> bool:
 
 
 def _score_line(result: LearnerResult) -> str:
+    if not result.complete:
+        graded = sum(s.max_points for s in result.steps if s.graded) + sum(q.possible for q in result.questions)
+        return (f"{number(result.total)} points so far, out of the {number(graded)} graded; some steps are not graded yet "
+                "(a fault on the grader's side, not in your work)")
     return f"{number(result.total)}/{number(result.possible)} points ({number(result.percent)}%)"
+
+
+HIDDEN_FAILED = "a hidden check failed: your visible checks passed, but a check your instructor keeps hidden did not"
+
+
+def step_lines(step: StepOutcome) -> list[tuple[bool | None, str]]:
+    """What a learner reads about one step, line by line: (passed, text), passed None for a plain line.
+    Each failure once; the reason alone when the step could not run normally; hidden checks only as a count."""
+    if step.fault:
+        return [(None, f"Not graded: a problem on the grader's side, not in your work ({step.fault}). "
+                       "It will be graded when the grader runs again.")]
+    if step.reason:
+        return [(False, step.reason)]
+    lines: list[tuple[bool | None, str]] = []
+    seen: set[str] = set()
+    for check in _visible(step):
+        text = check.text if hasattr(check, "text") else check.message
+        if text not in seen:
+            seen.add(text)
+            lines.append((check.passed, text))
+    if step.failed_only_hidden:
+        lines.append((False, HIDDEN_FAILED))
+    elif hidden := _hidden_count(step):
+        lines.append((None, f"(hidden checks: {hidden})"))
+    return lines
+
+
+def _plain(lines: list[tuple[bool | None, str]]) -> list[str]:
+    return [text if passed is None else f"{_mark(passed)} {text}" for passed, text in lines]
+
+
+def _verdict(step: StepOutcome) -> str:
+    return "Not graded" if step.fault else "Passed" if step.passed else "Failed"
 
 
 # -------------------------------------------------------------------------------------------- gradebook
 
 
+def gradebook_columns(run: GradingRun) -> list[str]:
+    """learner, then each lesson's steps and questions (with a subtotal per lesson when several are
+    graded), then total, possible, percent. Lesson 1 alone gives learner, step1…, question ids, total…"""
+    if not run.lessons:
+        return ["learner", *run.step_columns, *run.question_columns, "total", "possible", "percent"]
+    columns = ["learner"]
+    for lesson in run.lessons:
+        columns += lesson.steps + lesson.questions
+        if len(run.lessons) > 1:
+            columns.append(lesson.subtotal)
+    return columns + ["total", "possible", "percent"]
+
+
+def _row(result: LearnerResult, run: GradingRun) -> dict[str, str]:
+    steps = {s.column: s for s in result.steps}
+    questions = {q.task_id: q.points for q in result.questions}
+    cells: dict[str, str] = {"learner": result.learner}
+    for column in run.step_columns:
+        step = steps.get(column)
+        cells[column] = "" if step is not None and step.fault else number(step.points if step else 0)
+    for column in run.question_columns:
+        cells[column] = number(questions.get(column, 0))
+    for lesson in run.lessons:
+        graded = all(steps[c].graded for c in lesson.steps if c in steps)
+        subtotal = sum(steps[c].points for c in lesson.steps if c in steps) + sum(questions.get(q, 0) for q in lesson.questions)
+        cells[lesson.subtotal] = number(subtotal) if graded else ""
+    complete = result.complete
+    cells.update(total=number(result.total) if complete else "", possible=number(result.possible),
+                 percent=number(result.percent) if complete else "")
+    return cells
+
+
 def gradebook_csv(run: GradingRun) -> str:
-    """The class in one table; a step or question missing from a learner's result counts 0."""
+    """The class in one table; a step or question missing from a learner's result counts 0, and a step
+    left "not graded" by a fault of ours stays empty (so does that learner's total), never a zero."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(["learner", *run.step_columns, *run.question_columns, "total", "possible", "percent"])
+    columns = gradebook_columns(run)
+    writer.writerow(columns)
     for result in sorted(run.results, key=lambda r: r.learner):
-        steps = {s.column: s.points for s in result.steps}
-        questions = {q.task_id: q.points for q in result.questions}
-        writer.writerow([result.learner,
-                         *(number(steps.get(column, 0)) for column in run.step_columns),
-                         *(number(questions.get(column, 0)) for column in run.question_columns),
-                         number(result.total), number(result.possible), number(result.percent)])
+        cells = _row(result, run)
+        writer.writerow([cells.get(column, "") for column in columns])
     return buffer.getvalue()
 
 
@@ -128,12 +195,8 @@ def gradebook_csv(run: GradingRun) -> str:
 
 def _step_test_output(step: StepOutcome) -> str:
     """What a learner reads for one step on Gradescope; hidden checks show only as a count."""
-    lines = [f"{'Passed' if step.passed else 'Failed'}: {number(step.points)}/{number(step.max_points)} points."]
-    if step.reason:
-        lines.append(f"Could not be judged normally: {step.reason}")
-    lines += [f"{_mark(c.passed)} {c.message}" for c in _visible(step)]
-    if hidden := _hidden_count(step):
-        lines.append(f"(hidden checks: {hidden})")
+    lines = [f"{_verdict(step)}: {number(step.points)}/{number(step.max_points)} points."]
+    lines += _plain(step_lines(step))
     if step.hint:
         lines.append(f"hint [{step.hint.get('id', '')}]: {step.hint.get('text', '')}")
     seen = ""
@@ -149,9 +212,12 @@ def _step_test_output(step: StepOutcome) -> str:
 def _step_test(step: StepOutcome) -> dict[str, Any]:
     """A step whose checks are all hidden is only shown once grades are published."""
     all_hidden = bool(step.checks) and all(c.hidden for c in step.checks)
-    return {"name": step.name, "number": f"{step.lesson}.{step.step}", "score": round(float(step.points), 4),
+    test = {"name": step.name, "number": f"{step.lesson}.{step.step}", "score": round(float(step.points), 4),
             "max_score": round(float(step.max_points), 4), "output": _step_test_output(step),
-            "visibility": "after_published" if all_hidden else "visible"}
+            "visibility": "after_published" if all_hidden and not step.fault else "visible"}
+    if step.fault:
+        test["status"] = "failed"
+    return test
 
 
 def _question_test(question: QuestionOutcome, index: int) -> dict[str, Any]:
@@ -162,18 +228,37 @@ def _question_test(question: QuestionOutcome, index: int) -> dict[str, Any]:
             "output": output, "visibility": "visible"}
 
 
-def gradescope_results(result: LearnerResult) -> dict[str, Any]:
+def _learner_notes(result: LearnerResult) -> list[str]:
+    """The lines above the steps: how the work was found, what was not, warnings."""
+    notes = [f"Lesson {l.number}: {l.origin} was not found in your submission; {l.note}." if l.note else
+             f"Lesson {l.number}: no lesson file was found in your submission." for l in result.lessons
+             if l.status == "not found"]
+    notes += [f"Lesson {l.number}: not handed in." for l in result.lessons if l.status == "not handed in"]
+    if result.note:
+        notes.insert(0, result.note + ".")
+    return notes + [f"Warning: {w}" for w in result.warnings]
+
+
+def gradescope_results(result: LearnerResult, notes: list[str] | None = None) -> dict[str, Any]:
     """One learner in Gradescope's results.json format (keys exactly as Gradescope documents them)."""
-    output = f"{_score_line(result)}." + (f" {result.note}" if result.note else "")
+    output = " ".join([f"{_score_line(result)}.", *_learner_notes(result), *(notes or [])])
     tests = [_step_test(s) for s in result.steps]
     tests += [_question_test(q, i) for i, q in enumerate(result.questions, 1)]
     return {"score": round(float(result.total), 4), "execution_time": round(result.execution_time),
             "output": output, "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
 
-def write_gradescope(result: LearnerResult, path: Path) -> Path:
+def failed_results(why: str) -> str:
+    """results.json for a submission the autograder could not grade at all: a zero that says why."""
+    return _dump_json({"score": 0, "execution_time": 0, "visibility": "visible", "stdout_visibility": "hidden",
+                       "output": ("This submission could not be graded because of a problem on the grader's side, "
+                                  f"not in your work: {why}. Your instructor can run the autograder again."),
+                       "tests": []})
+
+
+def write_gradescope(result: LearnerResult, path: Path, notes: list[str] | None = None) -> Path:
     """For `grader gradescope`, which writes /autograder/results/results.json for one submission."""
-    return _write(path, _dump_json(gradescope_results(result)))
+    return _write(path, _dump_json(gradescope_results(result, notes)))
 
 
 # ---------------------------------------------------------------------------------------- feedback (md)
@@ -193,13 +278,10 @@ def _md_fence(text: str) -> str:
 
 def _md_step(step: StepOutcome) -> list[str]:
     lines = [f"### {_mark(step.passed)} {_md_text(step.name)}: {number(step.points)}/{number(step.max_points)}", ""]
-    lines.append(f"**{'Passed' if step.passed else 'Failed'}.**")
-    if step.reason:
-        lines.append(f"**Could not be judged normally:** {_md_text(step.reason)}")
+    lines.append(f"**{_verdict(step)}.**")
     lines.append("")
-    lines += [f"- {_mark(c.passed)} {_md_text(c.message)}" for c in _visible(step)]
-    if hidden := _hidden_count(step):
-        lines.append(f"- (hidden checks: {hidden})")
+    lines += [f"- {_md_text(text)}" if passed is None else f"- {_mark(passed)} {_md_text(text)}"
+              for passed, text in step_lines(step)]
     if step.hint:
         lines += ["", f"**Hint** `{step.hint.get('id', '')}`: {_md_text(step.hint.get('text', ''))}"]
     for label, text in (("stdout", step.stdout), ("stderr", step.stderr)):
@@ -211,8 +293,8 @@ def _md_step(step: StepOutcome) -> list[str]:
 def feedback_markdown(result: LearnerResult) -> str:
     """A learner's feedback as Markdown: readable raw, and safe when a viewer renders it."""
     lines = [f"# Feedback for {_md_text(result.learner)}", "", f"**Score: {_score_line(result)}**", ""]
-    if result.note:
-        lines += [f"> {_md_text(result.note)}", ""]
+    for note in _learner_notes(result):
+        lines += [f"> {_md_text(note)}", ""]
     if result.steps:
         lines += ["## Steps", ""]
         for step in result.steps:
@@ -261,15 +343,12 @@ def _html_mark(passed: bool) -> str:
 
 
 def _html_step(step: StepOutcome) -> list[str]:
-    verdict = "Passed" if step.passed else "Failed"
+    verdict = _verdict(step)
     out = ['<section class="step">',
            f"<h3>{_html_mark(step.passed)} {_e(step.name)}: {number(step.points)}/{number(step.max_points)}</h3>",
            f'<p class="{"pass" if step.passed else "fail"}">{verdict}.</p>']
-    if step.reason:
-        out.append(f'<p class="reason">Could not be judged normally: {_e(step.reason)}</p>')
-    items = [f"<li>{_html_mark(c.passed)} {_e(c.message)}</li>" for c in _visible(step)]
-    if hidden := _hidden_count(step):
-        items.append(f'<li class="muted">(hidden checks: {hidden})</li>')
+    items = [f'<li class="muted">{_e(text)}</li>' if passed is None else f"<li>{_html_mark(passed)} {_e(text)}</li>"
+             for passed, text in step_lines(step)]
     if items:
         out += ['<ul class="checks">', *items, "</ul>"]
     if step.hint:
@@ -284,8 +363,7 @@ def _html_step(step: StepOutcome) -> list[str]:
 def feedback_html(result: LearnerResult) -> str:
     """The same feedback as a page a learner opens in a browser."""
     body = [f"<h1>Feedback for {_e(result.learner)}</h1>", f"<p><strong>Score: {_e(_score_line(result))}</strong></p>"]
-    if result.note:
-        body.append(f'<p class="muted">{_e(result.note)}</p>')
+    body += [f'<p class="muted">{_e(note)}</p>' for note in _learner_notes(result)]
     if result.steps:
         body.append("<h2>Steps</h2>")
         for step in result.steps:
@@ -306,23 +384,34 @@ def _step_failures(step: StepOutcome | None) -> list[str]:
     """Why a step failed, in the instructor's words: its reason, else its failing checks (hidden ones too)."""
     if step is None:
         return [NO_RESULT]
-    if step.passed:
+    if step.passed or step.fault:
         return []
     if step.reason:
         return [step.reason]
-    failing = [c.message for c in step.checks if not c.passed]
+    failing = list(dict.fromkeys(c.message for c in step.checks if not c.passed))
     return failing or ["failed without a failing check"]
 
 
+def _lesson_of(run: GradingRun, column: str) -> int | None:
+    return next((l.number for l in run.lessons if column in l.steps or column in l.questions), None)
+
+
+def _handed_in(run: GradingRun, lesson: int | None) -> list[LearnerResult]:
+    """The learners whose work for the lesson was found: pass rates are over them, not the whole class."""
+    return run.results if lesson is None else [r for r in run.results if r.handed_in(lesson)]
+
+
 def _step_summary(run: GradingRun, column: str) -> dict[str, Any]:
-    steps = [next((s for s in r.steps if s.column == column), None) for r in run.results]
-    found = [s for s in steps if s is not None]
+    learners = _handed_in(run, _lesson_of(run, column))
+    steps = [next((s for s in r.steps if s.column == column), None) for r in learners]
+    graded = [s for s in steps if s is None or s.graded]
+    found = [s for s in graded if s is not None]
     failures: Counter[str] = Counter()
-    for step in steps:
+    for step in graded:
         failures.update(set(_step_failures(step)))  # a learner counts once per message
     common = sorted(failures.items(), key=lambda item: (-item[1], item[0]))[:TOP_FAILURES]
-    count = len(run.results)
-    return {"column": column, "title": found[0].title if found else column,
+    count = len(graded)
+    return {"column": column, "title": found[0].title if found else column, "learners": count,
             "pass_rate": round(sum(1 for s in found if s.passed) / count, 4) if count else 0.0,
             "mean_points": round(sum(s.points for s in found) / count, 4) if count else 0.0,
             "max_points": float(max((s.max_points for s in found), default=0.0)),
@@ -330,12 +419,41 @@ def _step_summary(run: GradingRun, column: str) -> dict[str, Any]:
 
 
 def _question_summary(run: GradingRun, column: str) -> dict[str, Any]:
-    found = [q for r in run.results for q in r.questions if q.task_id == column]
-    count = len(run.results)
-    return {"column": column,
+    learners = _handed_in(run, _lesson_of(run, column))
+    found = [q for r in learners for q in r.questions if q.task_id == column]
+    count = len(learners)
+    return {"column": column, "learners": count,
             "correct_rate": round(sum(1 for q in found if _question_passed(q)) / count, 4) if count else 0.0,
             "mean_points": round(sum(q.points for q in found) / count, 4) if count else 0.0,
             "possible": float(max((q.possible for q in found), default=0.0))}
+
+
+def _lesson_summary(run: GradingRun, lesson: Any) -> dict[str, Any]:
+    """Who handed the lesson in, who did not, whose work could not be found, who failed a step."""
+    not_handed, not_found, failed, passed = [], [], [], []
+    for result in sorted(run.results, key=lambda r: r.learner):
+        outcome = result.lesson(lesson.number)
+        status = outcome.status if outcome else "found"
+        if status == "not handed in":
+            not_handed.append(result.learner)
+        elif status == "not found":
+            not_found.append({"learner": result.learner, "holds": outcome.note if outcome else ""})
+        else:
+            steps = [s for s in result.steps if s.column in lesson.steps and s.graded]
+            (passed if steps and all(s.passed for s in steps) else failed).append(result.learner)
+    return {"number": lesson.number, "title": lesson.title, "handed_in": len(failed) + len(passed),
+            "passed_every_step": passed, "failed": failed, "not_handed_in": not_handed, "handed_in_not_found": not_found}
+
+
+def _hidden_failures(run: GradingRun) -> list[dict[str, Any]]:
+    """Steps that failed only on a hidden check: the instructor sees which check and why."""
+    out = []
+    for result in sorted(run.results, key=lambda r: r.learner):
+        for step in result.steps:
+            if step.graded and step.failed_only_hidden:
+                out.append({"learner": result.learner, "step": step.column,
+                            "checks": [c.text for c in step.checks if c.hidden and not c.passed]})
+    return out
 
 
 def _distribution(percents: list[float]) -> list[dict[str, Any]]:
@@ -347,14 +465,19 @@ def _distribution(percents: list[float]) -> list[dict[str, Any]]:
 
 
 def summary(run: GradingRun) -> dict[str, Any]:
-    """The class at a glance, for summary.json and summary.html alike."""
-    percents = [r.percent for r in run.results]
+    """The class at a glance, for summary.json and summary.html alike. Pass rates count the learners who
+    handed the lesson in; learners left "not graded" by a fault of ours are listed apart, not averaged."""
+    percents = [r.percent for r in run.results if r.complete]
     return {"learners": len(run.results),
             "mean_percent": round(statistics.fmean(percents), 2) if percents else 0.0,
             "median_percent": round(statistics.median(percents), 2) if percents else 0.0,
+            "lessons": [_lesson_summary(run, lesson) for lesson in run.lessons],
             "steps": [_step_summary(run, column) for column in run.step_columns],
             "questions": [_question_summary(run, column) for column in run.question_columns],
-            "distribution": _distribution(percents)}
+            "distribution": _distribution(percents),
+            "hidden_failures": _hidden_failures(run),
+            "not_graded": [{"learner": r.learner, "faults": r.faults} for r in sorted(run.incomplete, key=lambda r: r.learner)],
+            "notes": list(run.notes)}
 
 
 # ------------------------------------------------------------------------------------------- charts
@@ -441,17 +564,59 @@ def _learner_table(run: GradingRun) -> list[str]:
     out = ["<h2>Learners</h2>", "<table>", "<tr><th>Learner</th><th>Score</th><th>Percent</th></tr>"]
     for result in sorted(run.results, key=lambda r: r.learner):
         href = f"{learner_folder(result.learner)}/feedback.html"
+        score = f"{number(result.total)}/{number(result.possible)}" if result.complete else "not graded yet"
+        percent = f"{number(result.percent)}%" if result.complete else ""
         out.append(f'<tr><td><a href="{_e(href)}">{_e(result.learner)}</a></td>'
-                   f'<td class="num">{number(result.total)}/{number(result.possible)}</td>'
-                   f'<td class="num">{number(result.percent)}%</td></tr>')
+                   f'<td class="num">{score}</td><td class="num">{percent}</td></tr>')
     return out + ["</table>"]
+
+
+def _names(learners: list[str]) -> str:
+    return ", ".join(_e(name) for name in learners) if learners else "none"
+
+
+def _lesson_tables(data: dict[str, Any]) -> list[str]:
+    """Per lesson: handed in (passed, failed), not handed in, handed in but not found: each by name."""
+    out: list[str] = []
+    for lesson in data["lessons"]:
+        out += [f"<h2>Lesson {lesson['number']}: {_e(lesson['title'])}</h2>", "<table>",
+                "<tr><th>Handed in</th><th>Passed every step</th><th>Failed a step</th><th>Not handed in</th>"
+                "<th>Handed in, but not found</th></tr>",
+                f"<tr><td class=\"num\">{lesson['handed_in']}</td><td class=\"num\">{len(lesson['passed_every_step'])}</td>"
+                f"<td class=\"num\">{len(lesson['failed'])}</td><td class=\"num\">{len(lesson['not_handed_in'])}</td>"
+                f"<td class=\"num\">{len(lesson['handed_in_not_found'])}</td></tr>", "</table>",
+                f"<p><strong>Failed a step:</strong> {_names(lesson['failed'])}</p>",
+                f"<p><strong>Not handed in:</strong> {_names(lesson['not_handed_in'])}</p>"]
+        if lesson["handed_in_not_found"]:
+            out += ["<h3>Handed in, but not found (another name or place: look at these by hand)</h3>", "<ul>"]
+            out += [f"<li>{_e(item['learner'])}: {_e(item['holds'])}</li>" for item in lesson["handed_in_not_found"]]
+            out.append("</ul>")
+    return out
+
+
+def _instructor_lists(data: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    if data["not_graded"]:
+        out += ["<h2>Not graded: a fault of the grader's, not the learners' (run the same command again)</h2>", "<ul>"]
+        out += [f"<li>{_e(item['learner'])}: {_e('; '.join(item['faults'][:3]))}</li>" for item in data["not_graded"]]
+        out.append("</ul>")
+    if data["hidden_failures"]:
+        out += ["<h2>Steps failed only on a hidden check</h2>", "<table>",
+                "<tr><th>Learner</th><th>Step</th><th>Hidden check</th></tr>"]
+        out += [f"<tr><td>{_e(item['learner'])}</td><td>{_e(item['step'])}</td><td>{_e('; '.join(item['checks']))}</td></tr>"
+                for item in data["hidden_failures"]]
+        out.append("</table>")
+    for note in data["notes"]:
+        out.append(f'<p class="muted">Note: {_e(note)}</p>')
+    return out
 
 
 def summary_html(run: GradingRun, data: dict[str, Any]) -> str:
     """The instructor's page: headline numbers, both charts inline, the tables behind them."""
     body = ["<h1>Grading summary</h1>",
             (f"<p>{data['learners']} learners; mean {number(data['mean_percent'])}%, "
-             f"median {number(data['median_percent'])}%.</p>"),
+             f"median {number(data['median_percent'])}%. Pass rates count the learners who handed the lesson in.</p>"),
+            *_instructor_lists(data), *_lesson_tables(data),
             '<figure class="chart">', pass_rate_chart(data), "</figure>",
             '<figure class="chart">', distribution_chart(data), "</figure>",
             *_summary_tables(data), *_learner_table(run)]

@@ -14,10 +14,15 @@ from typing import Any
 class CheckOutcome:
     kind: str
     passed: bool
-    message: str
+    message: str  # the same words for every learner (the summary counts them)
     points: float
     max_points: float
     hidden: bool = False
+    detail: str = ""  # what this learner's run did, in words
+
+    @property
+    def text(self) -> str:
+        return f"{self.message} ({self.detail})" if self.detail else self.message
 
 
 @dataclass
@@ -36,10 +41,21 @@ class StepOutcome:
     reason: str = ""  # why the step could not be judged normally (timeout, crash, flood, missing script)
     hint: dict[str, str] | None = None  # {"id", "text"}
     duration: float = 0.0
+    fault: str = ""  # not graded: a fault of the grader's (the box, the API), never the learner's; a re-run grades it
 
     @property
     def name(self) -> str:
         return f"Lesson {self.lesson}, step {self.step}: {self.title}"
+
+    @property
+    def graded(self) -> bool:
+        return not self.fault
+
+    @property
+    def failed_only_hidden(self) -> bool:
+        """Every visible check passed, and a hidden one did not."""
+        return (not self.passed and not self.reason and any(c.hidden and not c.passed for c in self.checks)
+                and all(c.passed for c in self.checks if not c.hidden))
 
 
 @dataclass
@@ -53,6 +69,17 @@ class QuestionOutcome:
 
 
 @dataclass
+class LessonOutcome:
+    """How one lesson's work was found in a submission (see `grader.handin`)."""
+
+    number: int
+    title: str
+    status: str  # "found", "not handed in" or "not found" (handed in, but under no name the grader knows)
+    origin: str = ""  # the file graded, relative to the learner's folder
+    note: str = ""  # what the feedback says about how it was found, or what the folder holds
+
+
+@dataclass
 class LearnerResult:
     learner: str
     steps: list[StepOutcome] = field(default_factory=list)
@@ -60,6 +87,25 @@ class LearnerResult:
     execution_time: float = 0.0
     content_hash: str = ""
     note: str = ""  # e.g. "the submission folder is empty"
+    lessons: list[LessonOutcome] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. an API key written into a file
+
+    @property
+    def complete(self) -> bool:
+        """Every step was graded: no fault of the grader's left one out."""
+        return all(s.graded for s in self.steps)
+
+    @property
+    def faults(self) -> list[str]:
+        return [f"{s.name}: {s.fault}" for s in self.steps if s.fault]
+
+    def lesson(self, number: int) -> LessonOutcome | None:
+        return next((l for l in self.lessons if l.number == number), None)
+
+    def handed_in(self, number: int) -> bool:
+        """The lesson's work was found (a result from before lessons were recorded counts as found)."""
+        found = self.lesson(number)
+        return found is None or found.status == "found"
 
     @property
     def total(self) -> float:
@@ -83,14 +129,18 @@ class LearnerResult:
         steps = [StepOutcome(**{**s, "checks": [CheckOutcome(**c) for c in s.get("checks", [])]})
                  for s in data.get("steps", [])]
         questions = [QuestionOutcome(**q) for q in data.get("questions", [])]
+        lessons = [LessonOutcome(**l) for l in data.get("lessons", [])]
         return cls(data["learner"], steps, questions, data.get("execution_time", 0.0), data.get("content_hash", ""),
-                   data.get("note", ""))
+                   data.get("note", ""), lessons, list(data.get("warnings", [])))
 
     def render(self) -> str:
         lines = [f"{self.learner}: {self.total:g}/{self.possible:g} ({self.percent:g}%)"]
         if self.note:
             lines.append(f"  note: {self.note}")
         for s in self.steps:
+            if s.fault:
+                lines.append(f"  ? {s.name}: not graded ({s.fault})")
+                continue
             lines.append(f"  {'✓' if s.passed else '✗'} {s.name}: {s.points:g}/{s.max_points:g}"
                          + (f" ({s.reason})" if s.reason else ""))
         for q in self.questions:
@@ -100,13 +150,33 @@ class LearnerResult:
 
 
 @dataclass
+class LessonColumns:
+    """One graded lesson's columns in the gradebook, in order."""
+
+    number: int
+    title: str
+    steps: list[str]
+    questions: list[str]
+
+    @property
+    def subtotal(self) -> str:
+        return f"lesson{self.number}-total"
+
+
+@dataclass
 class GradingRun:
     """A whole class: the learners' results and the columns every report shares, in order."""
 
     results: list[LearnerResult]
     step_columns: list[str]
     question_columns: list[str]
+    lessons: list[LessonColumns] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the run itself (the weaker box, say)
+
+    @property
+    def incomplete(self) -> list[LearnerResult]:
+        return [r for r in self.results if not r.complete]
 
     def to_dict(self) -> dict[str, Any]:
         return {"step_columns": self.step_columns, "question_columns": self.question_columns,
-                "results": [r.to_dict() for r in self.results]}
+                "lessons": [asdict(l) for l in self.lessons], "results": [r.to_dict() for r in self.results]}

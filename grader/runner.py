@@ -1,23 +1,29 @@
-"""Running one step of one submission, in a fresh copy, with a key used by that run alone.
+"""Running one step of one submission, in a fresh copy, through a channel of the API of its own.
 
 Whatever the step does (loops forever, floods its output, crashes, never imports), the result is a
-judged `StepOutcome` with a clear reason, and the next step runs as usual.
+judged `StepOutcome` with a clear reason, and the next step runs as usual. Whatever goes wrong on
+our side (the box cannot be built, the API stops, the engine dies) gives a step that is *not
+graded*, with the reason, never a learner's zero: a re-run grades it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import signal
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from course.checks import StepRun, evaluate
-from course.hints import hint_for_text
+from course.explain import Crash, crash_of, learner_traceback
 from course.offline.requestlog import read_log
 
+from .api import APIFault, PrivateAPI
+from .handin import FOUND, NOT_HANDED_IN, Found
+from .hints import choose_hint
 from .results import CheckOutcome, StepOutcome
 from .sandbox import mount_tmpfs, unmount
 
@@ -26,10 +32,19 @@ STEP_TIMEOUT = 30.0
 MAX_OUTPUT = 1024 * 1024  # per stream
 KEEP_OUTPUT = 20_000  # what is kept in the results of a step's output
 WORK_SIZE = "64m"  # a step's working copy, on its own tmpfs
+BOX_PORT = 8765  # inside a box, the API answers on the course's usual port (forwarded to the step's channel)
+SKIPPED = ("__pycache__", ".course", "images", ".git", ".venv", "venv", "node_modules", ".ipynb_checkpoints")
+
+
+class GraderFault(Exception):
+    """Something of ours failed around a step: the step is recorded as not graded."""
 
 
 def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "", False
     with open(path, "rb") as f:
         data = f.read(min(size, KEEP_OUTPUT))
     text = data.decode("utf-8", "replace")
@@ -42,19 +57,20 @@ def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
 
 
 def _fresh_copy(source: Path, assets: Path | None, into: Path) -> None:
+    """The learner's folder (never through a link, never a special file), then the lesson's assets if absent."""
     for item in source.iterdir():
-        if item.name in ("__pycache__", ".course", "images"):
+        if item.name in SKIPPED:
             continue
         target = into / item.name
         if item.is_dir() and not item.is_symlink():
-            shutil.copytree(item, target, symlinks=True)
+            shutil.copytree(item, target, symlinks=True, ignore=shutil.ignore_patterns(*SKIPPED))
         elif item.is_file() and not item.is_symlink():
             shutil.copy2(item, target)
     if assets is not None and assets.is_dir() and not (into / "assets").exists():
         shutil.copytree(assets, into / "assets")
 
 
-def _env(home: str, base_url: str, key: str) -> dict[str, str]:
+def _env(home: str, base_url: str) -> dict[str, str]:
     """A small, explicit environment: nothing of the grader's own leaks into the learner's run."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -66,7 +82,8 @@ def _env(home: str, base_url: str, key: str) -> dict[str, str]:
         "COURSE_HOME": home + "/.course-home",
         "OPENAI_BASE_URL": base_url,
         "OPENAI_API_BASE": base_url,
-        "OPENAI_API_KEY": key,
+        # Any key works here: requests are told apart by the channel they come through, not by key.
+        "OPENAI_API_KEY": "sk-grading-offline",
     }
 
 
@@ -77,95 +94,149 @@ def _chown_tree(path: Path, uid: int) -> None:
             os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
 
 
-def _reason(run: StepRun, number: int, script: str) -> str:
+def _signal_words(number: int) -> str:
+    if number == signal.SIGKILL:
+        return "the step was stopped: it used more memory, processes or CPU time than a step may"
+    if number == signal.SIGXCPU:
+        return "the step was stopped: it used more CPU time than a step may"
+    if number == signal.SIGXFSZ:
+        return "the step was stopped: it wrote a file larger than a step may (8 MB)"
+    if number == signal.SIGSEGV:
+        return "the step crashed inside Python itself"
+    name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+    return f"the step was stopped by {name}"
+
+
+def step_reason(run: StepRun, number: int, script: str, crash: Crash | None) -> str:
+    """Why a step could not be judged normally, in the lesson's terms; "" when it can be."""
     if run.timed_out:
         return run.reason
     if run.exit_code is not None and run.exit_code < 0:
-        return f"the step crashed (killed by signal {-run.exit_code})"
+        return _signal_words(-run.exit_code)
     if run.exit_code == 3 and "not written yet" in run.stderr:
-        return f"step {number} is not written yet"
-    last = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ""
-    if run.exit_code not in (0, None) and "hint [" not in run.stderr and last.startswith(
-            ("SyntaxError", "IndentationError", "TabError", "ModuleNotFoundError", "ImportError", "NameError")):
-        return f"{script} cannot be run: {last}"
+        line = next((l for l in run.stderr.splitlines() if "not written yet" in l), "")
+        sentence = line.split(": ", 1)[-1].split("; replace", 1)[0].split(": replace", 1)[0]
+        return sentence or f"step {number} is not written yet"
+    if run.exit_code == 2 and "there is no step" in run.stderr:
+        return f"{script} has no step {number}: its run_steps([...]) list at the bottom stops before it"
+    if run.exit_code not in (0, None) and crash is not None and not crash.steps:
+        return f"{script} cannot be run: {crash.exception}"
     return ""
 
 
-def run_step(submission: Path, script: str, step: dict[str, Any], lesson: int, column: str, *, slot: Any,
-             base_url: str, uds: Path, data_dir: Path, assets: Path | None = None, timeout: float = STEP_TIMEOUT,
-             public_only: bool = False, source: Any = None) -> StepOutcome:
-    """`source` (a submissions.LessonScript) says when the script comes from a notebook."""
+def run_step(found: Found, step: dict[str, Any], column: str, *, slot: Any, api: PrivateAPI | None,
+             assets: Path | None = None, timeout: float = STEP_TIMEOUT, public_only: bool = False) -> StepOutcome:
+    """Run and judge step `step` of the lesson `found` holds (as `python imageGen.py N` would)."""
+    lesson = found.lesson
     number = int(step["number"])
     title = step.get("title", f"step {number}")
     if public_only:
         step = {**step, "checks": [c for c in step.get("checks", []) if not c.get("hidden")]}
-    text = source.text if source is not None else None
-    if source is not None and source.problem:
-        return _outcome(step, StepRun(number, "", "", None, reason=source.problem), lesson, column, title, 0.0)
-    if text is None and not (submission / script).is_file():
-        run = StepRun(number, "", "", None, reason=f"{script} is missing from the submission")
-        return _outcome(step, run, lesson, column, title, 0.0)
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        os.chmod(tmp, 0o755)
-        work, logs, root = Path(tmp) / "work", Path(tmp) / "logs", Path(tmp) / "root"
-        work.mkdir()
-        logs.mkdir(mode=0o700)
-        root.mkdir()
-        # The step's only writable place: a size-capped tmpfs where the box can be built, so no step fills the disk.
-        on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
-        try:
-            return _run_in(work, logs, root, submission, assets, slot, script, step, number, lesson, column, title,
-                           base_url, uds, data_dir, timeout, text)
-        finally:
-            if on_tmpfs:
-                unmount(str(work))
+    if found.status != FOUND:
+        why = (f"{lesson.script} was not handed in" if found.status == NOT_HANDED_IN
+               else f"no {lesson.script} was found in the submission")
+        return _outcome(step, StepRun(number, "", "", None, reason=why), lesson.number, column, title, 0.0)
+    if found.problem or found.script is None or found.folder is None:
+        return _outcome(step, StepRun(number, "", "", None, reason=found.problem or "nothing to run"), lesson.number,
+                        column, title, 0.0)
+    try:
+        with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+            os.chmod(tmp, 0o755)
+            work, logs, root = Path(tmp) / "work", Path(tmp) / "logs", Path(tmp) / "root"
+            work.mkdir()
+            logs.mkdir(mode=0o700)
+            root.mkdir()
+            # The step's only writable place: a size-capped tmpfs where the box can be built, so no step fills the disk.
+            on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
+            try:
+                return _run_in(work, logs, root, found, assets, slot, step, number, column, title, api, timeout)
+            finally:
+                if on_tmpfs:
+                    unmount(str(work))
+    except (GraderFault, APIFault) as exc:
+        return _not_graded(step, lesson.number, number, column, title, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must cost no learner a grade
+        return _not_graded(step, lesson.number, number, column, title,
+                           f"the grader failed around this step ({type(exc).__name__}: {exc})")
 
 
-def _run_in(work: Path, logs: Path, root: Path, submission: Path, assets: Path | None, slot: Any, script: str,
-            step: dict[str, Any], number: int, lesson: int, column: str, title: str, base_url: str, uds: Path,
-            data_dir: Path, timeout: float, text: str | None = None) -> StepOutcome:
-    _fresh_copy(submission, assets, work)
-    if text is not None:  # the step cells of a notebook, as the lesson script
-        (work / script).unlink(missing_ok=True)
-        (work / script).write_text(text, encoding="utf-8")
+def _not_graded(step: dict[str, Any], lesson: int, number: int, column: str, title: str, why: str) -> StepOutcome:
+    checks = [CheckOutcome(c["kind"], False, "not graded", 0.0, float(c.get("points", 1)), bool(c.get("hidden")))
+              for c in step.get("checks", [])]
+    return StepOutcome(lesson, number, title, column, False, 0.0, sum(c.max_points for c in checks), checks,
+                       fault=why)
+
+
+def _copy_in(found: Found, assets: Path | None, work: Path) -> str:
+    """Copy the learner's folder in; returns a reason when the submission itself is the problem."""
+    assert found.folder is not None and found.script is not None
+    try:
+        _fresh_copy(found.folder, assets, work)
+        target = work / found.lesson.script
+        target.unlink(missing_ok=True)
+        target.write_bytes(found.script)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return f"the submission's folder is larger than the {WORK_SIZE}B a step may use"
+        raise GraderFault(f"the submission could not be copied for the step ({exc.strerror or exc})") from None
+    return ""
+
+
+def _run_in(work: Path, logs: Path, root: Path, found: Found, assets: Path | None, slot: Any, step: dict[str, Any],
+            number: int, column: str, title: str, api: PrivateAPI | None, timeout: float) -> StepOutcome:
+    lesson = found.lesson
+    problem = _copy_in(found, assets, work)
+    if problem:
+        return _outcome(step, StepRun(number, "", "", None, reason=problem), lesson.number, column, title, 0.0)
     if slot.uid is not None:
         _chown_tree(work, slot.uid)
-    key = f"sk-grade-{uuid.uuid4().hex}"
-    port = int(base_url.rsplit(":", 1)[1].split("/", 1)[0])
-    job = {"work": str(work), "script": script, "step": number, "stdout": str(logs / "out"),
-           "stderr": str(logs / "err"), "env": _env(str(work), base_url, key), "timeout": timeout,
-           "root": str(root), "uds": str(uds), "port": port}
+    if api is None:
+        raise GraderFault("no offline Images API was given to this run")
+    channel = api.open_channel("unix" if slot.isolate else "tcp")
+    base_url = f"http://127.0.0.1:{BOX_PORT}/v1" if slot.isolate else channel.base_url
+    job = {"work": str(work), "script": lesson.script, "step": number, "stdout": str(logs / "out"),
+           "stderr": str(logs / "err"), "env": _env(str(work), base_url), "timeout": timeout,
+           "root": str(root), "uds": channel.address if slot.isolate else "", "port": BOX_PORT}
     started = time.time()
-    reply = slot.run(job)
-    timed_out = bool(reply.get("timed_out"))
+    try:
+        reply = slot.run(job)
+    except Exception as exc:  # noqa: BLE001 - the engine (our process) failed, not the learner's code
+        raise GraderFault(f"the grading engine failed ({type(exc).__name__}: {exc})") from None
+    finally:
+        api.close_channel(channel)
     stdout, out_flood = _read_capped(logs / "out", MAX_OUTPUT)
     stderr, err_flood = _read_capped(logs / "err", MAX_OUTPUT)
-    run = StepRun(number, stdout, stderr, reply.get("exit_code"), read_log(data_dir, key=key), work, started,
-                  timed_out)
+    if reply.get("exit_code") == 97 and "grading sandbox could not be set up" in stderr:
+        raise GraderFault(stderr.strip().splitlines()[-1])
+    if not api.alive():
+        raise GraderFault("the offline Images API for grading stopped during the step" +
+                          (f" ({api.log_tail(1)})" if api.log_tail(1) else ""))
+    timed_out = bool(reply.get("timed_out"))
+    run = StepRun(number, stdout, stderr, reply.get("exit_code"), read_log(api.data_dir, channel=channel.name), work,
+                  started, timed_out, source=found.script.decode("utf-8-sig", "replace"))
+    crash = crash_of(stderr, str(work))
     if timed_out:
         run.reason = f"the step did not finish within {timeout:g} s"
     elif out_flood or err_flood:
         run.reason = f"the step printed more than {MAX_OUTPUT // 1024} KB"
-    elif run.exit_code == 97 and "grading sandbox could not be set up" in stderr:
-        run.reason = stderr.strip().splitlines()[-1]
     else:
-        run.reason = _reason(run, number, script)
-    return _outcome(step, run, lesson, column, title, time.time() - started)
+        run.reason = step_reason(run, number, lesson.script, crash)
+    return _outcome(step, run, lesson.number, column, title, time.time() - started, crash, str(work))
 
 
-def _outcome(step: dict[str, Any], run: StepRun, lesson: int, column: str, title: str, duration: float) -> StepOutcome:
+def _outcome(step: dict[str, Any], run: StepRun, lesson: int, column: str, title: str, duration: float,
+             crash: Crash | None = None, workdir: str | None = None) -> StepOutcome:
     result = evaluate(step, run)
-    hint = None
-    if not result.passed:
-        found = None
-        if run.stderr:
-            failed = next((r for r in reversed(run.records) if r.status >= 400), None)
-            found = hint_for_text(run.stderr, failed.params if failed else None)
-        if found is None and run.records:  # an error shown in stdout, or a check that failed quietly
-            failed = next((r for r in reversed(run.records) if r.status >= 400), None)
-            if failed is not None and failed.error_message:
-                found = hint_for_text(failed.error_message, failed.params)
-        hint = found.to_dict() if found else None
-    checks = [CheckOutcome(c.kind, c.passed, c.message, c.points, c.max_points, c.hidden) for c in result.checks]
+    earlier = crash.earlier_step(run.step) if crash and not run.reason else None
+    for check in result.checks:
+        if check.kind == "exit" and not check.passed and run.exit_code not in (0, None) and crash and not run.reason:
+            check.detail = (f"step {run.step} calls step{earlier}(), which raised {crash.exception}" if earlier
+                            else crash.exception)
+        elif earlier and not check.passed:
+            check.detail = ""  # what did not happen after step N stopped is no news: the exit check says why
+    hint = None if result.passed else choose_hint(step, result, run, crash)
+    checks = [CheckOutcome(c.kind, c.passed, c.message, c.points, c.max_points, c.hidden, c.detail) for c in result.checks]
+    stderr = learner_traceback(run.stderr, workdir) if run.stderr else ""
+    stdout = run.stdout.replace(workdir.rstrip("/") + "/", "") if workdir else run.stdout
     return StepOutcome(lesson, run.step, title, column, result.passed, result.points, result.max_points, checks,
-                       run.exit_code, run.stdout, run.stderr, run.reason, hint, round(duration, 3))
+                       run.exit_code, stdout, stderr, run.reason, hint.to_dict() if hint else None, round(duration, 3))

@@ -6,6 +6,8 @@
   is ever duplicated.
 - A learner whose submission (content hash) and grading materials (grader hash) are unchanged since
   a finished run is not run again: that result is reused.
+- A result with a step left "not graded" by a fault of ours (`complete` = 0) is never reused nor
+  counted as done: the next run grades that learner again and replaces the row.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ CREATE TABLE IF NOT EXISTS grades (
     result TEXT NOT NULL,
     reused INTEGER NOT NULL DEFAULT 0,
     graded_at REAL NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (run_id, learner)
 );
 """
@@ -43,6 +46,8 @@ class Gradebook:
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        if "complete" not in {row[1] for row in self.db.execute("PRAGMA table_info(grades)")}:
+            self.db.execute("ALTER TABLE grades ADD COLUMN complete INTEGER NOT NULL DEFAULT 1")
 
     def open_run(self, source: str, grader_hash: str) -> tuple[int, bool]:
         """The unfinished run for this source and grader, to resume, or a new one. (id, resumed)"""
@@ -56,21 +61,25 @@ class Gradebook:
         return int(cur.lastrowid or 0), False
 
     def graded_in_run(self, run_id: int) -> dict[str, LearnerResult]:
-        rows = self.db.execute("SELECT learner, result FROM grades WHERE run_id = ?", (run_id,))
+        rows = self.db.execute("SELECT learner, result FROM grades WHERE run_id = ? AND complete = 1", (run_id,))
         return {learner: LearnerResult.from_dict(json.loads(result)) for learner, result in rows}
 
     def reusable(self, learner: str, content_hash: str, grader_hash: str) -> LearnerResult | None:
         row = self.db.execute(
             "SELECT g.result FROM grades g JOIN runs r ON r.id = g.run_id WHERE g.learner = ? AND g.content_hash = ? "
-            "AND r.grader_hash = ? AND r.finished IS NOT NULL ORDER BY r.id DESC LIMIT 1",
+            "AND r.grader_hash = ? AND r.finished IS NOT NULL AND g.complete = 1 ORDER BY r.id DESC LIMIT 1",
             (learner, content_hash, grader_hash)).fetchone()
         return LearnerResult.from_dict(json.loads(row[0])) if row else None
 
     def save(self, run_id: int, result: LearnerResult, *, reused: bool = False) -> None:
+        # A complete row is final; an incomplete one (a fault of ours) gives way to the next try.
         self.db.execute(
-            "INSERT OR IGNORE INTO grades (run_id, learner, content_hash, result, reused, graded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, result.learner, result.content_hash, json.dumps(result.to_dict()), int(reused), time.time()))
+            "INSERT INTO grades (run_id, learner, content_hash, result, reused, graded_at, complete) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, learner) DO UPDATE SET content_hash = excluded.content_hash, "
+            "result = excluded.result, reused = excluded.reused, graded_at = excluded.graded_at, "
+            "complete = excluded.complete WHERE grades.complete = 0",
+            (run_id, result.learner, result.content_hash, json.dumps(result.to_dict()), int(reused), time.time(),
+             int(result.complete)))
 
     def finish(self, run_id: int) -> None:
         self.db.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))

@@ -73,11 +73,11 @@ def lesson_script(folder: Path, script: str, template: str) -> LessonScript:
         return LessonScript(nb.name, problem=f"{nb.name} could not be turned into {script} ({type(exc).__name__})")
 
 
-def unpack_zip(archive: Path, into: Path) -> Path:
-    """Unpack safely; return the folder that holds the learner folders."""
+def extract_zip(archive: Path, into: Path, limit: int = MAX_ZIP_BYTES) -> None:
+    """Unpack with the usual guards: no absolute paths or `..`, no links, at most `limit` bytes."""
     try:
         zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError):
         raise CourseError(f"{archive} is not a zip file (or it is damaged).") from None
     with zf:
         total = 0
@@ -88,9 +88,17 @@ def unpack_zip(archive: Path, into: Path) -> Path:
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise CourseError(f"{archive}: the entry {info.filename!r} is a symbolic link; refusing it.")
             total += info.file_size
-            if total > MAX_ZIP_BYTES:
-                raise CourseError(f"{archive} unpacks to more than {MAX_ZIP_BYTES // 2**20} MB; refusing it.")
-        zf.extractall(into)
+            if total > limit:
+                raise CourseError(f"{archive} unpacks to more than {limit // 2**20} MB; refusing it.")
+        try:
+            zf.extractall(into)
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError) as exc:
+            raise CourseError(f"{archive} could not be unpacked ({exc}).") from None
+
+
+def unpack_zip(archive: Path, into: Path) -> Path:
+    """Unpack a class's zip safely; return the folder that holds the learner folders."""
+    extract_zip(archive, into)
     entries = [p for p in into.iterdir() if p.name not in IGNORED]
     # A zip of the folder itself holds one top folder whose children are the learners.
     # (stray files beside the learner folders, a README say, do not change that)

@@ -130,7 +130,7 @@ def test_gradescope_grades_a_notebook_submission(tmp_path: Path) -> None:
     (folder / "imageGen.ipynb").write_text(notebook_with(), encoding="utf-8")
     shutil.copy(FIXTURES / "correct_everything" / "answers.json", folder / "answers.json")
     target = tmp_path / "results" / "results.json"
-    result = grader("gradescope", str(folder), str(target))
+    result = grader("gradescope", str(folder), str(target), "--lesson", "1")
     assert result.returncode == 0, result.stderr
     data = json.loads(target.read_text(encoding="utf-8"))
     assert data["score"] == sum(t["max_score"] for t in data["tests"]) > 0

@@ -37,7 +37,7 @@ def grader(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict 
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The whole fixture class, graded once for this module."""
     out = tmp_path_factory.mktemp("graded")
-    result = grader("grade", str(FIXTURES), "--out", str(out), "--quiet")
+    result = grader("grade", str(FIXTURES), "--out", str(out), "--quiet", "--lesson", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     return out
 
@@ -67,8 +67,12 @@ def test_scenarios_are_judged_as_expected(graded: Path) -> None:
     assert full["percent"] == "100"
     assert float(book["step3_hand_typed_url"]["step3"]) < float(full["step3"])
     assert book["step4_catches_and_prints"]["step4"] == full["step4"]
-    assert book["step4_uncaught_traceback"]["step4"] == full["step4"]
+    # the page says to catch the refusal: shown in a traceback, it earns the message's points, not the catch's
+    assert 0 < float(book["step4_uncaught_traceback"]["step4"]) < float(full["step4"])
+    assert book["step4_uncaught_traceback"]["step5"] == "0"  # step 5 calls the step4() that raises
     assert book["step4_valid_size"]["step4"] == "0"
+    assert book["step4_valid_size"]["step5"] == full["step5"]  # its own code is right: step 4's mistake is step 4's
+    assert book["step1_wrong_size"]["step1"] == "0" and book["step2_prints_url_only"]["step2"] == "0"  # no free points
     assert float(book["step5_no_error_first"]["step5"]) < float(full["step5"])
     assert all(book["legacy_0x_code"][f"step{n}"] == "0" or n == 4 for n in range(1, 6))
     assert all(book["syntax_error"][f"step{n}"] == "0" for n in range(1, 6))
@@ -113,11 +117,11 @@ def test_regrading_skips_unchanged_and_zip_gives_the_same_gradebook(graded: Path
             if path.is_file():
                 zf.write(path, Path("submissions") / path.relative_to(FIXTURES))
     out = tmp_path / "out"
-    first = grader("grade", str(archive), "--out", str(out), "--quiet")
+    first = grader("grade", str(archive), "--out", str(out), "--quiet", "--lesson", "1")
     assert first.returncode == 0, first.stderr
     assert (out / "gradebook.csv").read_text() == (graded / "gradebook.csv").read_text()
     started = time.monotonic()
-    again = grader("grade", str(archive), "--out", str(out), "--quiet")
+    again = grader("grade", str(archive), "--out", str(out), "--quiet", "--lesson", "1")
     assert again.returncode == 0 and "unchanged, not run again" in again.stdout
     assert time.monotonic() - started < 15
     db = sqlite3.connect(out / "gradebook.sqlite3")
@@ -216,7 +220,7 @@ def test_grader_check_for_a_learner(tmp_path: Path) -> None:
 def test_gradescope_command(tmp_path: Path) -> None:
     """Does `grader gradescope` grade one submission folder into results.json?"""
     target = tmp_path / "results" / "results.json"
-    result = grader("gradescope", str(FIXTURES / "correct_everything"), str(target))
+    result = grader("gradescope", str(FIXTURES / "correct_everything"), str(target), "--lesson", "1")
     assert result.returncode == 0, result.stderr
     data = json.loads(target.read_text())
     assert data["score"] == sum(t["max_score"] for t in data["tests"])
@@ -242,6 +246,7 @@ def test_bad_inputs_are_clear(tmp_path: Path) -> None:
 
 def test_attempts_beyond_the_limit_score_nothing(tmp_path: Path) -> None:
     """Does an answer recorded after more attempts than a question allows score 0, with the reason?"""
+    from course.lessons import all_lessons
     from course.questions import load_questions
     from grader.grade import KEYS, Plan, grade_submission
     from grader.submissions import Submission
@@ -253,13 +258,13 @@ def test_attempts_beyond_the_limit_score_nothing(tmp_path: Path) -> None:
     assert limited.max_attempts == 1
     (learner / ".course").mkdir()
     (learner / ".course" / "attempts.json").write_text(json.dumps({limited.task_id: 4}))
+    lesson = all_lessons()[0]
+    lesson.steps = []  # questions only: nothing to run
 
     class OnlyQuestions(Plan):
-        @property
-        def question_columns(self) -> list[str]:
+        def lesson_questions(self, lesson) -> list[str]:  # type: ignore[no-untyped-def]
             return [limited.task_id]
 
-    result = grade_submission(Submission("eager", learner), OnlyQuestions([], questions), engine=None, base_url="",
-                              data_dir=tmp_path)
+    result = grade_submission(Submission("eager", learner), OnlyQuestions([lesson], questions), engine=None, api=None)
     (outcome,) = result.questions
     assert outcome.points == 0 and "more than the 1 attempts allowed" in outcome.reason

@@ -91,7 +91,8 @@ def test_solution_notebook_of_lesson_1_runs_end_to_end(lesson_folder: Path) -> N
 def test_exercise_notebook_runs_through_with_not_written_steps_and_hints(lesson_folder: Path) -> None:
     nb = execute(build_notebook(find_lesson(1)), lesson_folder)
     text = text_of(step_cell(nb, 3))
-    assert "step 3 is not written yet: replace the todo() line in step3()" in text
+    # step 3 calls the unwritten step1(): the message names the function that holds the todo() line
+    assert "step 3 is not written yet: it calls step1(), which still has its todo() line" in text
     assert ": failed" in text
 
 

@@ -157,7 +157,7 @@ def test_feedback_shows_reason_and_trims_output(reports: Path) -> None:
     text = (reports / "carol" / "feedback.md").read_text(encoding="utf-8")
     assert "timed out after 30 s" in text and "imageGen2.py is missing" in text
     assert "60 earlier lines not shown" in text and text.count("waiting") == 40
-    assert "secret step check" not in text and "(hidden checks: 1)" in text
+    assert "secret step check" not in text and "a hidden check failed" in text  # said, but not which
 
 
 def test_hostile_learner_id_and_output_are_escaped(reports: Path) -> None:
