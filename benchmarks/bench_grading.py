@@ -58,7 +58,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 # learners), the rest in proportion (largest remainder).
 MIX = {
     "correct_everything": 90,
-    "step1_wrong_size": 8,
+    "step1_wrong_model": 8,
     "step2_prints_url_only": 8,
     "step3_subscripts_response": 8,
     "step3_hand_typed_url": 8,
@@ -76,8 +76,7 @@ MIX = {
 }
 
 # The project's golden gradebook for the fixture learners (one row per scenario, named by it): every
-# synthetic learner's row must equal its scenario's row there. (EXPECTED.md predates the hidden step-3
-# check: it has step1_wrong_size passing step 3; the golden, like the grader, has 15/20 there.)
+# synthetic learner's row must equal its scenario's row there.
 GOLDEN = ROOT / "tests" / "files" / "grader" / "gradebook.csv"
 
 

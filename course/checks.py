@@ -27,8 +27,9 @@ Kinds:
 - `returns`: the step's function hands a value back (`return response`), as the page asks, so later
   steps can use it. Read from the step's code, the only place it shows.
 - `output_matches`: stdout matches the regular expression `pattern`.
-- `exit`: the step ended with `code` (default 0). Running cleanly earns points only alongside the
-  step's own work: unless `needs_work` is false, it passes only when another visible check passed.
+- `exit`: the step ended with `code` (default 0).
+`exit` and `returns` say how a step ran, not what it did: unless `needs_work` is false, they pass
+only when one of the step's other visible checks passed (no points for a step that does nothing).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from .offline.requestlog import Record
 ROUTES = {"generations": "/v1/images/generations", "edits": "/v1/images/edits", "variations": "/v1/images/variations"}
 ROUTE_WORDS = {"generations": "image", "edits": "edit", "variations": "variation"}
 DEFAULTS = {"model": "dall-e-2", "n": 1}
+NOT_WORK = ("exit", "returns")  # kinds that say how a step ran, not what it did
+NO_WORK = {"exit": "the step ran without an error, but its work is not done yet",
+           "returns": "the step hands something back, but its work is not done yet"}
 IN_OBJECT = re.compile(r"""(?:\burl=|['"]url['"]\s*:\s*)['"]?$""")  # a URL shown inside Image(...) or a dict
 
 
@@ -467,10 +471,13 @@ def evaluate(step: dict[str, Any], run: StepRun) -> StepResult:
             f"{spec['kind']} passed" if passed else f"{spec['kind']} failed")
         results.append(CheckResult(spec["kind"], passed, message, points if passed else 0.0, points,
                                    bool(spec.get("hidden")), list(spec.get("hints", [])), detail if not passed else ""))
-    work = [r for r, spec in zip(results, step.get("checks", [])) if spec["kind"] != "exit" and not spec.get("hidden")]
+    # Running cleanly, and code that hands a value back, earn points only alongside the step's own work.
+    work = [r for r, spec in zip(results, step.get("checks", []))
+            if spec["kind"] not in NOT_WORK and not spec.get("hidden")]
     for result, spec in zip(results, step.get("checks", [])):
-        if spec["kind"] == "exit" and spec.get("needs_work", True) and result.passed and work and not any(w.passed for w in work):
+        if spec["kind"] in NOT_WORK and spec.get("needs_work", True) and result.passed and work \
+                and not any(w.passed for w in work):
             result.passed, result.points = False, 0.0
-            result.message = spec.get("failure_no_work", "the step ran without an error, but its work is not done yet")
+            result.message = spec.get("failure_no_work", NO_WORK[spec["kind"]])
             result.detail = ""
     return StepResult(step["number"], step.get("title", f"step {step['number']}"), results)

@@ -19,6 +19,9 @@ from course.checks import StepResult, StepRun, _matches, params_of
 from course.explain import Crash
 from course.hints import Hint, hint_for_text
 
+# Errors a step is sometimes meant to cause (and catch): in a step that calls it, the advice is to catch them.
+REFUSALS_A_STEP_MAY_ASK_FOR = {"invalid-size", "content-policy", "edit-not-png", "edit-not-square", "edit-mask-size",
+                               "edit-no-transparency", "n-dalle3", "n-out-of-range"}
 CATCH_IT = Hint("catch-the-error", "This refusal is what the step asks for. Wrap the call in try/except "
                 "openai.BadRequestError and print the error's message, so that the step ends cleanly.")
 
@@ -43,9 +46,13 @@ def choose_hint(step: dict[str, Any], result: StepResult, run: StepRun, crash: C
     if crash is not None and run.exit_code not in (0, None):
         earlier = crash.earlier_step(run.step)
         if earlier is not None:
-            return Hint("earlier-step", f"Step {run.step} calls step{earlier}(), and step {earlier} stopped with an "
-                        f"error. Fix step {earlier} first (if the error is one that step asks for, catch it there "
-                        f"with try/except), then step {run.step} can go on.")
+            text = f"Step {run.step} calls step{earlier}(), and step {earlier} stopped with {crash.exception_type}. "
+            cause = hint_for_text(run.stderr)
+            if cause is not None and cause.id not in REFUSALS_A_STEP_MAY_ASK_FOR:
+                text += f"Fix step {earlier} first ({cause.text})"
+            else:
+                text += f"Fix step {earlier} first (if the error is one that step asks for, catch it there with try/except)"
+            return Hint("earlier-step", text + f", then step {run.step} can go on.")
         if last_refusal is not None and not recovered and _expected(step, last_refusal):
             return CATCH_IT
         found = hint_for_text(run.stderr, params_of(last_refusal) if last_refusal is not None and not recovered else None)

@@ -96,7 +96,8 @@ def _chown_tree(path: Path, uid: int) -> None:
 
 def _signal_words(number: int) -> str:
     if number == signal.SIGKILL:
-        return "the step was stopped: it used more memory, processes or CPU time than a step may"
+        return ("the step crashed (killed by signal 9): a step is stopped when it uses more memory, processes or "
+                "CPU time than it may")
     if number == signal.SIGXCPU:
         return "the step was stopped: it used more CPU time than a step may"
     if number == signal.SIGXFSZ:

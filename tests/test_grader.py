@@ -72,7 +72,8 @@ def test_scenarios_are_judged_as_expected(graded: Path) -> None:
     assert book["step4_uncaught_traceback"]["step5"] == "0"  # step 5 calls the step4() that raises
     assert book["step4_valid_size"]["step4"] == "0"
     assert book["step4_valid_size"]["step5"] == full["step5"]  # its own code is right: step 4's mistake is step 4's
-    assert book["step1_wrong_size"]["step1"] == "0" and book["step2_prints_url_only"]["step2"] == "0"  # no free points
+    assert book["step1_wrong_model"]["step1"] == "0" and book["step2_prints_url_only"]["step2"] == "0"  # no free points
+    assert book["step1_wrong_model"]["step2"] == full["step2"]
     assert float(book["step5_no_error_first"]["step5"]) < float(full["step5"])
     assert all(book["legacy_0x_code"][f"step{n}"] == "0" or n == 4 for n in range(1, 6))
     assert all(book["syntax_error"][f"step{n}"] == "0" for n in range(1, 6))
@@ -81,6 +82,18 @@ def test_scenarios_are_judged_as_expected(graded: Path) -> None:
     assert book["answers_missing"]["multiple-choice-1558564085"] == "0"
     assert float(book["answers_partly_right"]["total"]) < float(full["total"])
     assert float(book["answers_partly_right"]["total"]) > float(book["answers_wrong"]["total"])
+
+
+def test_a_step_failed_only_on_a_hidden_check_says_so(graded: Path) -> None:
+    """The learner reads that a hidden check failed (not which); the instructor reads which, and why."""
+    tests = {t["number"]: t for t in json.loads((graded / "step1_wrong_model" / "results.json").read_text())["tests"]}
+    step3 = tests["1.3"]
+    assert step3["score"] < step3["max_score"] and "a hidden check failed" in step3["output"]
+    assert "dall-e-2 image step 1 created" not in step3["output"]
+    summary = json.loads((graded / "summary.json").read_text())
+    assert summary["hidden_failures"] == [{"learner": "step1_wrong_model", "step": "step3", "checks": [
+        "step 3 should print the URL of the dall-e-2 image step 1 created (it asked for one dall-e-3 image at 1024x1024)"]}]
+    assert "Steps failed only on a hidden check" in (graded / "summary.html").read_text()
 
 
 def test_reasons_and_hints_in_feedback(graded: Path) -> None:
@@ -133,7 +146,7 @@ def test_regrading_skips_unchanged_and_zip_gives_the_same_gradebook(graded: Path
 def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> None:
     """If grading is killed halfway, does the next run finish the class with exactly one row per learner?"""
     class_dir = tmp_path / "class"
-    for name in ("correct_everything", "step1_wrong_size", "answers_wrong", "syntax_error"):
+    for name in ("correct_everything", "step1_wrong_model", "answers_wrong", "syntax_error"):
         shutil.copytree(FIXTURES / name, class_dir / name)
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}

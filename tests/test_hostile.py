@@ -229,7 +229,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
         digest_before = tree_digest(REPO / "course", REPO / "solutions")
         site_before = site_listing()
         out = base / "out"
-        result, elapsed = grader("grade", str(class_dir), "--out", str(out), "--quiet", "--timeout", TIMEOUT,
+        result, elapsed = grader("grade", str(class_dir), "--out", str(out), "--quiet", "--lesson", "1", "--timeout", TIMEOUT,
                                  "--jobs", "2", timeout=BATCH_LIMIT_S + 120)
         survivors = sandbox_processes()
         time.sleep(1.0)  # a daemon that slipped out would still be there (or would have planted its file by now)
@@ -241,17 +241,17 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     honest_dir.mkdir()
     copy_honest(honest_dir)
     alone = base / "alone"
-    alone_result, _ = grader("grade", str(honest_dir), "--out", str(alone), "--quiet", "--timeout", TIMEOUT,
+    alone_result, _ = grader("grade", str(honest_dir), "--out", str(alone), "--quiet", "--lesson", "1", "--timeout", TIMEOUT,
                              "--jobs", "2")
     # Two grading runs at once on one machine (two classes, or CI jobs): a hostile class beside an honest one.
     rival_dir, side_dir = base / "rival", base / "side"
     for name in ("kill_grader", "fork_bomb", "daemon_survivor", "sleep_past_limit"):
         shutil.copytree(HOSTILE / name, rival_dir / name)
     copy_honest(side_dir)
-    rival = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(rival_dir), "--out", str(base / "rival_out"),
+    rival = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(rival_dir), "--out", str(base / "rival_out"), "--lesson", "1",
                               "--quiet", "--timeout", TIMEOUT, "--jobs", "2"], cwd=REPO, env=grader_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    side_result, _ = grader("grade", str(side_dir), "--out", str(base / "side_out"), "--quiet", "--timeout", TIMEOUT,
+    side_result, _ = grader("grade", str(side_dir), "--out", str(base / "side_out"), "--quiet", "--lesson", "1", "--timeout", TIMEOUT,
                             "--jobs", "1")
     rival.wait(timeout=300)
     found = Batch(out, alone, result, elapsed, alone_result, digest_before, tree_digest(REPO / "course", REPO / "solutions"),
@@ -435,7 +435,8 @@ def test_attacked_steps_fail_with_a_reason_and_the_rest_is_graded(batch: Batch, 
 def test_forged_url(batch: Batch) -> None:
     steps = steps_of(batch, "forged_url")
     assert "img-Forged8NbK2vXm6RpJ3sLc9Ya.png" in steps[3]["stdout"]
-    assert any("the API issued no image URL to this run" in c["message"] for c in steps[3]["checks"])
+    # the forged URL is printed, but the run never asked the API for anything
+    assert any("the step sent no request to the Images API" in c.get("detail", "") for c in steps[3]["checks"])
 
 
 def test_exit_before_work(batch: Batch) -> None:
@@ -560,7 +561,8 @@ def test_markup_injection_is_escaped(batch: Batch) -> None:
     assert '<script>alert("HOSTILE")' not in page and "<img src=x" not in page
     assert "&lt;script&gt;" in page
     assert len(read_rows(batch.out)) == len(SCENARIOS) + len(HONEST)
-    assert batch.rows["markup_injection"]["step1"] == "5"  # the exit check only: the printed verdict counts for nothing
+    # the printed verdict counts for nothing, and running cleanly earns nothing without the step's work
+    assert batch.rows["markup_injection"]["step1"] == "0"
 
 
 def test_fill_disk_is_capped(batch: Batch) -> None:
