@@ -6,8 +6,9 @@ optional `points`, `hidden`, `success` and `failure` (what a learner reads). `co
 notebook's Try-it and the grader call the same `evaluate()`.
 
 Which requests a check looks at is chosen by `route` (generations, edits, variations), `status`,
-`params` (a value, a list of allowed values, or {"not_in": [...]}), `has` (parameters that must be
-sent, such as a mask) and `code` (the error code of a refusal).
+`params` (a value, a list of allowed values, {"not_in": [...]} or {"family": "gpt-image"}), `has`
+(parameters that must be sent, such as a mask), `code` (the error code of a refusal) and
+`message_has` (words its message must hold: which rule was broken).
 
 Kinds:
 - `request`: the run made such a request.
@@ -131,10 +132,16 @@ def _route(spec: dict[str, Any]) -> str:
 
 
 def params_of(record: Record) -> dict[str, Any]:
-    """A logged request's parameters with the API's defaults filled in and form fields as numbers."""
+    """A logged request's parameters with the API's defaults filled in (the model's default size
+    included) and form fields as numbers."""
+    from .offline.models import all_models
+
     params = {**DEFAULTS, **{k: v for k, v in record.params.items() if v is not None}}
     if record.model:
         params["model"] = record.model
+    model = all_models().get(str(params.get("model")))
+    if "size" not in params and model is not None and record.route in (ROUTES["generations"], ROUTES["variations"]):
+        params["size"] = model.default_size
     for name, value in params.items():
         if isinstance(value, str) and value.lstrip("-").isdigit() and name != "prompt":  # multipart sends text
             params[name] = int(value)
@@ -146,6 +153,11 @@ def _value_ok(got: Any, want: Any) -> bool:
         return got in want
     if isinstance(want, dict) and "not_in" in want:
         return got not in want["not_in"]
+    if isinstance(want, dict) and "family" in want:  # a model of this family (any GPT image model, say)
+        from .offline.models import all_models
+
+        model = all_models().get(str(got))
+        return model is not None and model.family == want["family"]
     return got == want
 
 
@@ -155,6 +167,8 @@ def _matches(record: Record, spec: dict[str, Any], status: int | None = None) ->
     if status is not None and record.status != status:
         return False
     if spec.get("code") and record.error_code != spec["code"]:
+        return False
+    if spec.get("message_has") and spec["message_has"] not in (record.error_message or ""):
         return False
     params = params_of(record)
     if not all(_value_ok(params.get(name), want) for name, want in spec.get("params", {}).items()):
@@ -303,10 +317,10 @@ def _flat(text: str) -> str:
 def _check_error_shown(spec: dict[str, Any], run: StepRun) -> Outcome:
     refused = _refusals(spec, run)
     if not refused:
-        if spec.get("code"):
+        if spec.get("code") or spec.get("message_has"):
             other = [r for r in run.records if r.method == "POST" and r.status >= 400]
             if other:
-                return False, f"the API refused a request, but not with {spec['code']} ({other[-1].error_message})"
+                return False, f"the API refused a request, but for another reason: {other[-1].error_message}"
         return False, _nearest(run, spec)
     output = _flat(run.stdout + "\n" + run.stderr)
     show = spec.get("show", "either")  # what of the error must appear: its message, its code, or either
@@ -344,6 +358,27 @@ def _check_after_error(spec: dict[str, Any], run: StepRun) -> Outcome:
     return False, "no valid request followed the refusal"
 
 
+def _saved_files(folder: Path, pattern: str, since: float, depth: int = 3) -> list[Path]:
+    """Files matching `pattern` written since `since`, in `folder` or up to `depth` folders below it
+    (out/, images/); never through a link, since the grader reads them outside the box."""
+    import os
+
+    found: list[Path] = []
+    for current, dirs, files in os.walk(folder, followlinks=False):
+        level = len(Path(current).relative_to(folder).parts)
+        dirs[:] = [] if level >= depth else [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+        for name in files:
+            path = Path(current, name)
+            try:
+                if path.match(pattern) and not path.is_symlink() and path.is_file() and path.stat().st_mtime >= since - 1:
+                    found.append(path)
+            except OSError:
+                continue
+        if len(found) > 50:
+            break
+    return found
+
+
 def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
     if run.workdir is None:
         return False, "there was no working folder to look in"
@@ -352,10 +387,7 @@ def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
     from . import fingerprints
 
     pattern = spec.get("glob", "*.png")
-    # never a link: the grader reads these files outside the box
-    fresh = sorted((p for p in run.workdir.glob(pattern)
-                    if p.is_file() and not p.is_symlink() and p.stat().st_mtime >= run.started - 1),
-                   key=lambda p: p.name)
+    fresh = sorted(_saved_files(run.workdir, pattern, run.started), key=lambda p: (len(p.parts), str(p)))
     if not fresh:
         return False, f"no new {pattern} file was saved"
     sent = {image[k] for r in run.records for image in r.images for k in ("sha256", "pixels") if k in image}

@@ -359,10 +359,29 @@ def check_notebooks(repo: Path = REPO) -> list[str]:
 # --------------------------------------------------------------------------- as it runs in Jupyter
 
 NOTEBOOK_PRELUDE = '''"""{name}, as it runs in Jupyter from top to bottom (made by the grader)."""
-from course.notebooks import jupyter_stand_ins as _stand_ins
+from course.notebooks import jupyter_stand_ins as _stand_ins, run_cell as _cell
 
 display = _stand_ins()  # a notebook has display() without an import
 '''
+
+
+def run_cell(namespace: dict[str, Any], index: int, source: str, notebook: str) -> None:
+    """Run one cell of a notebook in the script's namespace, as a kernel runs a cell: its definitions
+    stay; an error ends that cell only (the learner saw it, and ran the next cells anyway), with a
+    line saying so. Tracebacks name the cell and show its lines."""
+    import linecache
+    import sys
+
+    filename = f"{notebook}, cell {index}"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    try:
+        code = compile(source, filename, "exec")
+        exec(code, namespace)  # noqa: S102 - the learner's own cell, in the box the grader built for it
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - one failing cell must not stop the others
+        print(f"({notebook}: code cell {index} stopped with {type(exc).__name__}: {exc}; the steps run without "
+              "the rest of that cell)", file=sys.stderr)
 
 
 def jupyter_stand_ins() -> Any:
@@ -431,24 +450,44 @@ def _runnable_cell(text: str, steps: set[int]) -> str:
     return kept + "\n"
 
 
-def notebook_script(notebook: dict[str, Any], steps: list[int], *, name: str = "notebook") -> str:
-    """A learner's notebook as the script the grader runs like `python imageGen.py N`: every code cell in
-    order, the learner's own cells included (a helper above step 1, an extra import), as Jupyter runs
-    them top to bottom; then the step runner. A step no cell defines fails with a clear message."""
+def _cells(notebook: dict[str, Any], steps: list[int], name: str) -> tuple[list[tuple[int, str]], list[int]]:
+    """(index, runnable text) of each code cell that holds anything, and the step numbers no cell defines."""
     cells = [c for c in notebook.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"]
-    wanted = set(steps)
-    parts = [NOTEBOOK_PRELUDE.format(name=name)]
+    out: list[tuple[int, str]] = []
     defined: set[int] = set()
     for index, cell in enumerate(cells, 1):
         text = _cell_text(cell)
-        runnable = _runnable_cell(text, wanted)
+        runnable = _runnable_cell(text, set(steps))
         if runnable.strip():
-            parts.append(f"# --- code cell {index} ---\n" + runnable)
+            out.append((index, runnable))
         defined.update(int(m.group(2)) for m in STEP_DEF.finditer(text))
-    for number in sorted(wanted - defined):
-        missing = f"step {number}'s cell is missing from {name} (no cell defines step{number}())"
-        parts.append(f"def step{number}():\n    raise NotImplementedError({missing!r})\n")
-    listed = ", ".join(f"step{n}" for n in sorted(wanted))
+    return out, sorted(set(steps) - defined)
+
+
+def _missing_steps(missing: list[int], name: str) -> str:
+    stubs = []
+    for number in missing:
+        why = f"step {number}'s cell is missing from {name} (no cell defines step{number}())"
+        stubs.append(f"def step{number}():\n    raise NotImplementedError({why!r})\n")
+    return "\n\n".join(stubs)
+
+
+def notebook_code(notebook: dict[str, Any], steps: list[int], *, name: str = "notebook") -> str:
+    """A notebook's code cells, as one plain text (what the checks that read code look at)."""
+    cells, missing = _cells(notebook, steps, name)
+    return "\n\n".join([text for _, text in cells] + [_missing_steps(missing, name)]).strip() + "\n"
+
+
+def notebook_script(notebook: dict[str, Any], steps: list[int], *, name: str = "notebook") -> str:
+    """A learner's notebook as the script the grader runs like `python imageGen.py N`: every code cell in
+    order, the learner's own cells included (a helper above step 1, an extra import), each run as a kernel
+    runs it (an error ends that cell only); then the step runner. A step no cell defines fails clearly."""
+    cells, missing = _cells(notebook, steps, name)
+    parts = [NOTEBOOK_PRELUDE.format(name=name)]
+    parts += [f"_cell(globals(), {index}, {text!r}, {name!r})" for index, text in cells]
+    if missing:
+        parts.append(_missing_steps(missing, name))
+    listed = ", ".join(f"step{n}" for n in sorted(steps))
     parts.append(f'if __name__ == "__main__":\n    from course.steps import run_steps as _run_steps\n\n'
                  f"    _run_steps([{listed}])\n")
     return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)

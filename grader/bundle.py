@@ -5,6 +5,14 @@ Gradescope unzips it into /autograder/source, runs `setup.sh` once when it build
 in /autograder/results/results.json). /autograder/source stays hidden from students, so the answer
 keys in `solutions/` can travel with the grader.
 
+- It pins what it installs: `requirements.lock` lists every package the grader needs, each at the
+  version installed where the bundle was made (the one its tests ran with).
+- It needs a base image with Python 3.11 or newer: Gradescope's Ubuntu 24.04 image (Python 3.12);
+  `setup.sh` stops with that advice on an older one.
+- `run_autograder` grades the assignment's lessons (`grader bundle --lesson 1`, every lesson
+  without it), so every submission has the same maximum; it always leaves a results.json, even when
+  grading fails, and exits 0, so Gradescope shows the reason instead of "the autograder failed".
+
 The zip is deterministic (sorted names, fixed timestamps and modes), so building it twice gives the
 same bytes and a changed bundle always means changed content.
 """
@@ -23,38 +31,50 @@ EXCLUDED_NAMES = {".DS_Store"}
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 EXECUTABLE = 0o100755  # regular file, rwxr-xr-x
 REGULAR = 0o100644  # regular file, rw-r--r--
+BASE_IMAGE = "Ubuntu 24.04 (Python 3.12), or any image with Python 3.11 or newer"
 
-SETUP_SH = """#!/usr/bin/env bash
+SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder image.
+# Base image: @BASE_IMAGE@.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1 \\
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1 \
         || ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
     apt-get update
     apt-get install -y --no-install-recommends python3 python3-pip python3-venv
 fi
 
-python3 - <<'EOF'
+python3 - <<'PY'
 import sys
 if sys.version_info < (3, 11):
     sys.exit(f"the course needs Python 3.11 or newer, this image has {sys.version.split()[0]}: "
              "choose Gradescope's Ubuntu 24.04 base image")
-EOF
+PY
 
 # Ubuntu 24.04 marks its Python as externally managed (PEP 668); the image is ours alone.
 export PIP_BREAK_SYSTEM_PACKAGES=1
-pip3 install -r /autograder/source/requirements.txt
+# Exactly the versions the grader was tested with, nothing newer by surprise.
+pip3 install --no-cache-dir -r /autograder/source/requirements.lock
 """
 
-RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission: grade it, write /autograder/results/results.json.
-set -euo pipefail
-cd /autograder/source
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade it into results/results.json.
+# It always leaves a results.json and exits 0: a submission that could not be graded gets a zero
+# that says why (a problem on the grader's side), and the instructor can run it again.
+set -uo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+RESULTS="$ROOT/results/results.json"
+mkdir -p "$ROOT/results"
+cd "$ROOT/source" || true
 # Learners' scripts run in copies of the submission and import `course` from here.
-export PYTHONPATH=/autograder/source${PYTHONPATH:+:$PYTHONPATH}
-mkdir -p /autograder/results
-exec python3 -m grader gradescope /autograder/submission /autograder/results/results.json
+export PYTHONPATH="$ROOT/source${PYTHONPATH:+:$PYTHONPATH}"
+if ! python3 -m grader gradescope "$ROOT/submission" "$RESULTS"@LESSONS@ || [ ! -s "$RESULTS" ]; then
+    if [ ! -s "$RESULTS" ]; then
+        printf '%s\n' '{"score": 0, "output": "This submission could not be graded: the autograder itself failed to start (a problem on the grader side, not in your work). Your instructor can run it again.", "tests": []}' >"$RESULTS"
+    fi
+fi
+exit 0
 """
 
 
@@ -99,11 +119,51 @@ def _entry(name: str, mode: int) -> zipfile.ZipInfo:
     return info
 
 
-def make_bundle(out_zip: Path, repo: Path) -> Path:
-    """Write Gradescope's autograder zip for the course in `repo` to `out_zip`; returns `out_zip`."""
+def pinned_requirements(requirements: Path) -> str:
+    """requirements.txt's packages and everything they need, each at the version installed here."""
+    import importlib.metadata as metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from course.errors import CourseError
+
+    wanted: list[tuple[str, frozenset[str]]] = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            requirement = Requirement(line)
+            wanted.append((requirement.name, frozenset(requirement.extras)))
+    pinned: dict[str, str] = {}
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while wanted:
+        name, extras = wanted.pop()
+        if (name.lower(), extras) in seen:
+            continue
+        seen.add((name.lower(), extras))
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            raise CourseError(f"{name} is not installed here, so the bundle cannot pin its version.",
+                              hint="install the course first (pip install -e .), then make the bundle.") from None
+        pinned[dist.metadata["Name"].lower()] = dist.version
+        for spec in dist.requires or []:
+            try:
+                requirement = Requirement(spec)
+            except InvalidRequirement:
+                continue
+            if requirement.marker is None or any(requirement.marker.evaluate({"extra": e}) for e in (extras or {""})):
+                wanted.append((requirement.name, frozenset(requirement.extras)))
+    return "".join(f"{name}=={version}\n" for name, version in sorted(pinned.items()))
+
+
+def make_bundle(out_zip: Path, repo: Path, lessons: list[str] | None = None) -> Path:
+    """Write Gradescope's autograder zip for the course in `repo` to `out_zip`; returns `out_zip`.
+    `lessons` (numbers or scripts, as `--lesson` takes them) are the assignment; every lesson without."""
+    chosen = "".join(f" --lesson {lesson}" for lesson in lessons or [])
     entries: dict[str, tuple[bytes, int]] = {
-        "setup.sh": (SETUP_SH.encode("utf-8"), EXECUTABLE),
-        "run_autograder": (RUN_AUTOGRADER.encode("utf-8"), EXECUTABLE),
+        "setup.sh": (SETUP_SH.replace("@BASE_IMAGE@", BASE_IMAGE).encode("utf-8"), EXECUTABLE),
+        "run_autograder": (RUN_AUTOGRADER.replace("@LESSONS@", chosen).encode("utf-8"), EXECUTABLE),
+        "requirements.lock": (pinned_requirements(repo / "requirements.txt").encode("utf-8"), REGULAR),
     }
     for name in source_files(repo):
         entries[name] = ((repo / name).read_bytes(), REGULAR)

@@ -201,10 +201,16 @@ def _copy_submission(source: Path, into: Path) -> None:
 
 
 def _bundle(args: argparse.Namespace) -> int:
-    from .bundle import make_bundle
+    from .bundle import BASE_IMAGE, make_bundle
+    from .grade import make_plan
     from .runner import REPO
 
-    print(f"wrote {make_bundle(Path(args.out), REPO)}")
+    plan = make_plan(args.lesson)  # a lesson that does not exist is refused here, not on Gradescope
+    possible = sum(float(c.get("points", 1)) for l in plan.lessons for s in l.steps for c in s["checks"]) + \
+        sum(plan.questions[q].points for q in plan.question_columns)
+    print(f"wrote {make_bundle(Path(args.out), REPO, lessons=[str(l.number) for l in plan.lessons] if args.lesson else None)}")
+    lessons = " and ".join(f"lesson {l.number}" for l in plan.lessons)
+    print(f"On Gradescope: base image {BASE_IMAGE}; the assignment grades {lessons}, {possible:g} points in all.")
     return 0
 
 

@@ -74,6 +74,7 @@ class Found:
     passed_over: list[str] = field(default_factory=list)
     script: bytes | None = None  # what runs as the lesson's script (None: nothing to run)
     problem: str = ""  # why the chosen file cannot run at all (an unreadable notebook)
+    source: str = ""  # the learner's code as text, for the checks that read code (a notebook's cells)
 
     @property
     def folder(self) -> Path | None:
@@ -226,24 +227,29 @@ def _candidates(files: list[tuple[Path, int]], shown: dict[Path, str], lesson: L
     return sorted(out, key=Candidate.order)
 
 
-def _script_of(candidate: Candidate, lesson: Lesson) -> tuple[bytes | None, str]:
-    """The bytes that run as the lesson script, or why there are none."""
+def _script_of(candidate: Candidate, lesson: Lesson) -> tuple[bytes | None, str, str]:
+    """(the bytes that run as the lesson script, why there are none, the code as text for the checks
+    that read code)."""
     from course.errors import CourseError
 
     if not candidate.notebook:
         try:
-            return candidate.path.read_bytes(), ""
+            data = candidate.path.read_bytes()
         except OSError as exc:
-            return None, f"{candidate.relative} can't be read ({exc.strerror})"
-    from course.notebooks import notebook_script, read_notebook
+            return None, f"{candidate.relative} can't be read ({exc.strerror})", ""
+        return data, "", data.decode("utf-8-sig", "replace")
+    from course.notebooks import notebook_code, notebook_script, read_notebook
 
     try:
         steps = [int(s["number"]) for s in lesson.steps]
-        return notebook_script(read_notebook(candidate.path), steps, name=candidate.path.name).encode("utf-8"), ""
+        notebook = read_notebook(candidate.path)
+        name = candidate.path.name
+        return (notebook_script(notebook, steps, name=name).encode("utf-8"), "",
+                notebook_code(notebook, steps, name=name))
     except CourseError as exc:
-        return None, str(exc)
+        return None, str(exc), ""
     except Exception as exc:  # noqa: BLE001 - a hostile notebook must not stop the class's grading
-        return None, f"{candidate.relative} could not be turned into {lesson.script} ({type(exc).__name__})"
+        return None, f"{candidate.relative} could not be turned into {lesson.script} ({type(exc).__name__})", ""
 
 
 def _key_warning(scripts: list[Candidate], files: list[tuple[Path, int]], shown: dict[Path, str]) -> str:
@@ -311,9 +317,10 @@ def find_work(root: Path, lessons: list[Lesson], scratch: Path | None = None) ->
             result[lesson.number] = Found(lesson, NOT_HANDED_IN)
             continue
         best = candidates[0]
-        script, problem = _script_of(best, lesson)
+        script, problem, source = _script_of(best, lesson)
         chosen_all.append(best)
-        result[lesson.number] = Found(lesson, FOUND, best, [c.relative for c in candidates[1:]], script, problem)
+        result[lesson.number] = Found(lesson, FOUND, best, [c.relative for c in candidates[1:]], script, problem,
+                                      source)
     # A lesson with no file of its own is "handed in but not found" when something in the folder could be it
     # (not another lesson's file, nor a copy passed over for one).
     unclaimed = [p for p, _ in files if p not in claimed and p not in unpacked and ".zip/" not in shown[p]]

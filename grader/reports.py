@@ -31,7 +31,7 @@ GRADESCOPE_TAIL = 2000  # the tail of stdout/stderr kept in a Gradescope test's 
 TOP_FAILURES = 3
 NO_RESULT = "no result for this step"
 
-_SAFE_FOLDER = re.compile(r"\w[\w.@+-]{0,99}")
+_SAFE_FOLDER = re.compile(r"\w(?:[\w.@+ -]{0,98}[\w.@+-])?")  # a name as people write it: "Zoë Müller", j.doe@uni.edu
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -46,7 +46,8 @@ def number(value: float) -> str:
 def learner_folder(learner: str) -> str:
     """The folder a learner's files go in: the id itself when it is a plain name, else a safe name.
 
-    A submission folder's name is usually a plain id; anything else (a slash, `..`, markup) is
+    A submission folder's name is usually a plain id or a person's name (letters of any script,
+    spaces inside, `.`, `@`, `+`, `-`); anything else (a slash, `..`, markup, a leading dot) is
     replaced, with a hash of the real id appended so two odd ids never share a folder.
     """
     if _SAFE_FOLDER.fullmatch(learner):

@@ -122,6 +122,9 @@ def step_reason(run: StepRun, number: int, script: str, crash: Crash | None) -> 
         return f"{script} has no step {number}: its run_steps([...]) list at the bottom stops before it"
     if run.exit_code not in (0, None) and crash is not None and not crash.steps:
         return f"{script} cannot be run: {crash.exception}"
+    last = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ""
+    if run.exit_code not in (0, None) and crash is None and last.startswith(("SyntaxError", "IndentationError", "TabError")):
+        return f"{script} cannot be run: {last.split(' in file ')[0]}"  # the interpreter refused the file itself
     return ""
 
 
@@ -214,7 +217,7 @@ def _run_in(work: Path, logs: Path, root: Path, found: Found, assets: Path | Non
                           (f" ({api.log_tail(1)})" if api.log_tail(1) else ""))
     timed_out = bool(reply.get("timed_out"))
     run = StepRun(number, stdout, stderr, reply.get("exit_code"), read_log(api.data_dir, channel=channel.name), work,
-                  started, timed_out, source=found.script.decode("utf-8-sig", "replace"))
+                  started, timed_out, source=found.source)
     crash = crash_of(stderr, str(work))
     if timed_out:
         run.reason = f"the step did not finish within {timeout:g} s"

@@ -33,6 +33,33 @@ def _warm_up() -> None:
     course.hints.catalogue()
 
 
+def source_problem(path: str) -> str:
+    """What `python script` says of a script it cannot even decode (PEP 263: UTF-8 unless declared),
+    which `runpy.run_path` would run anyway; "" when there is nothing to say."""
+    import io
+    import tokenize
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return ""  # runpy says why, as python would
+    if b"\0" in data:
+        return "SyntaxError: source code cannot contain null bytes"
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        data.decode(encoding)
+    except SyntaxError as exc:
+        return f"SyntaxError: {exc}"
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return (f"SyntaxError: Non-UTF-8 code starting with '\\x{data[exc.start]:02x}' in file {path} on line {line}, "
+                "but no encoding declared; see https://peps.python.org/pep-0263/ for details")
+    except LookupError:
+        return "SyntaxError: unknown encoding declared"
+    return ""
+
+
 def _child(job: dict) -> None:
     from grader.sandbox import enter
 
@@ -49,6 +76,10 @@ def _child(job: dict) -> None:
     code = 0
     sys.argv = [job["script"], str(job["step"])]
     sys.path[0] = job["work"]
+    problem = source_problem(job["script"])
+    if problem:  # `python imageGen.py` refuses such a file before running a line; runpy would not
+        os.write(2, (problem + "\n").encode("utf-8", "replace"))
+        os._exit(1)
     try:
         runpy.run_path(job["script"], run_name="__main__")
     except SystemExit as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 pytest_plugins = ["tests.golden_plugin"]
 
+import os
 import socket
 import threading
 import time
@@ -18,6 +19,11 @@ from course.offline.config import ServerConfig
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+
+# Users' machines (laptops, CI images, Gradescope's container) do not export PYTHONUNBUFFERED; a
+# development machine that does would hide every handshake through a buffered pipe. Every process the
+# tests start runs without it, as users run it.
+os.environ.pop("PYTHONUNBUFFERED", None)
 
 
 @pytest.fixture(autouse=True)

@@ -41,7 +41,7 @@ def run_step(server, workdir: Path, script: str, number: int) -> StepRun:
     done = subprocess.run([sys.executable, script, str(number)], cwd=workdir, env=env, capture_output=True,
                           text=True, timeout=60)
     return StepRun(number, done.stdout, done.stderr, done.returncode, read_log(server.data_dir, key=key), workdir,
-                   started)
+                   started, source=(workdir / script).read_text(encoding="utf-8"))
 
 
 LESSON_STEPS = [(lesson.number, step["number"]) for lesson in all_lessons() for step in lesson.steps]

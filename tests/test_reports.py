@@ -250,7 +250,7 @@ def test_bundle_contents_and_modes(tmp_path: Path) -> None:
         names = archive.namelist()
         assert names == sorted(names)
         assert names == ["course/__init__.py", "course/content/hints.json", "grader/__init__.py", "grader/__main__.py",
-                         "pyproject.toml", "requirements.txt", "run_autograder", "setup.sh",
+                         "pyproject.toml", "requirements.lock", "requirements.txt", "run_autograder", "setup.sh",
                          "solutions/assessments/q.json", "solutions/imageGen.py"]
         modes = {i.filename: (i.external_attr >> 16) for i in archive.infolist()}
         assert stat.S_IMODE(modes["run_autograder"]) == 0o755 and stat.S_ISREG(modes["run_autograder"])
@@ -259,9 +259,10 @@ def test_bundle_contents_and_modes(tmp_path: Path) -> None:
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         run = archive.read("run_autograder").decode()
         setup = archive.read("setup.sh").decode()
-    assert run.startswith("#!") and "cd /autograder/source\n" in run
-    assert "python3 -m grader gradescope /autograder/submission /autograder/results/results.json" in run
-    assert "apt-get install" in setup and "pip3 install -r /autograder/source/requirements.txt" in setup
+    assert run.startswith("#!") and 'ROOT="${AUTOGRADER_ROOT:-/autograder}"' in run and 'cd "$ROOT/source"' in run
+    assert 'python3 -m grader gradescope "$ROOT/submission" "$RESULTS"' in run and run.rstrip().endswith("exit 0")
+    assert "apt-get install" in setup and "pip3 install --no-cache-dir -r /autograder/source/requirements.lock" in setup
+    assert "Ubuntu 24.04" in setup and "3.11" in setup
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
