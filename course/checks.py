@@ -269,11 +269,10 @@ def _check_printed_url(spec: dict[str, Any], run: StepRun) -> Outcome:
     every = spec.get("all", False)
     shown = [r for r in responses if (all if every else any)(shown_as_link(u, out) for u in r)]
     if not shown:
-        inside = any(u in out for r in responses for u in r)
-        if inside:
-            return False, "the URL is printed inside the Image object, not on its own: print response.data[0].url"
         if every and any(shown_as_link(u, out) for r in responses for u in r):
             return False, "only some of the links were printed"
+        if any(u in out for r in responses for u in r):
+            return False, "the URL is printed inside the Image object, not on its own: print response.data[0].url"
         return False, ("the output does not show the URL the API issued to this run (a URL typed in or copied from "
                        "another run does not count)")
     if spec.get("alone"):
