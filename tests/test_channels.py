@@ -11,8 +11,8 @@ import socket
 import time
 from pathlib import Path
 
-import requests
 import pytest
+import requests
 from openai import OpenAI
 
 from course.errors import CourseError

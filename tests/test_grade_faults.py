@@ -320,3 +320,15 @@ def test_workers_are_sized_from_the_container(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(capacity, "_own_cgroup", lambda: root)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
     assert capacity.default_workers() == (64 if workers is None else workers)
+
+
+def test_bundle_names_the_assignment_and_refuses_a_lesson_that_does_not_exist(tmp_path: Path) -> None:
+    made = grader("bundle", "--lesson", "1", "--out", "autograder.zip", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "Ubuntu 24.04" in made.stdout and "lesson 1, 190 points in all" in made.stdout
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
+        assert "--lesson 1" in archive.read("run_autograder").decode()
+    both = grader("bundle", "--lesson", "1", "--lesson", "imageGen2.py", "--out", "both.zip", cwd=tmp_path)
+    assert both.returncode == 0 and "lesson 1 and lesson 2" in both.stdout, both.stderr
+    wrong = grader("bundle", "--lesson", "7", "--out", "x.zip", cwd=tmp_path)
+    assert wrong.returncode == 1 and "there is no lesson '7' to grade" in wrong.stderr and not (tmp_path / "x.zip").exists()
