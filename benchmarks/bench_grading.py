@@ -1,4 +1,4 @@
-"""Benchmark of grading a class (issue 5): the warm engine against the plain design, same class, same run.
+"""Benchmark of grading a class: the warm engine against the plain design, same class, same run.
 
     .venv/bin/python benchmarks/bench_grading.py                    # full run: 200 learners (~15+ minutes)
     .venv/bin/python benchmarks/bench_grading.py --quick            # 20 learners

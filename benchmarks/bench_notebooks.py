@@ -1,4 +1,4 @@
-"""Benchmark of the lesson notebooks (issue 6): building them, and running one against the scripts.
+"""Benchmark of the lesson notebooks: building them, and running one against the scripts.
 
     .venv/bin/python benchmarks/bench_notebooks.py             # 5 rounds
     .venv/bin/python benchmarks/bench_notebooks.py --rounds 3

@@ -1,4 +1,4 @@
-"""Benchmark of the offline Images API (issue 2): per-request cost, load, and the connect line.
+"""Benchmark of the offline Images API: per-request cost, load, and the connect line.
 
     .venv/bin/python benchmarks/bench_offline_api.py            # full run (~2-3 minutes)
     .venv/bin/python benchmarks/bench_offline_api.py --quick    # smoke run (~40 s)

@@ -1,1 +1,1 @@
-"""The grader: checks a learner's steps and answers against the offline API's request log (issue 4)."""
+"""The grader: finds each learner's work, runs every step in a box against a private offline API, and judges it from the request log."""
