@@ -46,7 +46,7 @@ COPY_MARKS = [re.compile(p, re.I) for p in (
     r"\s+\d+$",  # imageGen 2: macOS's "keep both"
 )]
 NOT_FOUND, NOT_HANDED_IN, FOUND = "not found", "not handed in", "found"
-LOOKS_LIKE_WORK = re.compile(rb"def\s+step\d+\s*\(|run_steps\s*\(|client\.images\.|images\.generate\(|Image\.create\(")
+LOOKS_LIKE_WORK = re.compile(rb"def\s+step\d+\s*\(|run_steps\s*\(")  # a lesson script's shape, not scratch code
 KEY = re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")
 
 
@@ -349,10 +349,10 @@ def _answers_name(name: str) -> bool:
 
 
 def _might_be_work(path: Path) -> bool:
-    """A file that could be a lesson's work under another name: Python, a notebook, an archive, a document."""
+    """A file that could be a lesson's script under another name: Python or a notebook with step
+    functions in it (scratch code calling the API is not a lesson; archives and documents count only
+    when nothing at all was found)."""
     suffix = path.suffix.lower()
-    if suffix in (".zip", ".docx", ".doc", ".pdf", ".rar", ".7z", ".tar", ".gz", ".odt", ".rtf"):
-        return True
     if suffix in (".py", ".ipynb", ".txt"):
         try:
             with open(path, "rb") as f:
