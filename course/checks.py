@@ -7,14 +7,16 @@ notebook's Try-it and the grader call the same `evaluate()`.
 
 Which requests a check looks at is chosen by `route` (generations, edits, variations), `status`,
 `params` (a value, a list of allowed values, {"not_in": [...]} or {"family": "gpt-image"}), `has`
-(parameters that must be sent, such as a mask), `code` (the error code of a refusal) and
+(parameters that must be sent, such as a mask), `not_asset` (an upload that must not be a lesson
+asset: the mask sent as the image), `code` (the error code of a refusal, or a list of them) and
 `message_has` (words its message must hold: which rule was broken).
 
 Kinds:
-- `request`: the run made such a request.
+- `request`: the run made such a request (with `min_images`, got that many images from such requests).
 - `printed_url`: stdout shows a URL the API issued to this run for such a request, as a link: not
-  inside a printed `Image(...)` object or dict. `all`: every URL of one such response (both links
-  of n=2). `alone`: and nothing of the object around it (no `url='...'`, no whole response).
+  inside a printed `Image(...)` object or dict. `all`: every URL of one such response; `at_least`:
+  that many links of such responses (both variations). `alone`: and nothing of the object around it
+  (no `url='...'`, no whole response).
 - `printed_response`: stdout shows a whole response: `created`, `data` and an issued URL.
 - `error_shown`: such a request was refused, and the API's message (or code, per `show`) appears in
   the output (printed, or in a traceback).
@@ -161,19 +163,34 @@ def _value_ok(got: Any, want: Any) -> bool:
     return got == want
 
 
-def _matches(record: Record, spec: dict[str, Any], status: int | None = None) -> bool:
+def _matches(record: Record, spec: dict[str, Any], status: int | None = None, workdir: Path | None = None) -> bool:
     if record.method != "POST" or record.route != _route(spec):
         return False
     if status is not None and record.status != status:
         return False
-    if spec.get("code") and record.error_code != spec["code"]:
+    codes = spec.get("code")
+    if codes and record.error_code not in (codes if isinstance(codes, list) else [codes]):
         return False
     if spec.get("message_has") and spec["message_has"] not in (record.error_message or ""):
         return False
     params = params_of(record)
     if not all(_value_ok(params.get(name), want) for name, want in spec.get("params", {}).items()):
         return False
-    return all(record.params.get(name) not in (None, "") for name in spec.get("has", []))
+    if not all(record.params.get(name) not in (None, "") for name in spec.get("has", [])):
+        return False
+    return not any(_is_asset(record.params.get(name), asset, workdir) for name, asset in spec.get("not_asset", {}).items())
+
+
+def _is_asset(upload: Any, asset: str, workdir: Path | None) -> bool:
+    """An uploaded file (as the log describes it) is the lesson's asset `asset` (assets/mask.png, say)."""
+    import hashlib
+
+    if workdir is None or not isinstance(upload, dict) or not upload.get("sha256"):
+        return False
+    try:
+        return hashlib.sha256((workdir / "assets" / asset).read_bytes()).hexdigest() == upload["sha256"]
+    except OSError:
+        return False
 
 
 def _sized(value: Any) -> str:
@@ -236,7 +253,7 @@ def _nearest(run: StepRun, spec: dict[str, Any]) -> str:
 
 def _issued_urls(run: StepRun, spec: dict[str, Any]) -> list[list[str]]:
     """The URLs of each successful matching request, one list per response."""
-    return [r.urls for r in run.records if _matches(r, spec, 200) and r.urls]
+    return [r.urls for r in run.records if _matches(r, spec, 200, run.workdir) and r.urls]
 
 
 def shown_as_link(url: str, output: str) -> bool:
@@ -256,17 +273,38 @@ Outcome = tuple[bool, str]  # (passed, detail)
 
 
 def _check_request(spec: dict[str, Any], run: StepRun) -> Outcome:
-    ok = any(_matches(r, spec, spec.get("status", 200)) for r in run.records)
-    return ok, "" if ok else _nearest(run, spec)
+    matching = [r for r in run.records if _matches(r, spec, spec.get("status", 200), run.workdir)]
+    if spec.get("min_images"):  # "ask for two": one request for two, or two for one each
+        made = sum(max(len(r.urls), len(r.images)) for r in matching)
+        if made >= spec["min_images"]:
+            return True, ""
+        return False, f"the run got {made} image{'s' if made != 1 else ''} of this kind" if matching else _nearest(run, spec)
+    if matching:
+        return True, ""
+    return False, _why_not(run, spec)
+
+
+def _why_not(run: StepRun, spec: dict[str, Any]) -> str:
+    """Why no request of the run is the one a check looks for, in words."""
+    if spec.get("not_asset") and any(_matches(r, {**spec, "not_asset": {}}, spec.get("status", 200)) for r in run.records):
+        return "the image and the mask are swapped: the mask went in as the image"
+    return _nearest(run, spec)
 
 
 def _check_printed_url(spec: dict[str, Any], run: StepRun) -> Outcome:
     responses = _issued_urls(run, spec)
     if not responses:
-        return False, _nearest(run, spec) if not any(_matches(r, spec, 200) for r in run.records) else \
+        return False, _why_not(run, spec) if not any(_matches(r, spec, 200, run.workdir) for r in run.records) else \
             "the API issued no image URL to this run"
     out = run.stdout
     every = spec.get("all", False)
+    if spec.get("at_least"):  # so many links of such requests, from one response or several
+        links = {u for r in responses for u in r if shown_as_link(u, out)}
+        if len(links) >= spec["at_least"]:
+            return True, ""
+        return False, "only some of the links were printed" if links else (
+            "the URLs are printed inside the Image objects, not on their own" if any(u in out for r in responses for u in r)
+            else "the output does not show the URLs the API issued to this run")
     shown = [r for r in responses if (all if every else any)(shown_as_link(u, out) for u in r)]
     if not shown:
         if every and any(shown_as_link(u, out) for r in responses for u in r):
@@ -305,7 +343,7 @@ def _check_printed_response(spec: dict[str, Any], run: StepRun) -> Outcome:
 
 
 def _refusals(spec: dict[str, Any], run: StepRun) -> list[Record]:
-    return [r for r in run.records if _matches(r, spec, spec.get("status", 400))]
+    return [r for r in run.records if _matches(r, spec, spec.get("status", 400), run.workdir)]
 
 
 def _flat(text: str) -> str:
@@ -345,7 +383,7 @@ def calls(source: str | None, caller: str, callee: str) -> bool:
 
 
 def _check_after_error(spec: dict[str, Any], run: StepRun) -> Outcome:
-    valid = [r for r in run.records if _matches(r, spec, 200)]
+    valid = [r for r in run.records if _matches(r, spec, 200, run.workdir)]
     first_error = next((r.id or 0 for r in run.records if r.method == "POST" and r.status >= 400), None)
     if first_error is not None and any((r.id or 0) > first_error for r in valid):
         return True, ""
@@ -418,9 +456,10 @@ def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
 
 def _check_printed_field(spec: dict[str, Any], run: StepRun) -> Outcome:
     name = spec["field"]
-    values = [image[name] for r in run.records if _matches(r, spec, 200) for image in r.images if image.get(name)]
+    values = [str(image[name]) for r in run.records if _matches(r, spec, 200, run.workdir) for image in r.images
+              if image.get(name)]
     if not values:
-        return False, _nearest(run, spec) if not any(_matches(r, spec, 200) for r in run.records) else \
+        return False, _nearest(run, spec) if not any(_matches(r, spec, 200, run.workdir) for r in run.records) else \
             f"the API sent no {name} to this run"
     out = _flat(run.stdout)
     ok = any(_flat(v) in out for v in values)

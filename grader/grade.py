@@ -138,8 +138,16 @@ def _questions(handin: Handin, plan: Plan) -> list[QuestionOutcome]:
                                            f"answered {used} times, more than the {question.max_attempts} attempts allowed",
                                            chosen))
                 continue
-            s = score(question, [chosen])
-            out.append(QuestionOutcome(task_id, question.name, s.points, s.possible, s.reason, chosen))
+            known = [c for c in chosen if c in question.answer_ids]
+            unknown = [c for c in chosen if c not in question.answer_ids]
+            strange = (f"answers.json gives {', '.join(repr(u) for u in unknown[:3])}, not among this question's answers"
+                       if unknown else "")
+            if not known:
+                out.append(QuestionOutcome(task_id, question.name, 0.0, question.points, strange or "not answered", chosen))
+                continue
+            s = score(question, [known])
+            out.append(QuestionOutcome(task_id, question.name, s.points, s.possible,
+                                       s.reason + (f"; {strange} (left out)" if strange else ""), chosen))
     return out
 
 

@@ -8,8 +8,9 @@ Learners do not always hand in `imageGen.py` at the top of their folder. The rul
    `_`/`-` and a copy mark are set aside: `imageGen.py`, `ImageGen.py`, `imagegen.py`,
    `image_gen.py`, `imageGen (1).py`, `imageGen copy.py`, `imageGen-Copy1.ipynb`, and
    `imageGen.py.txt` (an editor that added `.txt`). The notebook `imageGen.ipynb` counts as well
-   and is graded as it runs in Jupyter (see `course.notebooks.notebook_script`). `imageGen2.py` is
-   lesson 2's, never a copy of lesson 1's.
+   and is graded as it runs in Jupyter (see `course.notebooks.notebook_script`), and so does a
+   notebook `course notebook` made under any name ("Lesson 1 - Isabel.ipynb"): its own metadata
+   says which lesson it is. `imageGen2.py` is lesson 2's, never a copy of lesson 1's.
 3. **When several compete**, the first of: work over an untouched exercise (every step still
    `todo()`); the shallower folder; the exact name, then another spelling, then a copy; a script over
    a notebook; the newest file; the path in alphabetical order. The feedback names the file graded
@@ -55,7 +56,7 @@ class Candidate:
     path: Path  # absolute
     relative: str  # as the learner sees it, from their folder
     depth: int
-    name_rank: int  # 0 exact, 1 other case, 2 other spelling, 3 a copy, 4 .py.txt
+    name_rank: int  # 0 exact, 1 other case, 2 other spelling, 3 a copy, 4 .py.txt, 5 a course notebook renamed
     notebook: bool
     untouched: bool = False
     mtime: float = 0.0
@@ -211,10 +212,27 @@ def _untouched(data: bytes, notebook: bool) -> bool:
     return all(calls_todo(fn) for fn in steps)
 
 
-def _candidates(files: list[tuple[Path, int]], shown: dict[Path, str], lesson: Lesson) -> list[Candidate]:
+def _course_mark(path: Path) -> tuple[int, str] | None:
+    """(lesson, script) a notebook made by `course notebook` carries in its metadata, whatever its name."""
+    import json
+
+    try:
+        if path.stat().st_size > 32 * 1024 * 1024:
+            return None
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+        mark = data["metadata"]["course"]
+        return int(mark["lesson"]), str(mark.get("script", ""))
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def _candidates(files: list[tuple[Path, int]], shown: dict[Path, str], lesson: Lesson,
+                marks: dict[Path, tuple[int, str] | None]) -> list[Candidate]:
     out = []
     for path, depth in files:
         ranked = _name_rank(path.name, lesson.script)
+        if ranked is None and (marks.get(path) or (0, ""))[0] == lesson.number:
+            ranked = 5, True  # a course notebook renamed ("Lesson 1 - Isabel.ipynb"): its own marks say which lesson
         if ranked is None:
             continue
         try:
@@ -310,8 +328,9 @@ def find_work(root: Path, lessons: list[Lesson], scratch: Path | None = None) ->
     result: dict[int, Found] = {}
     chosen_all: list[Candidate] = []
     claimed: set[Path] = set()
+    marks = {path: _course_mark(path) for path, _ in files if path.suffix.lower() == ".ipynb"}
     for lesson in lessons:
-        candidates = _candidates(files, shown, lesson)
+        candidates = _candidates(files, shown, lesson, marks)
         claimed.update(c.path for c in candidates)
         if not candidates:
             result[lesson.number] = Found(lesson, NOT_HANDED_IN)

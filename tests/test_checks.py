@@ -202,3 +202,36 @@ def test_errors_in_words() -> None:
         "BadRequestError (400): No."
     assert error_words("TypeError: 'ImagesResponse' object is not subscriptable") == \
         "TypeError: 'ImagesResponse' object is not subscriptable"
+
+
+def test_two_variations_asked_for_one_at_a_time_count() -> None:
+    one = row(1, route="/v1/images/variations", urls=[URL], n="1")
+    two = row(2, route="/v1/images/variations", urls=[URL2], n="1")
+    assert judge(2, 5, run(5, stdout=f"{URL}\n{URL2}\n", records=[one, two])).passed
+    assert not judge(2, 5, run(5, stdout=f"{URL}\n", records=[one])).passed
+
+
+def test_an_edit_with_image_and_mask_swapped_is_not_the_edit(tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "mask.png").write_bytes(b"the mask's bytes")
+    import hashlib
+
+    mask = {"filename": "mask.png", "size": 16, "sha256": hashlib.sha256(b"the mask's bytes").hexdigest()}
+    lounge = {"filename": "lounge.png", "size": 9, "sha256": "cd"}
+    swapped = row(1, route="/v1/images/edits", urls=[URL], image=mask, mask=lounge)
+    result = judge(2, 4, run(4, stdout=URL + "\n", records=[swapped], workdir=tmp_path))
+    assert not result.passed and "swapped" in result.checks[0].detail
+    right = row(1, route="/v1/images/edits", urls=[URL], image=lounge, mask=mask)
+    assert judge(2, 4, run(4, stdout=URL + "\n", records=[right], workdir=tmp_path)).passed
+
+
+def test_step7_wants_its_tokens_printed_and_step6_the_refusals_code() -> None:
+    record = row(1, model="gpt-image-2", output_format="webp", images=[{"sha256": "a", "pixels": "b", "total_tokens": "1634"}])
+    failed = {c.kind: c.passed for c in judge(2, 7, run(7, stdout="saved lighthouse.webp\n", records=[record])).checks}
+    assert failed["printed_field"] is False
+    shown = judge(2, 7, run(7, stdout="saved lighthouse.webp: 1536x1024, 1634 tokens\n", records=[record]))
+    assert {c.kind: c.passed for c in shown.checks}["printed_field"]
+    gpt = [row(1, 400, model="gpt-image-2", error="Your request was rejected by the safety system.", code="moderation_blocked")]
+    assert judge(2, 6, run(6, stdout="moderation_blocked\n", records=gpt)).passed
+    message_only = [row(1, 400, error="Your request was rejected as a result of our safety system.", code="content_policy_violation")]
+    assert not judge(2, 6, run(6, stdout="Your request was rejected as a result of our safety system.\n", records=message_only)).passed

@@ -1,7 +1,7 @@
 """Can an instructor publish the grader's verdicts on a realistic class without re-checking them?
 
-tests/fixtures/cohorts/ holds two classes (a: fifty learners, b: forty-five) written from the lesson
-pages alone, the way learners of mixed skill write (see each EXPECTED.md), and in each expected.json a
+tests/fixtures/cohorts/ holds three classes (a: fifty learners, b: forty-five, c: forty-four, the
+last kept back until the rules were settled) written from the lesson pages alone, the way learners of mixed skill write (see each EXPECTED.md), and in each expected.json a
 fair instructor's verdict on every step and question of the lessons each learner handed in. Each
 class is graded once, as an instructor grades an assignment of both lessons (`grader grade class
 --out out`, from the class's parent folder, relative paths, the environment a laptop has).
@@ -26,7 +26,7 @@ COHORTS = Path(__file__).with_name("fixtures") / "cohorts"
 CLASS = COHORTS / "a"
 EXPECTED = json.loads((CLASS / "expected.json").read_text(encoding="utf-8"))
 EXPECTED_BY_COHORT = {name: json.loads((COHORTS / name / "expected.json").read_text(encoding="utf-8"))
-                      for name in ("a", "b")}
+                      for name in ("a", "b", "c")}
 
 
 def user_env(**extra: str) -> dict[str, str]:
@@ -69,7 +69,7 @@ def rows(out: Path) -> dict[str, dict[str, str]]:
         return {row["learner"]: row for row in csv.DictReader(f)}
 
 
-@pytest.mark.parametrize("cohort", ["a", "b"])
+@pytest.mark.parametrize("cohort", ["a", "b", "c"])
 def test_every_verdict_is_the_instructors(cohorts: dict[str, Path], cohort: str) -> None:
     """Does every step and question of every lesson handed in get the fair instructor's verdict?"""
     from grader.reports import learner_folder
@@ -93,7 +93,7 @@ def test_every_verdict_is_the_instructors(cohorts: dict[str, Path], cohort: str)
     assert not wrong, "\n\n".join(wrong)
 
 
-@pytest.mark.parametrize("cohort", ["a", "b"])
+@pytest.mark.parametrize("cohort", ["a", "b", "c"])
 def test_gradebook_golden(cohorts: dict[str, Path], cohort: str, golden) -> None:
     """Is the class's gradebook exactly the reviewed one (both lessons, a subtotal for each)?"""
     golden(f"cohort-{cohort}-gradebook.csv", (cohorts[cohort] / "gradebook.csv").read_text(encoding="utf-8"))
@@ -151,6 +151,17 @@ def test_cohort_b_names_and_places(cohorts: dict[str, Path]) -> None:
     assert "graded imageGen2.py.txt as imageGen2.py" in results(out, "hiro")["output"]
 
 
+def test_cohort_c_renamed_notebooks_and_letters_for_answers(cohorts: dict[str, Path]) -> None:
+    """A course notebook under another name is its lesson's; answers written as letters score nothing,
+    and say why, instead of stopping the learner's grading."""
+    out = cohorts["c"]
+    said = results(out, "isabel_m")["output"]
+    assert "graded the notebook Lesson 1 - Isabel.ipynb" in said and "graded the notebook Lesson 2 - Isabel.ipynb" in said
+    pablo = {t["name"].split(":")[0].removeprefix("Question "): t for t in results(out, "pablo_r")["tests"]}
+    assert "'a', not among this question's answers" in pablo["multiple-choice-1640493267"]["output"]
+    assert all(t["score"] == t["max_score"] or "not graded" not in t["output"] for t in pablo.values())
+
+
 def test_pass_rates_count_those_who_handed_the_lesson_in(graded: Path) -> None:
     summary = json.loads((graded / "summary.json").read_text(encoding="utf-8"))
     steps = {s["column"]: s for s in summary["steps"]}
@@ -176,7 +187,7 @@ def test_answers_as_people_save_them(graded: Path) -> None:
     assert broken and all("answers.json could not be read: it is not valid JSON" in t["output"] for t in broken)
 
 
-@pytest.mark.parametrize("cohort", ["a", "b"])
+@pytest.mark.parametrize("cohort", ["a", "b", "c"])
 def test_feedback_is_for_people(cohorts: dict[str, Path], cohort: str) -> None:
     """No grader files, frozen runpy, library frames, dicts or exit codes; a crash in an earlier step says so."""
     graded = cohorts[cohort]
@@ -195,7 +206,7 @@ def test_feedback_is_for_people(cohorts: dict[str, Path], cohort: str) -> None:
             assert len(check_lines) == len(set(check_lines)), (learner, section[:300])
 
 
-@pytest.mark.parametrize("cohort", ["a", "b"])
+@pytest.mark.parametrize("cohort", ["a", "b", "c"])
 def test_no_hint_on_a_passed_step_or_one_that_only_forgot_to_print(cohorts: dict[str, Path], cohort: str) -> None:
     graded = cohorts[cohort]
     for learner in EXPECTED_BY_COHORT[cohort]:

@@ -104,6 +104,9 @@ class Producer:
             if p.size in SCHEMA_SIZES:  # nor for the free sizes of the gpt-image-2 family
                 body["size"] = p.size
             body["usage"] = _usage(p, len(images))
+            if log_images is not None:
+                for entry in log_images[-len(data):]:
+                    entry["total_tokens"] = str(body["usage"]["total_tokens"])
         return body
 
     def _draw(self, p: Params, images: list[Image.Image], region: Image.Image | None, seed: int, i: int) -> Image.Image:
