@@ -27,7 +27,7 @@ from course.questions import Question, load_questions, score
 from .answers import read_answers
 from .handin import FOUND, NOT_FOUND, Handin, find_work
 from .results import GradingRun, LearnerResult, LessonColumns, LessonOutcome, QuestionOutcome
-from .runner import REPO, STEP_TIMEOUT, run_step
+from .runner import REPO, STEP_TIMEOUT, not_graded_step, run_step
 from .submissions import Submission, load_submissions, unpack_zip
 
 KEYS = REPO / "solutions" / "assessments"
@@ -193,12 +193,10 @@ def _grade_submission(sub: Submission, plan: Plan, scratch: Path, *, engine: Any
 
 def not_graded(sub: Submission, plan: Plan, why: str) -> LearnerResult:
     """A learner whose grading failed on our side as a whole: every step not graded, nothing lost."""
-    from .runner import _not_graded
-
     result = LearnerResult(sub.learner, content_hash=sub.content_hash())
     for lesson in plan.lessons:
         for step in lesson.steps:
-            result.steps.append(_not_graded(step, lesson.number, step["number"], step_column(lesson, step["number"]),
+            result.steps.append(not_graded_step(step, lesson.number, step["number"], step_column(lesson, step["number"]),
                                             step.get("title", ""), why))
     return result
 

@@ -158,13 +158,13 @@ def run_step(found: Found, step: dict[str, Any], column: str, *, slot: Any, api:
                 if on_tmpfs:
                     unmount(str(work))
     except (GraderFault, APIFault) as exc:
-        return _not_graded(step, lesson.number, number, column, title, str(exc))
+        return not_graded_step(step, lesson.number, number, column, title, str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug of ours must cost no learner a grade
-        return _not_graded(step, lesson.number, number, column, title,
+        return not_graded_step(step, lesson.number, number, column, title,
                            f"the grader failed around this step ({type(exc).__name__}: {exc})")
 
 
-def _not_graded(step: dict[str, Any], lesson: int, number: int, column: str, title: str, why: str) -> StepOutcome:
+def not_graded_step(step: dict[str, Any], lesson: int, number: int, column: str, title: str, why: str) -> StepOutcome:
     checks = [CheckOutcome(c["kind"], False, "not graded", 0.0, float(c.get("points", 1)), bool(c.get("hidden")))
               for c in step.get("checks", [])]
     return StepOutcome(lesson, number, title, column, False, 0.0, sum(c.max_points for c in checks), checks,

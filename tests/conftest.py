@@ -37,6 +37,20 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
+def api_processes(out: Path) -> list[int]:
+    """The pids of the offline API a grading run into `out` started (its data folder is in its command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"serve" in cmd and str(out).encode() in cmd:
+                found.append(int(entry.name))
+    return found
+
+
 class FakeClock:
     """A wall clock that tests move by hand."""
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, api_processes
 
 FIXTURES = Path(__file__).with_name("fixtures") / "submissions"
 CORRECT = FIXTURES / "correct_everything"
@@ -108,19 +108,6 @@ def test_a_box_or_engine_failure_is_not_graded_never_a_zero(tmp_path: Path, beha
     assert row == "ada,,,20,"  # no points written for the step, no total, no percent: nothing to publish yet
 
 
-def _api_pids(out: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"serve" in cmd and str(out).encode() in cmd:
-                found.append(int(entry.name))
-    return found
-
-
 def test_an_api_that_stops_mid_run_costs_no_one_a_grade(tmp_path: Path) -> None:
     """The grader's API dies halfway: the rest are 'not graded', the run exits non-zero, a re-run finishes."""
     source = (CORRECT / "imageGen.py").read_text(encoding="utf-8").replace(
@@ -144,7 +131,7 @@ def test_an_api_that_stops_mid_run_costs_no_one_a_grade(tmp_path: Path) -> None:
         except sqlite3.Error:
             pass
         time.sleep(0.05)
-    for pid in _api_pids(out):
+    for pid in api_processes(out):
         os.kill(pid, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 3, stdout + stderr

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, api_processes
 
 FIXTURES = Path(__file__).with_name("fixtures") / "submissions"
 
@@ -183,15 +183,7 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> Non
 
 
 def _serving(out: Path) -> bool:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"serve" in cmd and str(out).encode() in cmd:
-                return True
-    return False
+    return bool(api_processes(out))
 
 
 def test_runaway_steps_fail_cleanly_and_grading_goes_on(tmp_path: Path) -> None:
