@@ -182,12 +182,12 @@ hint [invalid-size]: '255x255' is not a size dall-e-2 can make.
 
 
 def test_tracebacks_keep_the_learners_frames_only() -> None:
-    shown = learner_traceback(TRACEBACK, "/tmp/grade-x/work")
+    shown = learner_traceback(TRACEBACK, "/tmp/grade-x/copy")
     assert 'File "imageGen.py", line 43, in step5' in shown and "site-packages" not in shown
     assert "hint [" not in shown and shown.rstrip().endswith("'type': 'invalid_request_error'}}")
     runpy = 'Traceback (most recent call last):\n  File "<frozen runpy>", line 291, in run_path\n' \
-            '  File "/tmp/grade-x/work/helpers.py", line 3, in make\n    boom()\nNameError: name \'boom\' is not defined\n'
-    shown = learner_traceback(runpy, "/tmp/grade-x/work")
+            '  File "/tmp/grade-x/copy/helpers.py", line 3, in make\n    boom()\nNameError: name \'boom\' is not defined\n'
+    shown = learner_traceback(runpy, "/tmp/grade-x/copy")
     assert "<frozen runpy>" not in shown and 'File "helpers.py", line 3, in make' in shown
 
 

@@ -86,12 +86,12 @@ def test_a_zip_in_the_folder_is_unpacked_and_searched(tmp_path: Path) -> None:
     learner = tmp_path / "mateo"
     learner.mkdir()
     with zipfile.ZipFile(learner / "handin.zip", "w") as zf:
-        zf.writestr("work/imageGen.py", SOLUTION)
-        zf.writestr("work/answers.json", "{}")
+        zf.writestr("mine/imageGen.py", SOLUTION)
+        zf.writestr("mine/answers.json", "{}")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     handin = find_work(learner, LESSONS, scratch)
-    assert handin.lessons[1].chosen.relative == "handin.zip/work/imageGen.py"
+    assert handin.lessons[1].chosen.relative == "handin.zip/mine/imageGen.py"
     assert handin.lessons[1].folder.is_relative_to(scratch) and handin.answers
     assert handin.lessons[2].status == NOT_HANDED_IN  # the unpacked zip is not "work under another name"
     assert find_work(learner, LESSONS).lessons[1].status == NOT_FOUND  # no scratch: a zip alone is not found
