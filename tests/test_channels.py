@@ -11,6 +11,7 @@ import socket
 import time
 from pathlib import Path
 
+import openai
 import pytest
 import requests
 from openai import OpenAI
@@ -40,9 +41,9 @@ def test_requests_belong_to_their_channel_whatever_key_they_carry(api) -> None: 
         second = OpenAI(api_key="sk-someone-else", base_url=two.base_url, max_retries=0)
         first.images.generate(model="dall-e-2", prompt="a fox", size="256x256")
         second.images.generate(model="dall-e-2", prompt="a hen", size="256x256", n=2)
-        with pytest.raises(Exception):
+        with pytest.raises(openai.BadRequestError):
             first.images.generate(model="dall-e-2", prompt="a fox", size="255x255")
-        # by hand, with httpx and no SDK at all
+        # by hand, with requests and no SDK at all
         reply = requests.post(f"{one.base_url}/images/generations", json={"prompt": "an owl", "size": "512x512"},
                            headers={"Authorization": "Bearer anything-at-all"})
         assert reply.status_code == 200

@@ -7,7 +7,6 @@ there). Golden files live in tests/files/grader/; refresh them with `--update-go
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import shutil
