@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .sandbox import FIRST_UID, can_isolate, kill_step, kill_uid, make_cgroups, uid_processes
+from .sandbox import FIRST_UID, box, kill_step, kill_uid, make_cgroups, uid_processes
 
 UID_COUNT = 1000
 
@@ -26,9 +26,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _python_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    return env
+    """A minimal environment for the zygote and the plain launcher: a forked step inherits the zygote's
+    memory, so nothing of the grader's own environment (keys, tokens, paths) may be in it."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent",
+            "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
 
 
 class Slot:
@@ -36,7 +37,10 @@ class Slot:
 
     def __init__(self, index: int, warm: bool) -> None:
         self.index = index
-        self.isolate = can_isolate()
+        found = box()
+        self.isolate = found.full
+        self.pid_namespace = found.pid_namespace
+        self.seccomp = found.seccomp
         self._uid_lock: int | None = None
         self.cgroups: list[str] = []
         self.uid = self._claim_uid() if self.isolate else None
@@ -74,7 +78,8 @@ class Slot:
             raise RuntimeError("the grading zygote did not start")
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        job = {**job, "uid": self.uid, "isolate": self.isolate, "cgroups": self.cgroups}
+        job = {**job, "uid": self.uid, "isolate": self.isolate, "cgroups": self.cgroups,
+               "pid_namespace": self.pid_namespace, "seccomp": self.seccomp}
         if self.zygote is not None:
             assert self.zygote.stdin is not None and self.zygote.stdout is not None
             if self.zygote.poll() is not None:

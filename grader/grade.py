@@ -209,7 +209,7 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     from .api import private_api
     from .capacity import default_workers
     from .reports import write_reports
-    from .sandbox import isolation
+    from .sandbox import box
     from .store import Gradebook
 
     source, out = source.resolve(), out.resolve()
@@ -240,11 +240,10 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
         if todo:
             from .engine import Engine
 
-            boxed, why = isolation()
-            if not boxed:
-                notes.append(f"{why}: grading with the weaker box (limits, a process group and a fresh copy per step)")
+            for note in box().notes:  # what the box lacks here, said once per run
+                notes.append(note)
                 if on_note:
-                    on_note(notes[-1])
+                    on_note(note)
             workers = max(1, jobs or default_workers())
             with private_api(out / ".offline-api") as api:
                 workers = min(workers, len(todo))

@@ -19,9 +19,10 @@ def main() -> None:
     os.dup2(err, 2)
     python = sys.executable
     become_subreaper()
-    enter(job)
-    # The loopback forwarder is a thread of this process: it must outlive the exec, so the fresh
-    # interpreter runs in a child while this process keeps forwarding until it ends.
+    if enter(job):  # pid 1 of the step's own PID namespace, its loopback forwarded by the parent: exec
+        os.execv(python, [python, job["script"], str(job["step"])])
+    # Without a PID namespace the loopback forwarder, if any, is a thread of this process: it must outlive
+    # the exec, so the fresh interpreter runs in a child while this process keeps forwarding until it ends.
     pid = os.fork()
     if pid == 0:
         os.execv(python, [python, job["script"], str(job["step"])])

@@ -18,16 +18,21 @@ import ctypes
 import fcntl
 import os
 import resource
+import signal
 import socket
 import struct
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS = 0x00020000, 0x40000000, 0x08000000, 0x04000000
+CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID = 0x00020000, 0x40000000, 0x08000000, 0x04000000, 0x20000000
+PR_SET_NO_NEW_PRIVS = 38
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEYCTL_SYSCALL = {"x86_64": 250, "aarch64": 219, "i686": 288, "armv7l": 311}
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 32, 16384, 1 << 18
 SIOCSIFFLAGS, IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x8914, 0x1, 0x8, 0x40
 FIRST_UID = 62000
@@ -37,6 +42,7 @@ LIMITS = {
     "processes": 64,  # per sandbox uid: a fork bomb stops here
     "file_size": 8 * 1024**2,  # no file (stdout included) grows past 8 MB
     "open_files": 256,
+    "cpus": 1.0,  # CPU time a step may use, in CPUs, however many processes it starts (a cpu cgroup)
 }
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -63,11 +69,35 @@ def reap() -> None:
 
 
 def make_cgroups(name: str) -> list[str]:
-    """Per-slot memory and pids cgroups (v1 or v2), limiting the whole step, not each process.
+    """Per-slot memory, pids and cpu cgroups (v1 or v2), limiting the whole step, not each process: at most
+    1.5 GB, 64 processes and one CPU's time, however many processes or sessions the step starts.
     Returns the cgroup folders made; none where the machine does not let us (limits then per process)."""
+    period = 100_000
+    quota = int(period * LIMITS["cpus"])
+    if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2: one folder holds every controller
+        base = CGROUP_ROOT / "course-grader"
+        try:
+            base.mkdir(exist_ok=True)
+            for parent in (CGROUP_ROOT, base):
+                try:
+                    (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+                except OSError:
+                    pass
+            folder = base / name
+            folder.mkdir(exist_ok=True)
+            for file, value in (("memory.max", str(LIMITS["step_memory"])), ("pids.max", str(LIMITS["processes"])),
+                                ("cpu.max", f"{quota} {period}")):
+                try:
+                    (folder / file).write_text(value)
+                except OSError:
+                    continue
+            return [str(folder)]
+        except OSError:
+            return []
     made = []
     for controller, settings in (("memory", {"memory.limit_in_bytes": str(LIMITS["step_memory"])}),
-                                 ("pids", {"pids.max": str(LIMITS["processes"])})):
+                                 ("pids", {"pids.max": str(LIMITS["processes"])}),
+                                 ("cpu", {"cpu.cfs_period_us": str(period), "cpu.cfs_quota_us": str(quota)})):
         folder = CGROUP_ROOT / controller / "course-grader" / name
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -101,42 +131,79 @@ def unmount(path: str) -> None:
     _libc.umount2(path.encode(), MNT_DETACH)
 
 
-_ISOLATION: tuple[bool, str] | None = None
+@dataclass(frozen=True)
+class Box:
+    """What the grading box can be on this machine, and what is missing, in words."""
+
+    full: bool  # namespaces, chroot and mounts (root with CAP_SYS_ADMIN, on Linux)
+    pid_namespace: bool
+    seccomp: bool
+    notes: tuple[str, ...]
+
+
+_BOX: Box | None = None
+
+
+def _probe_namespaces() -> tuple[str, str]:
+    """In a child: (why the box cannot be built, why there is no PID namespace); "" where it can."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # try what `enter` and the runner will do: namespaces, a tmpfs mount, a PID namespace
+        os.close(read)
+        box = pid_ns = ""
+        try:
+            _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            with tempfile.TemporaryDirectory() as tmp:
+                _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+                unmount(tmp)
+            try:
+                _check(_libc.unshare(CLONE_NEWPID), "unshare (PID namespace)")
+            except OSError as exc:
+                pid_ns = str(exc) or "refused"
+        except BaseException as exc:  # noqa: BLE001 - any failure means: no box here
+            box = str(exc) or "refused"
+        os.write(write, f"{box}\n{pid_ns}".encode()[:2000])
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        box, _, pid_ns = f.read().decode(errors="replace").partition("\n")
+    os.waitpid(pid, 0)
+    return box, pid_ns
+
+
+def box() -> Box:
+    """What the box can be here (found once per process: a child tries it)."""
+    global _BOX
+    if _BOX is not None:
+        return _BOX
+    from .syscalls import available
+
+    notes: list[str] = []
+    if not sys.platform.startswith("linux"):
+        why, pid_ns = "the grading box needs Linux", "no Linux"
+    elif os.geteuid() != 0:
+        why, pid_ns = "the grading box needs root", "no root"
+    else:
+        why, pid_ns = _probe_namespaces()
+        if why:
+            why = f"this machine does not let the grader build its box ({why}); a container needs CAP_SYS_ADMIN for it"
+    full = not why
+    if why:
+        notes.append(f"{why}: grading with the weaker box (limits, a process group and a fresh copy per step)")
+    elif pid_ns:
+        notes.append(f"no PID namespace here ({pid_ns}): steps can see the machine's other processes")
+    filtering, missing = available()
+    if full and not filtering:
+        notes.append(missing)
+    _BOX = Box(full, full and not pid_ns, full and filtering, tuple(notes))
+    return _BOX
 
 
 def isolation() -> tuple[bool, str]:
-    """(whether the full box can be built here, why not). Root alone is not enough: a container without
-    CAP_SYS_ADMIN (Docker's default, Gradescope's) cannot make namespaces or mount, so a child tries."""
-    global _ISOLATION
-    if _ISOLATION is not None:
-        return _ISOLATION
-    if not sys.platform.startswith("linux"):
-        _ISOLATION = (False, "the grading box needs Linux")
-    elif os.geteuid() != 0:
-        _ISOLATION = (False, "the grading box needs root")
-    else:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # try what `enter` and the runner will do: namespaces, then a tmpfs mount
-            os.close(read)
-            try:
-                _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
-                _mount(None, "/", None, MS_REC | MS_PRIVATE)
-                with tempfile.TemporaryDirectory() as tmp:
-                    _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
-                    unmount(tmp)
-                os._exit(0)
-            except BaseException as exc:  # noqa: BLE001 - any failure means: no box here
-                os.write(write, str(exc).encode()[:500])
-                os._exit(1)
-        os.close(write)
-        with os.fdopen(read, "rb") as f:
-            why = f.read().decode(errors="replace")
-        _, status = os.waitpid(pid, 0)
-        ok = os.waitstatus_to_exitcode(status) == 0
-        _ISOLATION = (ok, "" if ok else f"this machine does not let the grader build its box ({why or 'unknown'}); "
-                      "a container needs CAP_SYS_ADMIN for it")
-    return _ISOLATION
+    """(whether the full box can be built here, why not, in a sentence)."""
+    found = box()
+    return found.full, "" if found.full else found.notes[0].split(": grading with")[0]
 
 
 def can_isolate() -> bool:
@@ -209,14 +276,80 @@ def _python_paths() -> list[str]:
     return sorted(p for p in paths if p and p != "/")
 
 
-def enter(job: dict[str, Any]) -> None:
-    """Put this (forked, not yet exec'd) process into the box described by `job`. Never returns on failure:
-    a box that cannot be built must not run learner code, so the child exits with status 97."""
+def _join_fresh_keyring() -> None:
+    """A new anonymous session keyring for this process: the grader's (and other steps') keys out of reach."""
+    import platform
+
+    number = KEYCTL_SYSCALL.get(platform.machine())
+    if number is not None:
+        _libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None)  # a kernel without keys refuses: nothing to share
+
+
+def _end_as(code: int) -> None:
+    """End this process as a step ended: an exit status (0-255), or a signal (negative). Never returns."""
+    if code < 0:
+        try:
+            signal.signal(-code, signal.SIG_DFL)  # SIGKILL and SIGSTOP have no handler to reset
+        except (OSError, ValueError):
+            pass
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
+
+
+def _supervise(pid: int, report: int | None = None) -> None:
+    """Wait for the child `pid`, then end as the step ended: as `report` (a pipe the namespace's init writes
+    the step's end into) says, else as the child did. Never returns."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            os._exit(97)
+        except InterruptedError:
+            continue
+    if report is not None:
+        said = os.read(report, 32).decode(errors="replace").strip()
+        if said.lstrip("-").isdigit():
+            _end_as(int(said))
+    _end_as(os.waitstatus_to_exitcode(status))
+
+
+def _init(step: int, report: int) -> None:
+    """Pid 1 of the step's namespace: reap whatever is orphaned there; when the step ends, write how it ended
+    into `report` (no signal can end pid 1 itself) and exit, and the kernel stops all left. Never returns."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(97)
+        except InterruptedError:
+            continue
+        if pid == step:
+            os.write(report, str(os.waitstatus_to_exitcode(status)).encode())
+            os._exit(0)
+
+
+def enter(job: dict[str, Any]) -> bool:
+    """Put this (forked, not yet exec'd) process into the box described by `job`, and return in the process
+    that runs the step, as the step's uid, under its limits, keyring and syscall filter.
+
+    With the full box, the step runs as pid 1 of a PID namespace of its own (it sees no other process),
+    a grandchild of this process, which stays behind to forward its loopback and wait for it: then True is
+    returned (in the step), and the step may exec. Otherwise (no box, or no PID namespace) False: the
+    loopback forwarder, if any, is a thread of the returning process, which must not exec.
+
+    Never returns on failure: a box that cannot be built must not run learner code, so it exits with 97."""
     try:
         os.setsid()
         work = job["work"]
         for folder in job.get("cgroups", []):  # before anything else, so every process of the step is in it
             Path(folder, "cgroup.procs").write_text(str(os.getpid()))
+        rules = None
+        if job.get("seccomp"):  # built before the chroot hides the binding; loaded last, before learner code
+            from .syscalls import prepare
+
+            rules = prepare()
+        listener = None
         if job.get("isolate"):
             _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -244,8 +377,34 @@ def enter(job: dict[str, Any]) -> None:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind(("127.0.0.1", int(job["port"])))
             listener.listen(64)
-            threading.Thread(target=_forward, args=(listener, job["uds"]), daemon=True).start()
         os.chdir(work)
+        if listener is not None:  # this process forwards the step's loopback to its channel
+            threading.Thread(target=_forward, args=(listener, job["uds"]), daemon=True).start()
+        in_pid_namespace = False
+        if job.get("isolate") and job.get("pid_namespace", True):
+            # A process that joined a new PID namespace can start no thread, so the forwarder stays here and a
+            # child makes the namespace; its child is pid 1 there, a small init (root, so the step can signal
+            # it no more than any of ours) whose child is the step, in a session of its own.
+            report_in, report_out = os.pipe()
+            pid = os.fork()
+            if pid != 0:
+                os.close(report_out)
+                _supervise(pid, report_in)
+            os.close(report_in)
+            if listener is not None:
+                listener.close()
+            _check(_libc.unshare(CLONE_NEWPID), "unshare (PID namespace)")
+            pid = os.fork()
+            if pid != 0:
+                _supervise(pid)
+            os.setsid()  # pid 1 leads a session inside the namespace, so the step sees its group as 1, not 0
+            pid = os.fork()
+            if pid != 0:
+                _init(pid, report_out)
+            os.close(report_out)
+            os.setsid()
+            in_pid_namespace = True
+        _join_fresh_keyring()
         cpu = int(job.get("timeout", 30)) + 2
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
         resource.setrlimit(resource.RLIMIT_AS, (LIMITS["memory"], LIMITS["memory"]))
@@ -259,8 +418,12 @@ def enter(job: dict[str, Any]) -> None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid program can give privileges back
+        if rules is not None:
+            rules.load()
         os.environ.clear()
         os.environ.update(job["env"])
+        return in_pid_namespace
     except BaseException as exc:  # noqa: BLE001 - the reason goes to the step's stderr, then out
         try:
             os.write(2, f"the grading sandbox could not be set up: {exc}\n".encode())

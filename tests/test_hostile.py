@@ -502,7 +502,10 @@ def test_write_output_folder_writes_nothing(batch: Batch) -> None:
 def test_kill_grader_kills_nothing_but_itself(batch: Batch) -> None:
     found = report(batch, "kill_grader")
     assert found is not None and found["done"] == [], found
-    assert steps_of(batch, "kill_grader")[1]["reason"].startswith("the step crashed (killed by signal 9)")
+    # in its own PID namespace, kill(-1) finds nothing it may signal: the attack ends the script, or the step
+    # kills itself by its own group
+    reason = steps_of(batch, "kill_grader")[1]["reason"]
+    assert reason.startswith("the step crashed (killed by signal 9)") or "ProcessLookupError" in reason, reason
 
 
 def test_socket_to_other_loopback_is_refused(batch: Batch) -> None:
