@@ -138,13 +138,24 @@ def _strip_correct(value: Any) -> Any:
 
 
 def lock_question(raw_key_json: dict[str, Any], salt: str) -> dict[str, Any]:
-    """The learner's copy of a key: Codio-shaped, no `"correct"` anywhere, `"lock"` and `"salt"` in `"source"`."""
+    """The learner's copy of a key: Codio-shaped, no `"correct"` anywhere, `"lock"` and `"salt"` in `"source"`,
+    and, for a question shown in random order, its answers in an order that gives nothing away."""
     origin = f"question {raw_key_json.get('taskId', '?')!r}" if isinstance(raw_key_json, dict) else "question"
     key = question_from_json(raw_key_json, origin=origin)
     if key.correct_ids is None:
         raise CourseError(f"{key.task_id}: this is already a learner's copy (it has a lock), not an answer key.",
                           hint="Lock the file from solutions/assessments/.")
     locked = _strip_correct(copy.deepcopy(raw_key_json))
+    if key.randomized and isinstance(locked["source"].get("answers"), list):
+        # Authors often list the right options first; shown shuffled anyway, the copy keeps an order that
+        # says nothing (fixed per question and salt, so a rebuild gives the same bytes).
+        answers = locked["source"]["answers"]
+        authored = list(answers)
+        shuffle = random.Random(f"{salt}\0{key.task_id}").shuffle
+        for _ in range(20):  # any order but the authored one
+            shuffle(answers)
+            if len(answers) < 2 or answers != authored:
+                break
     locked["source"]["lock"] = lock_for(key.task_id, key.correct_ids, salt)
     locked["source"]["salt"] = salt
     return locked

@@ -179,25 +179,17 @@ def _gradescope(args: argparse.Namespace) -> int:
 
 
 def _copy_submission(source: Path, into: Path) -> None:
-    """Gradescope's submission folder, copied without following links or copying special files."""
-    from .runner import SKIPPED
+    """Gradescope's submission folder, copied without following links or copying special files, within
+    bounds (a submission past them is not graded, and says why)."""
+    from .copying import SKIPPED, TooBig, copy_tree
 
     if not source.is_dir():
         raise CourseError(f"{source}: no such submission folder.")
     into.mkdir(parents=True)
-    total = 0
-    for folder, dirs, files in os.walk(source, followlinks=False):
-        dirs[:] = [d for d in dirs if d not in SKIPPED and not os.path.islink(os.path.join(folder, d))]
-        rel = Path(folder).relative_to(source)
-        (into / rel).mkdir(parents=True, exist_ok=True)
-        for name in files:
-            path = Path(folder) / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            total += path.stat().st_size
-            if total > 200 * 1024 * 1024:
-                raise CourseError("the submission is larger than 200 MB; it was not graded.")
-            shutil.copy2(path, into / rel / name)
+    try:
+        copy_tree(source, into, max_bytes=200 * 1024 * 1024, max_files=20_000, seconds=60, skipped=SKIPPED)
+    except TooBig as exc:
+        raise CourseError(f"this submission was not graded: {exc}.") from None
 
 
 def _bundle(args: argparse.Namespace) -> int:

@@ -217,7 +217,12 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
-        root = unpack_zip(source, Path(tmp)) if source.is_file() else source
+        root, left_out = unpack_zip(source, Path(tmp)) if source.is_file() else (source, [])
+        if left_out:
+            notes.append(f"{source.name}: left out {len(left_out)} damaged entr{'y' if len(left_out) == 1 else 'ies'} "
+                         f"(" + "; ".join(left_out[:5]) + ")")
+            if on_note:
+                on_note(notes[-1])
         submissions = load_submissions(root)
         book = Gradebook(out / "gradebook.sqlite3")
         fingerprint = plan.fingerprint()

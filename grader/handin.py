@@ -35,6 +35,8 @@ from typing import Any
 
 from course.lessons import Lesson
 
+from .copying import readable
+
 MAX_DEPTH = 3  # folders below the learner's own
 MAX_LISTED = 40  # files a "what the folder holds" line names
 MAX_INNER_ZIP = 50 * 1024 * 1024  # what a zip inside a submission may unpack to
@@ -303,12 +305,12 @@ def _unpacked(files: list[tuple[Path, int]], root: Path, scratch: Path | None) -
         into = scratch / f"zip{index}"
         try:
             into.mkdir(parents=True)
-            extract_zip(archive, into, MAX_INNER_ZIP)
+            extract_zip(archive, into, MAX_INNER_ZIP)  # a damaged entry is left out; the rest is searched
         except (CourseError, OSError):
             continue
-        shown = archive.relative_to(root).as_posix()
+        shown = readable(archive.relative_to(root).as_posix())
         out.append((archive, -1, shown))
-        out += [(p, depth + 1 + d, f"{shown}/{p.relative_to(into).as_posix()}") for p, d in walk(into)]
+        out += [(p, depth + 1 + d, readable(f"{shown}/{p.relative_to(into).as_posix()}")) for p, d in walk(into)]
     return out
 
 
@@ -316,8 +318,8 @@ def find_work(root: Path, lessons: list[Lesson], scratch: Path | None = None) ->
     """Apply the rules above to one learner's folder, for the lessons being graded. Zips in the folder
     are unpacked into `scratch` (which must outlive the grading of this learner); without it, they are not."""
     files = walk(root)
-    holds = [p.relative_to(root).as_posix() for p, _ in files if not _junk(p.name)]
-    shown = {p: p.relative_to(root).as_posix() for p, _ in files}
+    holds = [readable(p.relative_to(root).as_posix()) for p, _ in files if not _junk(p.name)]
+    shown = {p: readable(p.relative_to(root).as_posix()) for p, _ in files}
     unpacked: set[Path] = set()
     for path, depth, name in _unpacked(files, root, scratch):
         if depth < 0:

@@ -31,6 +31,9 @@ GRADESCOPE_TAIL = 2000  # the tail of stdout/stderr kept in a Gradescope test's 
 TOP_FAILURES = 3
 NO_RESULT = "no result for this step"
 
+# The run's own files in OUT: no learner's folder may take one of these names.
+RESERVED = {"gradebook.csv", "gradebook.sqlite3", "gradebook.sqlite3-wal", "gradebook.sqlite3-shm", "summary.json",
+            "summary.html", ".offline-api"}
 _SAFE_FOLDER = re.compile(r"\w(?:[\w.@+ -]{0,98}[\w.@+-])?")  # a name as people write it: "Zoë Müller", j.doe@uni.edu
 
 
@@ -50,10 +53,10 @@ def learner_folder(learner: str) -> str:
     spaces inside, `.`, `@`, `+`, `-`); anything else (a slash, `..`, markup, a leading dot) is
     replaced, with a hash of the real id appended so two odd ids never share a folder.
     """
-    if _SAFE_FOLDER.fullmatch(learner):
+    if _SAFE_FOLDER.fullmatch(learner) and learner.casefold() not in RESERVED:
         return learner
     cleaned = re.sub(r"[^\w.@+-]+", "_", learner).strip("._-")[:60] or "learner"
-    return f"{cleaned}-{hashlib.sha256(learner.encode('utf-8')).hexdigest()[:8]}"
+    return f"{cleaned}-{hashlib.sha256(learner.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 def tail_lines(text: str, lines: int = FEEDBACK_LINES, chars: int = FEEDBACK_CHARS) -> str:
@@ -187,8 +190,14 @@ def gradebook_csv(run: GradingRun) -> str:
     writer.writerow(columns)
     for result in sorted(run.results, key=lambda r: r.learner):
         cells = _row(result, run)
-        writer.writerow([cells.get(column, "") for column in columns])
+        writer.writerow([spreadsheet_safe(cells.get(column, "")) for column in columns])
     return buffer.getvalue()
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text, never runs: one that starts like a formula (=, +, -, @, a tab
+    or a carriage return) gets a leading apostrophe (OWASP's rule against CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # ------------------------------------------------------------------------------------------- gradescope

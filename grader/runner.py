@@ -22,6 +22,7 @@ from course.explain import Crash, crash_of, learner_traceback
 from course.offline.requestlog import read_log
 
 from .api import APIFault, PrivateAPI
+from .copying import TooBig, copy_tree
 from .handin import FOUND, NOT_HANDED_IN, Found
 from .hints import choose_hint
 from .results import CheckOutcome, StepOutcome
@@ -33,7 +34,6 @@ MAX_OUTPUT = 1024 * 1024  # per stream
 KEEP_OUTPUT = 20_000  # what is kept in the results of a step's output
 WORK_SIZE = "64m"  # a step's working copy, on its own tmpfs
 BOX_PORT = 8765  # inside a box, the API answers on the course's usual port (forwarded to the step's channel)
-SKIPPED = ("__pycache__", ".course", "images", ".git", ".venv", "venv", "node_modules", ".ipynb_checkpoints")
 
 
 class GraderFault(Exception):
@@ -57,15 +57,9 @@ def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
 
 
 def _fresh_copy(source: Path, assets: Path | None, into: Path) -> None:
-    """The learner's folder (never through a link, never a special file), then the lesson's assets if absent."""
-    for item in source.iterdir():
-        if item.name in SKIPPED:
-            continue
-        target = into / item.name
-        if item.is_dir() and not item.is_symlink():
-            shutil.copytree(item, target, symlinks=True, ignore=shutil.ignore_patterns(*SKIPPED))
-        elif item.is_file() and not item.is_symlink():
-            shutil.copy2(item, target)
+    """The learner's folder (never through a link, never a special file, within the bounds of `copying`),
+    then the lesson's assets if the learner has none."""
+    copy_tree(source, into)
     if assets is not None and assets.is_dir() and not (into / "assets").exists():
         shutil.copytree(assets, into / "assets")
 
@@ -179,6 +173,8 @@ def _copy_in(found: Found, assets: Path | None, work: Path) -> str:
         target = work / found.lesson.script
         target.unlink(missing_ok=True)
         target.write_bytes(found.script)
+    except TooBig as exc:
+        return str(exc)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             return f"the submission's folder is larger than the {WORK_SIZE}B a step may use"

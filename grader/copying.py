@@ -1,0 +1,118 @@
+"""Reading and copying what a learner handed in, whatever it holds, within bounds.
+
+A submission is untrusted data before it is untrusted code: links (to the answer keys, to
+`/dev/zero`), FIFOs and devices, tens of thousands of files, folders nested a thousand deep, names
+that are not UTF-8. Here nothing follows a link, nothing but regular files and folders is read or
+copied, and every walk and copy stops at a bound (files, bytes, depth, time) with the reason in
+words, which becomes that learner's reason, never a crash of the class's grading.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_FILES = 10_000
+MAX_BYTES = 64 * 1024 * 1024  # what a step's working copy may hold (its tmpfs)
+MAX_DEPTH = 24
+COPY_SECONDS = 20.0
+SKIPPED = ("__pycache__", ".course", "images", ".git", ".venv", "venv", "node_modules", ".ipynb_checkpoints",
+           "site-packages")
+
+
+class TooBig(Exception):
+    """A submission past a bound: the message is the learner's reason."""
+
+
+def readable(name: str) -> str:
+    """A file or folder name as text that can be shown and stored: bytes that are not UTF-8 become '?'."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\ufffd", "?")
+
+
+@dataclass
+class Entry:
+    path: Path
+    relative: str  # with '/' between parts, as the name was on disk (possibly with surrogates)
+    size: int
+    depth: int
+
+
+def walk(root: Path, *, max_files: int = MAX_FILES, max_depth: int = MAX_DEPTH, skipped: tuple[str, ...] = (),
+         deadline: float | None = None) -> list[Entry]:
+    """The regular files under `root`, sorted, without following links or entering special files;
+    raises TooBig past `max_files`, `max_depth` or the deadline (time.monotonic())."""
+    found: list[Entry] = []
+    stack: list[tuple[Path, str, int]] = [(root, "", 0)]
+    while stack:
+        folder, prefix, depth = stack.pop()
+        if deadline is not None and time.monotonic() > deadline:
+            raise TooBig("reading the submission took too long (it holds too many files)")
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            relative = prefix + entry.name
+            if stat.S_ISDIR(info.st_mode):
+                if entry.name in skipped:
+                    continue
+                if depth + 1 > max_depth:
+                    raise TooBig(f"the submission's folders are nested more than {max_depth} deep")
+                stack.append((Path(entry.path), relative + "/", depth + 1))
+            elif stat.S_ISREG(info.st_mode):
+                found.append(Entry(Path(entry.path), relative, info.st_size, depth))
+                if len(found) > max_files:
+                    raise TooBig(f"the submission holds more than {max_files:,} files")
+    return sorted(found, key=lambda e: e.relative)
+
+
+def _copy_file(source: Path, target: Path, budget: int) -> int:
+    """Copy one regular file (checked again once open: it may have been swapped for a FIFO), at most
+    `budget` bytes; returns the bytes copied."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return 0
+        copied = 0
+        with open(target, "wb") as out:
+            while chunk := os.read(fd, 1024 * 1024):
+                copied += len(chunk)
+                if copied > budget:
+                    raise TooBig(f"the submission's folder holds more than {MAX_BYTES // 2**20} MB")
+                out.write(chunk)
+        st = os.fstat(fd)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return copied
+    finally:
+        os.close(fd)
+
+
+def copy_tree(source: Path, target: Path, *, max_bytes: int = MAX_BYTES, max_files: int = MAX_FILES,
+              seconds: float = COPY_SECONDS, skipped: tuple[str, ...] = SKIPPED) -> int:
+    """Copy `source`'s folders and regular files into `target` (which exists), within the bounds; returns
+    the bytes copied. Links and special files are left out; TooBig says which bound was passed."""
+    deadline = time.monotonic() + seconds
+    files = walk(source, max_files=max_files, skipped=skipped, deadline=deadline)
+    total = sum(e.size for e in files)
+    if total > max_bytes:
+        raise TooBig(f"the submission's folder holds {total // 2**20} MB, more than the {max_bytes // 2**20} MB a step may use")
+    copied = 0
+    for entry in files:
+        if time.monotonic() > deadline:
+            raise TooBig(f"copying the submission took more than {seconds:g} s")
+        destination = target / entry.relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            copied += _copy_file(entry.path, destination, max_bytes - copied)
+        except TooBig:
+            raise
+        except OSError:
+            continue  # vanished or unreadable: left out, as a link would be
+    return copied
