@@ -212,6 +212,9 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     from .sandbox import box
     from .store import Gradebook
 
+    from course.offline.server import raise_open_files
+
+    raise_open_files()  # the grader's own descriptors: slots, channels, logs
     source, out = source.resolve(), out.resolve()
     plan = make_plan(lessons)
     out.mkdir(parents=True, exist_ok=True)

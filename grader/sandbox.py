@@ -245,7 +245,7 @@ def _loopback_up() -> None:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", IFF_UP | IFF_LOOPBACK | IFF_RUNNING))
 
 
-def _pipe(a: socket.socket, b: socket.socket) -> None:
+def _pipe(a: socket.socket, b: socket.socket, done: threading.Barrier | None = None) -> None:
     try:
         while data := a.recv(65536):
             b.sendall(data)
@@ -257,18 +257,38 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        if done is not None:
+            try:
+                done.wait(timeout=60)  # both directions over: the connection's slot is free again
+            except threading.BrokenBarrierError:
+                pass
+            a.close()
+
+
+FORWARDED_AT_ONCE = 16  # connections a step may hold open to the API: more are closed at once
 
 
 def _forward(listener: socket.socket, uds: str) -> None:
+    """The step's loopback port, forwarded to its channel; a step holds at most FORWARDED_AT_ONCE connections."""
+    slots = threading.BoundedSemaphore(FORWARDED_AT_ONCE)
     while True:
         try:
             client, _ = listener.accept()
+        except OSError:
+            continue
+        if not slots.acquire(blocking=False):
+            client.close()
+            continue
+        try:
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             upstream.connect(uds)
         except OSError:
+            client.close()
+            slots.release()
             continue
-        threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
-        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+        done = threading.Barrier(2, action=slots.release)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pipe, args=(a, b, done), daemon=True).start()
 
 
 def _python_paths() -> list[str]:

@@ -8,10 +8,12 @@ and writes one row to the request log before the response goes out.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import secrets
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -26,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import errors, params, uploads, urls
+from .budget import LOG_VALUE_CHARS, Budgets, bounded
 from .channels import CONTROL_KEY, STATE_KEY, ChannelError, Channels
 from .config import ServerConfig
 from .errors import APIError, Dalle, Gpt
@@ -80,6 +83,7 @@ class OfflineAPI:
         self._tasks: list[asyncio.Task[None]] = []
         # Per-run listeners for the grader (see `channels`); the control socket, when given, opens them.
         self.channels = Channels(self.config.channel_dir)
+        self.budgets = Budgets()
         self.control_socket: Any = None
         self._control: Any = None
 
@@ -101,21 +105,35 @@ class OfflineAPI:
             return
         started = time.perf_counter()
         request = Request(scope, self._limited(receive))
+        channel = state.get(STATE_KEY)
         record = Record(time=self.clock(), method=scope["method"], route=scope["path"], status=0,
-                        request_id="req_" + uuid.uuid4().hex, channel=state.get(STATE_KEY))
+                        request_id="req_" + uuid.uuid4().hex, channel=channel)
+        counted = False
         try:
+            if channel is not None:  # a grading run's request: within its budget, or a 429 before any work
+                self.budgets.start(channel, _declared_length(scope))
+                counted = True
             response = await self._dispatch(request, record)
         except APIError as exc:
             response = self._error(exc, record)
         except BodyTooLarge:
             response = self._error(errors.body_too_large(self.config.max_body), record)
+        except ClientGone:
+            record.status, record.error_code = 499, "client_gone"  # nobody to answer: the row says why
+            self._write_row(record)
+            if counted:
+                self.budgets.done(channel, 0)
+            return
         except Exception:  # never let a bug become a dropped connection: answer as the real API would
             traceback.print_exc(file=sys.stderr)
             response = self._error(errors.server_error(), record)
-        await self._finish(scope, receive, send, response, record, started)
+        logged = await self._finish(scope, receive, send, response, record, started)
+        if counted:
+            self.budgets.done(channel, logged)
 
     async def _finish(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
-                      send: Callable[..., Awaitable[Any]], response: Response, record: Record, started: float) -> None:
+                      send: Callable[..., Awaitable[Any]], response: Response, record: Record, started: float) -> int:
+        """Log the request's row, then send the response; returns the row's size in bytes (about)."""
         elapsed = (time.perf_counter() - started) * 1000
         if not scope["path"].startswith("/private/"):
             response.headers["openai-version"] = OPENAI_VERSION
@@ -123,14 +141,25 @@ class OfflineAPI:
             response.headers["x-request-id"] = record.request_id or ""
         record.status = response.status_code
         record.duration_ms = round(elapsed, 3)
+        size = self._write_row(record)
+        await response(scope, receive, send)
+        return size
+
+    def _write_row(self, record: Record) -> int:
+        """One row in the request log, its values bounded (a huge prompt is cut, uploads are described);
+        returns its size in bytes, about."""
+        record.params = bounded(record.params)  # type: ignore[assignment]
+        if record.error_message and len(record.error_message) > LOG_VALUE_CHARS:
+            record.error_message = record.error_message[:LOG_VALUE_CHARS] + "…"
         try:
             self.log.write(record)
         except Exception:  # a row that cannot be stored must not cost the learner the answer
             traceback.print_exc(file=sys.stderr)
             self.log.write(Record(time=record.time, method=record.method, route=record.route, status=record.status,
-                                  error_code=record.error_code, request_id=record.request_id,
+                                  error_code=record.error_code, request_id=record.request_id, channel=record.channel,
                                   params={"_unloggable": repr(record.params)[:2000]}))
-        await response(scope, receive, send)
+        return 200 + len(json.dumps(record.params, default=str)) + sum(len(u) for u in record.urls) + \
+            len(record.error_message or "") + 200 * len(record.images)
 
     def _limited(self, receive: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         seen = 0
@@ -227,11 +256,29 @@ class OfflineAPI:
             return await self._generations(request, record)
         return await self._with_uploads(route, request, record)
 
-    async def _render(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Pillow work, off the event loop but on a few threads only: more would just queue on the GIL."""
+    async def _render(self, fn: Callable[..., Any], *args: Any, watch: Request | None = None) -> Any:
+        """Pillow work, off the event loop but on a few threads only: more would just queue on the GIL.
+        With `watch` (a request whose body has been read), a client that goes away stops the drawing
+        between two images (`fn` takes a `cancel` event) and ClientGone is raised."""
         if self._render_limiter is None:
             self._render_limiter = anyio.CapacityLimiter(max(1, self.config.render_threads))
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._render_limiter)
+        if watch is None:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self._render_limiter)
+        cancel = threading.Event()
+        work = asyncio.ensure_future(anyio.to_thread.run_sync(functools.partial(fn, *args, cancel=cancel),
+                                                              limiter=self._render_limiter))
+        gone = asyncio.ensure_future(_disconnect(watch))
+        try:
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            left = not work.done()
+            if left:
+                cancel.set()
+            gone.cancel()
+        if left:
+            await asyncio.gather(work, return_exceptions=True)
+            raise ClientGone()
+        return work.result()
 
     def _error(self, exc: APIError, record: Record) -> Response:
         record.error_code = exc.code or exc.type
@@ -268,7 +315,7 @@ class OfflineAPI:
         limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
         body = await self._render(self.producer.respond, p, issuer, [], record.image_ids, record.urls, None, "",
-                                  record.images)
+                                  record.images, watch=request)
         return JSONResponse(body, headers=limits)
 
     async def _with_uploads(self, route: str, request: Request, record: Record) -> Response:
@@ -304,7 +351,7 @@ class OfflineAPI:
         limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
         body = await self._render(self.producer.respond, p, issuer, images, record.image_ids, record.urls,
-                                  region, digest, record.images)
+                                  region, digest, record.images, watch=request)
         return JSONResponse(body, headers=limits)
 
     def _read_uploads(self, p: params.Params, files: dict[str, list[uploads.Upload]]) -> tuple[list[Any], Any, str]:
@@ -338,6 +385,8 @@ class OfflineAPI:
             if p.model.is_gpt:
                 raise Gpt.content_policy(record.request_id or "")
             raise Dalle.content_policy(p.model.family)
+        if record.channel is not None:  # a grading run: within its images and pixels
+            self.budgets.draw(record.channel, p.n, p.width * p.height)
         who = record.learner or record.key or "anonymous"
         return self.limiter.take(record.key or "", p.n, ident("org", "org", who))
 
@@ -374,6 +423,28 @@ class OfflineAPI:
         if model is None:
             raise errors.model_not_found(model_id)
         return JSONResponse(card(model))
+
+
+class ClientGone(Exception):
+    """The client went away before its images were drawn: the drawing stopped."""
+
+
+def _declared_length(scope: dict[str, Any]) -> int:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return max(0, int(value))
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns once the client has gone (its body already read, the next message can only say so)."""
+    while True:
+        message = await request.receive()
+        if message.get("type") == "http.disconnect":
+            return
 
 
 class _Cell:

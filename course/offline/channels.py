@@ -29,6 +29,7 @@ from typing import Any
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 STATE_KEY = "course_channel"  # in each request's scope["state"]: the channel it came through
+CONNECTIONS = 32  # open at once on one channel: a run cannot use up the server's file descriptors
 CONTROL_KEY = "course_control"  # set on requests that came through the control socket
 
 
@@ -46,11 +47,34 @@ class Channels:
         """The uvicorn server that serves the app: channels use its protocol, settings and connection set."""
         self._server = server
 
-    def factory(self, state: dict[str, Any]) -> Any:
-        """A protocol factory like uvicorn's own, whose requests carry `state` in scope["state"]."""
+    def factory(self, state: dict[str, Any], connections: int | None = None) -> Any:
+        """A protocol factory like uvicorn's own, whose requests carry `state` in scope["state"]; with
+        `connections`, a connection past that many open at once is closed as soon as it is accepted."""
         config = self._server.config
-        return functools.partial(config.http_protocol_class, config=config, server_state=self._server.server_state,
+        base = functools.partial(config.http_protocol_class, config=config, server_state=self._server.server_state,
                                  app_state=state)
+        if connections is None:
+            return base
+        open_now = [0]
+
+        def make() -> Any:
+            protocol = base()
+            made, lost = protocol.connection_made, protocol.connection_lost
+
+            def connection_made(transport: Any) -> None:
+                made(transport)
+                open_now[0] += 1
+                if open_now[0] > connections:
+                    transport.close()
+
+            def connection_lost(exc: Exception | None) -> None:
+                open_now[0] -= 1
+                lost(exc)
+
+            protocol.connection_made, protocol.connection_lost = connection_made, connection_lost
+            return protocol
+
+        return make
 
     async def open(self, name: str, kind: str) -> dict[str, Any]:
         if not isinstance(name, str) or not NAME.fullmatch(name):
@@ -77,7 +101,7 @@ class Channels:
             raise ChannelError(f"a channel is 'unix' or 'tcp', not {kind!r}")
         sock.listen(128)
         sock.setblocking(False)
-        listener = await loop.create_server(self.factory({STATE_KEY: name}), sock=sock)
+        listener = await loop.create_server(self.factory({STATE_KEY: name}, CONNECTIONS), sock=sock)
         self._open[name] = (listener, kind, address)
         return {"name": name, "kind": kind, "address": address}
 

@@ -38,6 +38,10 @@ def revised_prompt(p: Params) -> str:
     return f"{text.rstrip('.')}. A {detail} picture in a {mood} style, centred in the frame with soft lighting."
 
 
+class Cancelled(Exception):
+    """The caller stopped the drawing (its client went away)."""
+
+
 @dataclass
 class Issuer:
     """Where a request's images go: who asked (for the URL path) and the server's own address."""
@@ -69,11 +73,15 @@ class Producer:
 
     def respond(self, p: Params, issuer: Issuer, images: list[Image.Image], log_ids: list[str], log_urls: list[str],
                 edit_region: Image.Image | None = None, input_digest: str = "",
-                log_images: list[dict[str, str]] | None = None) -> dict[str, Any]:
+                log_images: list[dict[str, str]] | None = None, cancel: Any = None) -> dict[str, Any]:
+        """The response body for a valid request; `cancel` (an Event) set by the caller stops the drawing
+        between two images (the client went away)."""
         created = int(self.clock())
         data: list[dict[str, Any]] = []
         ext = p.output_format if p.model.is_gpt else "png"
         for i in range(p.n):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
             seed = render.seed_for(self.seed, p.route, p.model.id, p.prompt, p.size, p.quality, p.style,
                                    p.background, input_digest, i)
             picture = self._draw(p, images, edit_region, seed, i)

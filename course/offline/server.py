@@ -39,6 +39,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def raise_open_files(wanted: int = 65536) -> None:
+    """As many open files as this process may have (the soft limit up to the hard one): a class's
+    connections must not run a server out of descriptors at a common `ulimit -n 1024`."""
+    import resource
+
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        pass
+
+
 def _say(message: str) -> None:
     print(message, flush=True)  # flushed: stdout may be a pipe, and a reader may be waiting for the line
 
@@ -60,6 +74,7 @@ def serve(
         )
     if config.workers > 1 and control_fd is not None:
         raise CourseError("channels (--control-fd) live in one process, so they need a single worker.")
+    raise_open_files()
     import uvicorn  # noqa: F401  (imported before forking, so that workers share it)
 
     from .app import OfflineAPI  # noqa: F401
