@@ -11,8 +11,6 @@ Expected failures print one line and a hint; --verbose adds the traceback.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path

@@ -43,7 +43,8 @@ class Entry:
 def walk(root: Path, *, max_files: int = MAX_FILES, max_depth: int = MAX_DEPTH, skipped: tuple[str, ...] = (),
          deadline: float | None = None) -> list[Entry]:
     """The regular files under `root`, sorted, without following links or entering special files;
-    raises TooBig past `max_files`, `max_depth` or the deadline (time.monotonic())."""
+    folders deeper than `max_depth` are left out (no lesson needs them); raises TooBig past
+    `max_files` or the deadline (time.monotonic())."""
     found: list[Entry] = []
     stack: list[tuple[Path, str, int]] = [(root, "", 0)]
     while stack:
@@ -51,7 +52,8 @@ def walk(root: Path, *, max_files: int = MAX_FILES, max_depth: int = MAX_DEPTH, 
         if deadline is not None and time.monotonic() > deadline:
             raise TooBig("reading the submission took too long (it holds too many files)")
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
         except OSError:
             continue
         for entry in entries:
@@ -64,7 +66,7 @@ def walk(root: Path, *, max_files: int = MAX_FILES, max_depth: int = MAX_DEPTH, 
                 if entry.name in skipped:
                     continue
                 if depth + 1 > max_depth:
-                    raise TooBig(f"the submission's folders are nested more than {max_depth} deep")
+                    continue
                 stack.append((Path(entry.path), relative + "/", depth + 1))
             elif stat.S_ISREG(info.st_mode):
                 found.append(Entry(Path(entry.path), relative, info.st_size, depth))

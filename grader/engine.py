@@ -125,6 +125,9 @@ class Slot:
                 self.zygote.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.zygote.kill()
+                self.zygote.wait()
+            if self.zygote.stdout is not None:
+                self.zygote.stdout.close()
         self._release_uid()
 
 

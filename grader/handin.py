@@ -173,7 +173,8 @@ def walk(folder: Path, max_depth: int = MAX_DEPTH) -> list[tuple[Path, int]]:
 
     def visit(current: Path, depth: int) -> None:
         try:
-            entries = sorted(os.scandir(current), key=lambda e: e.name)
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
         except OSError:
             return
         for entry in entries:

@@ -119,7 +119,9 @@ def load_submissions(root: Path) -> list[Submission]:
     if not root.is_dir():
         raise CourseError(f"{root} is neither a folder of learner folders nor a zip.")
     found = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+    with os.scandir(root) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
         try:
             is_folder = entry.is_dir(follow_symlinks=False)
         except OSError:

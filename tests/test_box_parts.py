@@ -1,0 +1,120 @@
+"""The box's parts one at a time: the loopback forwarder's cap, cgroups v1 and v2, what the grader says
+when a part is missing, the copy's bounds, and the question copies' answer order."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import sandbox
+from grader.copying import TooBig, copy_tree, walk
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_forwarder_holds_at_most_so_many_connections(tmp_path: Path) -> None:
+    upstream_path = str(tmp_path / "api.sock")
+    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    upstream.bind(upstream_path)
+    upstream.listen(100)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: [accepted.append(upstream.accept()[0]) for _ in range(100)], daemon=True).start()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(100)
+    threading.Thread(target=sandbox._forward, args=(listener, upstream_path), daemon=True).start()
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(sandbox.FORWARDED_AT_ONCE + 8)]
+    time.sleep(0.5)
+    assert len(accepted) == sandbox.FORWARDED_AT_ONCE
+    for c in clients:
+        c.close()
+    time.sleep(0.5)
+    again = socket.create_connection(listener.getsockname())  # slots freed when connections end
+    time.sleep(0.3)
+    assert len(accepted) == sandbox.FORWARDED_AT_ONCE + 1
+    again.close()
+    listener.close()
+    upstream.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_slot_gets_memory_pids_and_cpu_cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int) -> None:
+    root = tmp_path / "cgroup"
+    if version == 2:
+        root.mkdir()
+        (root / "cgroup.controllers").write_text("cpu memory pids\n")
+    else:
+        for controller in ("memory", "pids", "cpu"):
+            (root / controller).mkdir(parents=True)
+    monkeypatch.setattr(sandbox, "CGROUP_ROOT", root)
+    made = [Path(p) for p in sandbox.make_cgroups("uid-62000")]
+    if version == 2:
+        (folder,) = made
+        assert (folder / "memory.max").read_text() == str(sandbox.LIMITS["step_memory"])
+        assert (folder / "pids.max").read_text() == "64" and (folder / "cpu.max").read_text() == "100000 100000"
+        assert "+cpu" in (root / "course-grader" / "cgroup.subtree_control").read_text()
+    else:
+        assert [p.parent.parent.name for p in made] == ["memory", "pids", "cpu"]
+        assert (made[2] / "cpu.cfs_quota_us").read_text() == "100000"
+
+
+def test_what_the_box_lacks_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "_BOX", None)
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sandbox, "_probe_namespaces", lambda: ("", "Operation not permitted"))
+    monkeypatch.setattr("grader.syscalls.available", lambda: (False, "no system call filter here (OSError: libseccomp.so.2)"))
+    found = sandbox.box()
+    assert found.full and not found.pid_namespace and not found.seccomp
+    assert any("no PID namespace here" in n for n in found.notes) and any("no system call filter" in n for n in found.notes)
+    monkeypatch.setattr(sandbox, "_BOX", None)
+    monkeypatch.setattr(sandbox, "_probe_namespaces", lambda: ("unshare: Operation not permitted", ""))
+    found = sandbox.box()
+    assert not found.full and "CAP_SYS_ADMIN" in found.notes[0] and "weaker box" in found.notes[0]
+    monkeypatch.setattr(sandbox, "_BOX", None)
+
+
+def test_a_copy_never_follows_a_link_nor_opens_a_fifo(tmp_path: Path) -> None:
+    source, target = tmp_path / "in", tmp_path / "out"
+    (source / "sub").mkdir(parents=True)
+    (source / "imageGen.py").write_text("x = 1\n")
+    (source / "sub" / "notes.txt").write_text("hello")
+    (source / "keys").symlink_to(REPO / "solutions")
+    (source / "zero").symlink_to("/dev/zero")
+    os.mkfifo(source / "pipe")
+    target.mkdir()
+    copy_tree(source, target)
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == ["imageGen.py", "sub", "sub/notes.txt"]
+
+
+def test_a_copy_past_its_bounds_says_why(tmp_path: Path) -> None:
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(30):
+        (many / f"{i}.txt").write_text("x")
+    with pytest.raises(TooBig, match="more than 20 files"):
+        walk(many, max_files=20)
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "blob.bin").write_bytes(b"x" * 4096)
+    (tmp_path / "target").mkdir()
+    with pytest.raises(TooBig, match="more than the 0 MB"):
+        copy_tree(big, tmp_path / "target", max_bytes=1024)
+
+
+def test_question_copies_keep_an_order_that_says_nothing() -> None:
+    """The keys list the right options first; the learners' copies do not, and the self-check still works."""
+    from course.questions import check, load_questions
+
+    keys = load_questions(REPO / "solutions" / "assessments")
+    copies = load_questions(REPO / "course" / "content" / "assessments")
+    for task_id, key in keys.items():
+        raw_key = json.loads((REPO / "solutions" / "assessments" / f"{task_id}.json").read_text())
+        raw_copy = json.loads((REPO / "course" / "content" / "assessments" / f"{task_id}.json").read_text())
+        assert [a["_id"] for a in raw_copy["source"]["answers"]] != [a["_id"] for a in raw_key["source"]["answers"]]
+        assert check(copies[task_id], sorted(key.correct_ids)).correct  # the lock still knows the right set
