@@ -156,8 +156,11 @@ def private_api(data_dir: Path) -> Iterator[PrivateAPI]:
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     control.bind(str(sockets / "control.sock"))
     control.listen(64)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    from .sandbox import python_env
+
+    # A minimal environment: a step without root could read it through /proc, and no setting of the shell's
+    # (a key file, a rate limit) may change how the private API answers, and so a grade.
+    env = python_env()
     base_url = f"http://127.0.0.1:{main.getsockname()[1]}/v1"
     try:
         with open(data_dir / "server.log", "ab") as log:

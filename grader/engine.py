@@ -18,18 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .sandbox import FIRST_UID, box, kill_step, kill_uid, make_cgroups, uid_processes
+from .sandbox import FIRST_UID, box, kill_step, kill_uid, make_cgroups, python_env, uid_processes
 
 UID_COUNT = 1000
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _python_env() -> dict[str, str]:
-    """A minimal environment for the zygote and the plain launcher: a forked step inherits the zygote's
-    memory, so nothing of the grader's own environment (keys, tokens, paths) may be in it."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent",
-            "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
 
 
 class Slot:
@@ -71,7 +64,7 @@ class Slot:
 
     def _start_zygote(self) -> None:
         self.zygote = subprocess.Popen([sys.executable, "-m", "grader.zygote"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True, env=_python_env(), cwd=str(REPO))
+                                       stdout=subprocess.PIPE, text=True, env=python_env(), cwd=str(REPO))
         assert self.zygote.stdout is not None
         ready = self.zygote.stdout.readline()
         if '"ready"' not in ready:
@@ -102,7 +95,7 @@ class Slot:
         self._uid_lock = None
 
     def _run_plain(self, job: dict[str, Any]) -> dict[str, Any]:
-        proc = subprocess.Popen([sys.executable, "-m", "grader.jail", json.dumps(job)], env=_python_env(),
+        proc = subprocess.Popen([sys.executable, "-m", "grader.jail", json.dumps(job)], env=python_env(),
                                 cwd=str(REPO), stdin=subprocess.DEVNULL)
         timed_out = False
         try:

@@ -209,12 +209,13 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     from .api import private_api
     from .capacity import default_workers
     from .reports import write_reports
-    from .sandbox import box
+    from .sandbox import box, guard_grader
     from .store import Gradebook
 
     from course.offline.server import raise_open_files
 
     raise_open_files()  # the grader's own descriptors: slots, channels, logs
+    guard_grader()  # a step running as this user cannot read this process's environment or memory
     source, out = source.resolve(), out.resolve()
     plan = make_plan(lessons)
     out.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID = 0x00020000, 0x40000000, 0x08000000, 0x04000000, 0x20000000
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
 KEYCTL_JOIN_SESSION_KEYRING = 1
 KEYCTL_SYSCALL = {"x86_64": 250, "aarch64": 219, "i686": 288, "armv7l": 311}
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 32, 16384, 1 << 18
@@ -194,10 +195,26 @@ def box() -> Box:
     elif pid_ns:
         notes.append(f"no PID namespace here ({pid_ns}): steps can see the machine's other processes")
     filtering, missing = available()
-    if full and not filtering:
+    if not filtering and sys.platform.startswith("linux"):
         notes.append(missing)
-    _BOX = Box(full, full and not pid_ns, full and filtering, tuple(notes))
+    _BOX = Box(full, full and not pid_ns, filtering, tuple(notes))
     return _BOX
+
+
+def python_env() -> dict[str, str]:
+    """A minimal environment for every process a step can look into (the zygote, the plain launcher, the
+    offline API): a forked step inherits the zygote's memory, and a step running as the grader's own
+    user (no root) can read their /proc files, so nothing of the grader's environment (keys, tokens,
+    paths) may be in them."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent",
+            "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+
+
+def guard_grader() -> None:
+    """Make this (the grader's) process undumpable: its memory and /proc files (its environment with any
+    key or token) are then out of reach of a process of the same user, as a step is without root."""
+    if sys.platform.startswith("linux"):
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def isolation() -> tuple[bool, str]:

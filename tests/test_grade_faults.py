@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, api_processes
+from tests.conftest import REPO, api_processes, as_nobody
 
 FIXTURES = Path(__file__).with_name("fixtures") / "submissions"
 CORRECT = FIXTURES / "correct_everything"
@@ -173,26 +173,9 @@ def test_grading_in_a_bare_environment(tmp_path: Path) -> None:
     assert check.returncode == 0 and "5/5 steps pass the public checks" in check.stdout, check.stdout + check.stderr
 
 
-def _as_nobody() -> list[str] | None:
-    """A prefix that runs a command as an unprivileged user (nobody), when this runs as root; else None.
-    Where the checkout's Python lives in a folder only root may enter (a pyenv under /root, say), that
-    user is given the one capability of reading files (CAP_DAC_READ_SEARCH) and nothing else of root's."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        return None
-    plain = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
-    reader = plain[:-1] + ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--"]
-    probe = "import subprocess, sys, grader.grade; subprocess.run([sys.executable, '-c', '0'], check=True)"
-    for prefix in (plain, reader):
-        done = subprocess.run([*prefix, sys.executable, "-c", probe], cwd="/", capture_output=True,
-                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
-        if done.returncode == 0:
-            return prefix
-    return None
-
-
 def test_grading_as_a_user_without_root() -> None:
     """As an ordinary user (the weaker box), is the reference solution still graded in full?"""
-    prefix = _as_nobody()
+    prefix = as_nobody()
     if prefix is None:
         pytest.skip("needs root to become another user, and a checkout that user can read")
     work = Path(tempfile.mkdtemp(prefix="grade-as-user-", dir="/tmp"))

@@ -1,4 +1,4 @@
-"""What one grading run may take from the shared offline API, so that no learner slows or fails another.
+"""What one step's run may take from the shared offline API, so that no learner slows or fails another.
 
 Each channel (a step's run, see `channels`) has a budget: requests in flight at once, requests in all,
 images and pixels drawn, bytes uploaded, bytes of request log written. Past one, the request gets
