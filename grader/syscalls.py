@@ -45,9 +45,20 @@ def available() -> tuple[bool, str]:
     return True, ""
 
 
+_built: Any = None
+
+
 def prepare() -> Any:
     """The filter, built but not loaded: build it while the binding and libseccomp can still be found
-    (before the box's chroot), load it with `.load()` just before learner code."""
+    (before the box's chroot), load it with `.load()` just before learner code. Built once per process:
+    the warm engine's zygote builds it as it warms up, and each forked step only loads it."""
+    global _built
+    if _built is None:
+        _built = _build()
+    return _built
+
+
+def _build() -> Any:
     seccomp = _binding()
     refused = seccomp.ERRNO(errno.EPERM)
     rules = seccomp.SyscallFilter(seccomp.ALLOW)
