@@ -24,7 +24,19 @@ def test_the_forwarder_holds_at_most_so_many_connections(tmp_path: Path) -> None
     upstream.bind(upstream_path)
     upstream.listen(100)
     accepted: list[socket.socket] = []
-    threading.Thread(target=lambda: [accepted.append(upstream.accept()[0]) for _ in range(100)], daemon=True).start()
+
+    done = threading.Event()
+    upstream.settimeout(0.1)
+
+    def accept_all() -> None:
+        while not done.is_set():
+            try:
+                accepted.append(upstream.accept()[0])
+            except TimeoutError:
+                continue
+
+    acceptor = threading.Thread(target=accept_all, daemon=True)
+    acceptor.start()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(100)
@@ -40,7 +52,11 @@ def test_the_forwarder_holds_at_most_so_many_connections(tmp_path: Path) -> None
     assert len(accepted) == sandbox.FORWARDED_AT_ONCE + 1
     again.close()
     listener.close()
+    done.set()
+    acceptor.join()
     upstream.close()
+    for conn in accepted:
+        conn.close()
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -109,7 +125,7 @@ def test_a_copy_past_its_bounds_says_why(tmp_path: Path) -> None:
 
 def test_question_copies_keep_an_order_that_says_nothing() -> None:
     """The keys list the right options first; the learners' copies do not, and the self-check still works."""
-    from course.questions import check, load_questions
+    from course.lesson.questions import check, load_questions
 
     keys = load_questions(REPO / "solutions" / "assessments")
     copies = load_questions(REPO / "course" / "content" / "assessments")
