@@ -77,8 +77,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    from course.lessons import all_lessons
-    from course.notebooks import build_notebook, write_notebook
+    from course.lesson.lessons import all_lessons
+    from course.jupyter.notebooks import build_notebook, write_notebook
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-notebooks-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}

@@ -1,3 +1,3 @@
-from .cli import main
+from .terminal.cli import main
 
 raise SystemExit(main())

@@ -92,7 +92,7 @@ def call_step(step: Callable[[], object], number: int, script: str) -> int:
         sys.stdout.flush()
         # The learner's frames only: the runner's own frame is noise to them.
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
-        from .hints import hint_for_exception
+        from .lesson.hints import hint_for_exception
 
         hint = hint_for_exception(exc)
         if hint is not None:

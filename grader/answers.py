@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from course.questions import Question
+from course.lesson.questions import Question
 
 MAX_BYTES = 1024 * 1024
 

@@ -84,7 +84,7 @@ def _grade(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from course.lessons import CONTENT, all_lessons
+    from course.lesson.lessons import CONTENT, all_lessons
 
     from .api import private_api
     from .engine import Engine

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from course.errors import CourseError
-from course.lessons import Lesson, all_lessons
-from course.questions import Question, load_questions, score
+from course.lesson.lessons import Lesson, all_lessons
+from course.lesson.questions import Question, load_questions, score
 
 from .answers import read_answers
 from .handin import FOUND, NOT_FOUND, Handin, find_work
@@ -89,8 +89,8 @@ class Plan:
         for task_id in sorted(self.questions):  # the key files' bytes: stable across processes, unlike repr()
             path = self.questions[task_id].path
             digest.update(task_id.encode() + (Path(path).read_bytes() if path else b""))
-        modules = sorted((REPO / "grader").glob("*.py")) + [REPO / "course" / name for name in (
-            "checks.py", "notebooks.py", "explain.py", "fingerprints.py", "steps.py", "hints.py")]
+        modules = (sorted((REPO / "grader").glob("*.py")) + sorted((REPO / "course" / "lesson").glob("*.py"))
+                   + [REPO / "course" / name for name in ("steps.py", "scripts.py", "jupyter/notebooks.py")])
         for module in modules:
             digest.update(module.read_bytes())
         return digest.hexdigest()[:16]

@@ -8,7 +8,7 @@ Learners do not always hand in `imageGen.py` at the top of their folder. The rul
    `_`/`-` and a copy mark are set aside: `imageGen.py`, `ImageGen.py`, `imagegen.py`,
    `image_gen.py`, `imageGen (1).py`, `imageGen copy.py`, `imageGen-Copy1.ipynb`, and
    `imageGen.py.txt` (an editor that added `.txt`). The notebook `imageGen.ipynb` counts as well
-   and is graded as it runs in Jupyter (see `course.notebooks.notebook_script`), and so does a
+   and is graded as it runs in Jupyter (see `course.jupyter.notebooks.notebook_script`), and so does a
    notebook `course notebook` made under any name ("Lesson 1 - Isabel.ipynb"): its own metadata
    says which lesson it is. `imageGen2.py` is lesson 2's, never a copy of lesson 1's.
 3. **When several compete**, the first of: work over an untouched exercise (every step still
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from course.lessons import Lesson
+from course.lesson.lessons import Lesson
 
 from .copying import readable
 
@@ -197,7 +197,7 @@ def _untouched(data: bytes, notebook: bool) -> bool:
     """Every step still as the exercise has it (`todo()`): nothing of the learner's to grade."""
     try:
         if notebook:
-            from course.notebooks import code_cells_text
+            from course.jupyter.notebooks import code_cells_text
 
             text = code_cells_text(data)
         else:
@@ -259,7 +259,7 @@ def _script_of(candidate: Candidate, lesson: Lesson) -> tuple[bytes | None, str,
         except OSError as exc:
             return None, f"{candidate.relative} can't be read ({exc.strerror})", ""
         return data, "", data.decode("utf-8-sig", "replace")
-    from course.notebooks import notebook_code, notebook_script, read_notebook
+    from course.jupyter.notebooks import notebook_code, notebook_script, read_notebook
 
     try:
         steps = [int(s["number"]) for s in lesson.steps]

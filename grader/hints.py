@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from course.checks import StepResult, StepRun, _matches, params_of
-from course.explain import Crash
-from course.hints import Hint, hint_for_text
+from course.lesson.checks import StepResult, StepRun, _matches, params_of
+from course.lesson.explain import Crash
+from course.lesson.hints import Hint, hint_for_text
 
 # Errors a step is sometimes meant to cause (and catch): in a step that calls it, the advice is to catch them.
 REFUSALS_A_STEP_MAY_ASK_FOR = {"invalid-size", "content-policy", "edit-not-png", "edit-not-square", "edit-mask-size",

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from course.checks import StepRun, evaluate
-from course.explain import Crash, crash_of, learner_traceback
+from course.lesson.checks import StepRun, evaluate
+from course.lesson.explain import Crash, crash_of, learner_traceback
 from course.offline.requestlog import read_log
 
 from .api import APIFault, PrivateAPI

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import signal
 import sys
 import time
-import traceback
 
 
 def _warm_up() -> None:
@@ -24,47 +22,21 @@ def _warm_up() -> None:
     import openai.resources.images  # noqa: F401
 
     import course.connect  # noqa: F401
-    import course.hints
+    import course.lesson.hints
     import course.steps  # noqa: F401
 
     client = openai.OpenAI(api_key="sk-warm", base_url="http://127.0.0.1:9/v1")
     _ = client.images  # the SDK imports its resources lazily
     client.close()
-    course.hints.catalogue()
+    course.lesson.hints.catalogue()
     from grader import syscalls
 
     if syscalls.available()[0]:
         syscalls.prepare()  # importing the binding alone takes ~25 ms: once here, not once per step
 
 
-def source_problem(path: str) -> str:
-    """What `python script` says of a script it cannot even decode (PEP 263: UTF-8 unless declared),
-    which `runpy.run_path` would run anyway; "" when there is nothing to say."""
-    import io
-    import tokenize
-
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return ""  # runpy says why, as python would
-    if b"\0" in data:
-        return "SyntaxError: source code cannot contain null bytes"
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        data.decode(encoding)
-    except SyntaxError as exc:
-        return f"SyntaxError: {exc}"
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        return (f"SyntaxError: Non-UTF-8 code starting with '\\x{data[exc.start]:02x}' in file {path} on line {line}, "
-                "but no encoding declared; see https://peps.python.org/pep-0263/ for details")
-    except LookupError:
-        return "SyntaxError: unknown encoding declared"
-    return ""
-
-
 def _child(job: dict) -> None:
+    from course.scripts import flush_std, run_as_main
     from grader.sandbox import enter
 
     out = os.open(job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -77,27 +49,8 @@ def _child(job: dict) -> None:
         os.close(fd)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     enter(job)
-    code = 0
-    sys.argv = [job["script"], str(job["step"])]
-    sys.path[0] = job["work"]
-    problem = source_problem(job["script"])
-    if problem:  # `python imageGen.py` refuses such a file before running a line; runpy would not
-        os.write(2, (problem + "\n").encode("utf-8", "replace"))
-        os._exit(1)
-    try:
-        runpy.run_path(job["script"], run_name="__main__")
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if not isinstance(exc.code, int) and exc.code is not None:
-            print(exc.code, file=sys.stderr)
-    except BaseException:  # noqa: BLE001 - a script that fails outside the step runner (at import, say)
-        traceback.print_exc()
-        code = 1
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:  # noqa: BLE001 - the learner may have closed them
-        pass
+    code = run_as_main(job["script"], [str(job["step"])], job["work"])
+    flush_std()
     os._exit(code & 0xFF)
 
 

@@ -6,6 +6,7 @@ pytest_plugins = ["tests.golden_plugin"]
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -30,14 +31,39 @@ os.environ.pop("PYTHONUNBUFFERED", None)
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the user folder at a temp dir and forget any real key, so tests never touch real state."""
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point the user folder at a temp dir and forget any real key, so tests never touch real state; stop
+    the warm runners of `course try` the test started (they would otherwise wait 20 minutes for work)."""
     home = tmp_path_factory.mktemp("course-home")
     monkeypatch.setenv("COURSE_HOME", str(home))
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "COURSE_LIVE", "COURSE_OFFLINE_DATA_DIR",
                  "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
         monkeypatch.delenv(name, raising=False)
-    return home
+    yield home
+    stop_warm_runners(tmp_path_factory.getbasetemp())
+
+
+def warm_runners(under: Path) -> list[int]:
+    """The pids of warm runners whose socket lies under `under`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"course.terminal.warm" in argv and b"serve" in argv and any(a.startswith(str(under).encode()) for a in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def stop_warm_runners(under: Path) -> None:
+    for pid in warm_runners(under):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def api_processes(out: Path) -> list[int]:

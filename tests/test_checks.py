@@ -10,10 +10,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from course import fingerprints
-from course.checks import StepRun, describe_request, evaluate, shown_as_link
-from course.explain import crash_of, error_words, learner_traceback
-from course.lessons import find_lesson
+from course.lesson import fingerprints
+from course.lesson.checks import StepRun, describe_request, evaluate, shown_as_link
+from course.lesson.explain import crash_of, error_words, learner_traceback
+from course.lesson.lessons import find_lesson
 from course.offline.requestlog import Record
 
 URL = "http://127.0.0.1:8765/private/org-a/user-b/img-XYZ.png?st=1&sig=abc%3D"

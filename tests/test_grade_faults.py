@@ -87,7 +87,7 @@ class FakeSlot:
 @pytest.mark.parametrize("behaviour", ["box", "raise"])
 def test_a_box_or_engine_failure_is_not_graded_never_a_zero(tmp_path: Path, behaviour: str) -> None:
     """Does a box that cannot be built, or an engine that fails, leave the step 'not graded' with the reason?"""
-    from course.lessons import find_lesson
+    from course.lesson.lessons import find_lesson
     from grader.handin import find_work
     from grader.runner import run_step
 

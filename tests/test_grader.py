@@ -250,8 +250,8 @@ def test_bad_inputs_are_clear(tmp_path: Path) -> None:
 
 def test_attempts_beyond_the_limit_score_nothing(tmp_path: Path) -> None:
     """Does an answer recorded after more attempts than a question allows score 0, with the reason?"""
-    from course.lessons import all_lessons
-    from course.questions import load_questions
+    from course.lesson.lessons import all_lessons
+    from course.lesson.questions import load_questions
     from grader.grade import KEYS, Plan, grade_submission
     from grader.submissions import Submission
 

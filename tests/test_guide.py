@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from course.errors import CourseError
-from course.guide import (
+from course.lesson.guide import (
     Assessment,
     Code,
     Columns,

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from course.build import check_build, strip_solutions
-from course.checks import StepRun, evaluate
+from course.lesson.build import check_build, strip_solutions
+from course.lesson.checks import StepRun, evaluate
 from course.errors import CourseError
-from course.lessons import all_lessons, find_lesson
+from course.lesson.lessons import all_lessons, find_lesson
 from course.offline.requestlog import read_log
 from tests.conftest import REPO
 

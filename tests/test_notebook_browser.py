@@ -32,8 +32,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from course.lessons import CONTENT
-from course.questions import load_questions
+from course.lesson.lessons import CONTENT
+from course.lesson.questions import load_questions
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"

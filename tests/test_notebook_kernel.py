@@ -18,8 +18,8 @@ from typing import Any, Iterator
 import nbformat
 import pytest
 
-from course.lessons import find_lesson
-from course.notebooks import build_notebook
+from course.lesson.lessons import find_lesson
+from course.jupyter.notebooks import build_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # jupyter_client's own

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from course.guide import Chapter, load_guide, load_page, parse_page
-from course.pages import render_chapter_index, render_page, try_command
+from course.lesson.guide import Chapter, load_guide, load_page, parse_page
+from course.terminal.pages import render_chapter_index, render_page, try_command
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SEED_PAGE = SHARED / "seeds" / "000_bcb0d8282be4e8d8.txt"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from course.answers import attempts_path, attempts_used, load_answers, record_answer
+from course.lesson.answers import attempts_path, attempts_used, load_answers, record_answer
 from course.errors import CourseError
-from course.questions import (
+from course.lesson.questions import (
     GuidanceRule,
     build_locked,
     check,
@@ -307,6 +307,6 @@ def test_corrupt_answers_file_is_kept_and_explained(tmp_path: Path, content: str
 
 def lock_free(raw: dict[str, Any]) -> Any:
     """A Question straight from JSON, no file needed."""
-    from course.questions import question_from_json
+    from course.lesson.questions import question_from_json
 
     return question_from_json(raw, origin="test")

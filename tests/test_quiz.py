@@ -14,10 +14,10 @@ import pexpect
 import pytest
 from rich.console import Console
 
-from course.answers import attempts_used, load_answers, record_answer
+from course.lesson.answers import attempts_used, load_answers, record_answer
 from course.errors import CourseError
-from course.questions import build_locked, load_questions
-from course.quiz import QuizResult, run_quiz
+from course.lesson.questions import build_locked, load_questions
+from course.terminal.quiz import QuizResult, run_quiz
 from tests.conftest import REPO
 from tests.test_questions import IDS, key_json, write
 
@@ -25,8 +25,8 @@ DRIVER = """
 import json, sys
 from pathlib import Path
 from rich.console import Console
-from course.questions import load_questions
-from course.quiz import run_quiz
+from course.lesson.questions import load_questions
+from course.terminal.quiz import run_quiz
 questions = load_questions(sys.argv[1])
 result = run_quiz(list(questions.values()), answers_path=Path(sys.argv[2]), console=Console())
 print("RESULT " + json.dumps(result.to_dict()))

@@ -12,10 +12,10 @@ from pathlib import Path
 import pexpect
 from rich.console import Console
 
-from course.guide import load_chapter
-from course.lessons import CONTENT, all_lessons
-from course.pages import render_page
-from course.questions import display_order, load_question, load_questions
+from course.lesson.guide import load_chapter
+from course.lesson.lessons import CONTENT, all_lessons
+from course.terminal.pages import render_page
+from course.lesson.questions import display_order, load_question, load_questions
 from tests.conftest import REPO, SHARED
 
 

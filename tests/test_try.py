@@ -12,10 +12,10 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from course.checks import StepRun
-from course.lessons import find_lesson
-from course.progress import lesson_progress, record_step
-from course.trying import preview
+from course.lesson.checks import StepRun
+from course.lesson.lessons import find_lesson
+from course.lesson.progress import lesson_progress, record_step
+from course.terminal.trying import preview
 from tests.conftest import REPO
 
 
@@ -132,7 +132,7 @@ def test_progress_keeps_history(tmp_path) -> None:
 
 def test_questions_in_progress_are_self_checked(tmp_path) -> None:
     """Are answered questions marked correct or wrong from the locked copies, without the keys?"""
-    from course.questions import load_question
+    from course.lesson.questions import load_question
 
     key = load_question(REPO / "solutions" / "assessments" / "multiple-choice-1558564085.json")
     right = sorted(key.correct_ids)
@@ -159,7 +159,7 @@ def test_damaged_progress_file_is_kept(tmp_path) -> None:
 
 def test_step_run_without_log_still_judges_exit() -> None:
     """With the live API (no request log), is a step judged on what can be judged?"""
-    from course.checks import evaluate
+    from course.lesson.checks import evaluate
 
     result = evaluate({"number": 1, "checks": [{"kind": "exit"}]}, StepRun(1, "", "", 0))
     assert result.passed

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CourseError
-from .lessons import Lesson
+from ..errors import CourseError
+from ..lesson.lessons import Lesson
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WIDGET_CALLS = {"start", "try_it", "question", "progress"}
 STEP_DEF = re.compile(r"^def (step(\d+))\(", re.M)
 RUNNER = re.compile(r"^if __name__ == [\"']__main__[\"']:", re.M)
@@ -95,7 +95,7 @@ def split_script(source: str, *, name: str = "<script>") -> ScriptParts:
 def script_source(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO) -> str:
     """The lesson script a notebook is built from, made from its source in solutions/ as `course build`
     makes exercises/: the solution without its marker lines, or the exercise with `todo()` lines."""
-    from .build import BEGIN, END, strip_solutions
+    from ..lesson.build import BEGIN, END, strip_solutions
 
     path = repo / "solutions" / lesson.script
     try:
@@ -112,7 +112,7 @@ def script_source(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO)
 
 def _markdown_of(blocks: list[Any]) -> list[str]:
     """Markdown text for a run of guide blocks (columns are laid one after the other)."""
-    from .guide import Code, Columns, Heading, Markdown
+    from ..lesson.guide import Code, Columns, Heading, Markdown
 
     out: list[str] = []
     for block in blocks:
@@ -129,7 +129,7 @@ def _markdown_of(blocks: list[Any]) -> list[str]:
 
 
 def _flatten(blocks: list[Any]) -> list[Any]:
-    from .guide import Columns
+    from ..lesson.guide import Columns
 
     out: list[Any] = []
     for block in blocks:
@@ -141,7 +141,7 @@ def _flatten(blocks: list[Any]) -> list[Any]:
 
 
 def _has_widgets(blocks: list[Any]) -> bool:
-    from .guide import Assessment, Columns, TryIt
+    from ..lesson.guide import Assessment, Columns, TryIt
 
     return any(isinstance(b, (Assessment, TryIt)) or (isinstance(b, Columns) and _has_widgets(b.left + b.right))
                for b in blocks)
@@ -172,7 +172,7 @@ def _cell_ids(nb: Any, stem: str) -> None:
 
 def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO) -> Any:
     """The lesson as an nbformat 4.5 notebook, a plain dict (not written anywhere)."""
-    from .guide import Assessment, TryIt, load_chapter, step_number
+    from ..lesson.guide import Assessment, TryIt, load_chapter, step_number
 
     source = script_source(lesson, solutions=solutions, repo=repo)
     parts = split_script(source, name=lesson.script)
@@ -340,7 +340,7 @@ def script_from_notebook(notebook: dict[str, Any], template: str, *, name: str =
 
 def check_notebooks(repo: Path = REPO) -> list[str]:
     """Committed notebooks that differ from a fresh build (empty when all is in step)."""
-    from .lessons import all_lessons
+    from ..lesson.lessons import all_lessons
 
     drift = []
     for folder, solutions in (("exercises", False), ("solutions", True)):
@@ -359,7 +359,7 @@ def check_notebooks(repo: Path = REPO) -> list[str]:
 # --------------------------------------------------------------------------- as it runs in Jupyter
 
 NOTEBOOK_PRELUDE = '''"""{name}, as it runs in Jupyter from top to bottom (made by the grader)."""
-from course.notebooks import jupyter_stand_ins as _stand_ins, run_cell as _cell
+from course.jupyter.notebooks import jupyter_stand_ins as _stand_ins, run_cell as _cell
 
 display = _stand_ins()  # a notebook has display() without an import
 '''

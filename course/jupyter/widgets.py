@@ -9,9 +9,9 @@
     progress(1)                       # steps passed and questions answered
 
 Everything a widget does is one of the course's own actions, shared with the terminal:
-`course.steps.call_step` runs the step (the same messages, traceback and hint), `course.trying.judge`
+`course.steps.call_step` runs the step (the same messages, traceback and hint), `course.terminal.trying.judge`
 judges it with the lesson's checks against the offline API's request log, saves its images under
-`images/` and records the progress; `course.answers.record_answer` and `course.questions.check`
+`images/` and records the progress; `course.lesson.answers.record_answer` and `course.lesson.questions.check`
 keep and score the answers in `answers.json`. Each widget exposes the method its button calls
 (`StepTry.run`, `QuestionBox.check`, `ProgressBox.refresh`), so tests can drive them in a kernel.
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import CourseError
+from ..errors import CourseError
 
 try:
     import ipywidgets as widgets
@@ -81,8 +81,8 @@ _PROGRESS_BOXES: list["ProgressBox"] = []
 def start(lesson: int | str = 1) -> Session:
     """Connect this kernel to the Images API (the offline one when no key is set), for `lesson`."""
     global SESSION
-    from .connect import connect, running_server
-    from .lessons import find_lesson
+    from ..connect import connect, running_server
+    from ..lesson.lessons import find_lesson
 
     chosen = find_lesson(lesson)
     connection = connect(quiet=True)
@@ -114,7 +114,7 @@ def _session() -> Session:
 
 
 def _last_id(session: Session) -> int:
-    from .offline.requestlog import read_log
+    from ..offline.requestlog import read_log
 
     if session.data_dir is None or session.key is None:
         return session.last_id
@@ -175,10 +175,10 @@ def _watch_images(found: list[bytes]):
 
 def run_step(step: Callable[[], object], number: int | None = None) -> "NotebookTry":
     """Run one step in this kernel, judge it as `course try` would, and return what happened."""
-    from .checks import StepRun
-    from .offline.requestlog import read_log
-    from .steps import call_step
-    from .trying import judge, pictures_in
+    from ..lesson.checks import StepRun
+    from ..offline.requestlog import read_log
+    from ..steps import call_step
+    from ..terminal.trying import judge, pictures_in
 
     session = _session()
     lesson = session.lesson
@@ -239,7 +239,7 @@ def _pre(text: str, colour: str) -> str:
 class NotebookTry:
     """A step's run in the notebook: the terminal's TryResult, the base64 pictures, and how long it took."""
 
-    outcome: Any  # course.trying.TryResult
+    outcome: Any  # course.terminal.trying.TryResult
     pictures: list[bytes]
     seconds: float
 
@@ -360,8 +360,8 @@ _QUESTIONS: dict[str, Any] = {}
 
 
 def _question(task_id: str) -> Any:
-    from .lessons import CONTENT
-    from .questions import load_questions
+    from ..lesson.lessons import CONTENT
+    from ..lesson.questions import load_questions
 
     if not _QUESTIONS:
         _QUESTIONS.update(load_questions(CONTENT / "assessments"))
@@ -380,8 +380,8 @@ class QuestionBox(widgets.VBox):
     """One question: its choices, a Check button (`check()` is what a click does) and its feedback."""
 
     def __init__(self, task_id: str, answers_path: Path) -> None:
-        from .answers import attempts_used, load_answers
-        from .questions import display_order
+        from ..lesson.answers import attempts_used, load_answers
+        from ..lesson.questions import display_order
 
         self.question = q = _question(task_id)
         self.answers_path = answers_path
@@ -430,8 +430,8 @@ class QuestionBox(widgets.VBox):
 
     def check(self) -> Any:
         """Check the chosen answer: save it, count the attempt, show the verdict and guidance."""
-        from .answers import attempts_used, record_answer
-        from .questions import check
+        from ..lesson.answers import attempts_used, record_answer
+        from ..lesson.questions import check
 
         q = self.question
         used = attempts_used(self.answers_path, q.task_id)
@@ -495,7 +495,7 @@ class ProgressBox(widgets.VBox):
         self.refresh()
 
     def refresh(self) -> Any:
-        from .progress import lesson_progress
+        from ..lesson.progress import lesson_progress
 
         try:
             row = lesson_progress(self.folder, [self.lesson])[0]
@@ -530,7 +530,7 @@ def _refresh_progress() -> None:
 
 def progress(lesson: int | str | None = None) -> ProgressBox:
     """A progress widget for `lesson` (the notebook's lesson by default)."""
-    from .lessons import find_lesson
+    from ..lesson.lessons import find_lesson
 
     chosen = find_lesson(lesson) if lesson is not None else _session().lesson
     box = ProgressBox(chosen, SESSION.folder if SESSION is not None else Path.cwd())

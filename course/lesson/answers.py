@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import CourseError
+from ..errors import CourseError
 
 try:
     import fcntl

@@ -4,7 +4,7 @@
   becomes one `todo()` line at the block's indentation;
 - `exercises/assets/` is a byte copy of `solutions/assets/`;
 - `course/content/assessments/` holds the hash-locked copies of `solutions/assessments/`;
-- `exercises/*.ipynb` and `solutions/*.ipynb`: each lesson as a notebook (`course.notebooks`), the
+- `exercises/*.ipynb` and `solutions/*.ipynb`: each lesson as a notebook (`course.jupyter.notebooks`), the
   learner's and the instructor's.
 
 `check_build()` rebuilds into a temporary folder and lists every file that differs, so a test (and
@@ -19,9 +19,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import CourseError
+from ..errors import CourseError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION\s*$")
 END = re.compile(r"^[ \t]*# END SOLUTION\s*$")
 TODO_LINE = "{indent}todo()  # your code here: see the lesson page for this step\n"
@@ -72,7 +72,7 @@ def build(repo: Path = REPO, *, exercises: Path | None = None, assessments: Path
     written.extend(build_locked(solutions / "assessments", assessments))
     if notebooks:
         from .lessons import all_lessons
-        from .notebooks import build_notebooks
+        from ..jupyter.notebooks import build_notebooks
 
         written += build_notebooks(all_lessons(), exercises, repo=repo)
         written += build_notebooks(all_lessons(), solutions, solutions=True, repo=repo)
@@ -97,7 +97,7 @@ def check_build(repo: Path = REPO) -> list[str]:
                 a, b = fresh_root / rel, committed_root / rel
                 if not a.exists() or not b.exists() or not filecmp.cmp(a, b, shallow=False):
                     drift.append(f"{label}/{rel}")
-        from .notebooks import check_notebooks
+        from ..jupyter.notebooks import check_notebooks
 
         return drift + check_notebooks(repo)
 

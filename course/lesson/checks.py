@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .offline.requestlog import Record
+from ..offline.requestlog import Record
 
 ROUTES = {"generations": "/v1/images/generations", "edits": "/v1/images/edits", "variations": "/v1/images/variations"}
 ROUTE_WORDS = {"generations": "image", "edits": "edit", "variations": "variation"}
@@ -136,7 +136,7 @@ def _route(spec: dict[str, Any]) -> str:
 def params_of(record: Record) -> dict[str, Any]:
     """A logged request's parameters with the API's defaults filled in (the model's default size
     included) and form fields as numbers."""
-    from .offline.models import all_models
+    from ..offline.models import all_models
 
     params = {**DEFAULTS, **{k: v for k, v in record.params.items() if v is not None}}
     if record.model:
@@ -156,7 +156,7 @@ def _value_ok(got: Any, want: Any) -> bool:
     if isinstance(want, dict) and "not_in" in want:
         return got not in want["not_in"]
     if isinstance(want, dict) and "family" in want:  # a model of this family (any GPT image model, say)
-        from .offline.models import all_models
+        from ..offline.models import all_models
 
         model = all_models().get(str(got))
         return model is not None and model.family == want["family"]

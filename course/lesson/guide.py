@@ -1,7 +1,7 @@
 """Codio guides as data: pages, chapters and the blocks a page is made of.
 
 The lessons are written in Codio's guide dialect (see course/content/README.md) so the same files
-serve Codio and the terminal. This module only reads them; `course.pages` draws them. It uses the
+serve Codio and the terminal. This module only reads them; `course.terminal.pages` draws them. It uses the
 standard library alone, so loading a guide never pays for the renderer.
 
 The dialect, as read here:

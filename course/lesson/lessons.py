@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CourseError
+from ..errors import CourseError
 
-CONTENT = Path(__file__).with_name("content")
+CONTENT = Path(__file__).resolve().parents[1] / "content"
 LESSONS = CONTENT / "lessons"
 
 

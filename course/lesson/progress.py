@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CourseError
+from ..errors import CourseError
 
 PROGRESS = Path(".course") / "progress.json"
 

@@ -38,7 +38,7 @@ from typing import Any, Literal
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from .errors import CourseError
+from ..errors import CourseError
 
 MULTIPLE_CHOICE = "multiple-choice"
 LOCK_PREFIX = "hmac-sha256:"

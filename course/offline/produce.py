@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from .. import fingerprints
+from ..lesson import fingerprints
 from . import render, urls
 from .params import Params
 from .storage import ImageStore

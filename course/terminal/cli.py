@@ -23,14 +23,14 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import CourseError
+from ..errors import CourseError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .connect import running_server
-    from .offline.config import ServerConfig
-    from .offline.server import serve
-    from .paths import server_dir
+    from ..connect import running_server
+    from ..offline.config import ServerConfig
+    from ..offline.server import serve
+    from ..paths import server_dir
 
     for name in ("keys", "blocked_terms"):
         path = getattr(args, name)
@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     if state_file is None and args.data_dir is None and running_server(timeout=1.0) is None:
         state_file = server_dir() / "state.json"  # scripts started later will use this server
     try:
-        from .offline.policy import load_keys
+        from ..offline.policy import load_keys
 
         if config.keys_file:
             load_keys(config.keys_file)
@@ -65,8 +65,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
-    from .offline.requestlog import read_log
-    from .paths import offline_data_dir
+    from ..offline.requestlog import read_log
+    from ..paths import offline_data_dir
 
     data_dir = Path(args.data_dir or os.environ.get("COURSE_OFFLINE_DATA_DIR") or offline_data_dir())
     records = read_log(data_dir, key=args.key)
@@ -92,7 +92,7 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _background_server() -> dict | None:
-    from .connect import running_server
+    from ..connect import running_server
 
     state = running_server(timeout=2.0)
     if state is None:
@@ -111,6 +111,10 @@ def _status(args: argparse.Namespace) -> int:
 def _stop(args: argparse.Namespace) -> int:
     import signal
 
+    from .warm import stop
+
+    if stop():
+        print("Stopped the warm runner of course try.")
     state = _background_server()
     if state is not None:
         os.kill(int(state["pid"]), signal.SIGTERM)
@@ -126,7 +130,7 @@ def _console():  # type: ignore[no-untyped-def]
 
 def _learner_lesson(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The lesson named by --lesson or --script, else the first whose script is in this folder."""
-    from .lessons import all_lessons, find_lesson, lesson_for_script
+    from ..lesson.lessons import all_lessons, find_lesson, lesson_for_script
 
     if getattr(args, "lesson", None):
         return find_lesson(args.lesson)
@@ -150,8 +154,8 @@ def _try(args: argparse.Namespace) -> int:
 def _progress(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from .lessons import all_lessons
-    from .progress import lesson_progress
+    from ..lesson.lessons import all_lessons
+    from ..lesson.progress import lesson_progress
 
     rows = lesson_progress(Path.cwd(), all_lessons())
     if args.json:
@@ -175,8 +179,8 @@ def _progress(args: argparse.Namespace) -> int:
 
 
 def _overview(args: argparse.Namespace) -> int:
-    from .lessons import all_lessons
-    from .progress import lesson_progress
+    from ..lesson.lessons import all_lessons
+    from ..lesson.progress import lesson_progress
 
     console = _console()
     console.print("[bold]The Images API course[/bold]  (course --help lists every command)")
@@ -189,13 +193,13 @@ def _overview(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from .guide import load_chapter, load_page
+    from ..lesson.guide import load_chapter, load_page
     from .pages import render_page
 
     console = _console()
     target = Path(args.lesson)
     if target.is_dir():  # a whole Codio guide (.guides, .guides/content, or a folder of chapters)
-        from .guide import load_guide
+        from ..lesson.guide import load_guide
         from .pages import render_chapter_index
 
         pages = [page for chapter in load_guide(target) for page in chapter.pages]
@@ -205,14 +209,14 @@ def _show(args: argparse.Namespace) -> int:
         render_page(pages[_page_index(args.page, [p.slug for p in pages], 0)], console)
         return 0
     if target.is_file() and target.suffix != ".md":  # any file in the guide dialect, whatever its name
-        from .guide import parse_page
+        from ..lesson.guide import parse_page
 
         render_page(parse_page(target.read_text(encoding="utf-8"), slug=target.stem), console)
         return 0
     if target.suffix == ".md" or target.is_file():
         render_page(load_page(target), console)
         return 0
-    from .lessons import find_lesson
+    from ..lesson.lessons import find_lesson
 
     lesson = find_lesson(args.lesson)
     chapter = load_chapter(lesson.folder)
@@ -238,8 +242,8 @@ def _page_index(page: str | None, slugs: list[str], lesson: int) -> int:
 
 
 def _quiz(args: argparse.Namespace) -> int:
-    from .lessons import CONTENT
-    from .questions import load_questions
+    from ..lesson.lessons import CONTENT
+    from ..lesson.questions import load_questions
     from .quiz import run_quiz
 
     questions = load_questions(Path(args.questions) if args.questions else CONTENT / "assessments")
@@ -259,7 +263,7 @@ def _quiz(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .build import build, check_build
+    from ..lesson.build import build, check_build
 
     if args.check:
         drift = check_build()
@@ -276,8 +280,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _notebook(args: argparse.Namespace) -> int:
-    from .lessons import all_lessons, find_lesson
-    from .notebooks import build_notebook, notebook_name, notebook_text, write_notebook
+    from ..lesson.lessons import all_lessons, find_lesson
+    from ..jupyter.notebooks import build_notebook, notebook_name, notebook_text, write_notebook
 
     lessons = [find_lesson(args.lesson)] if args.lesson else all_lessons()
     out = args.out or Path.cwd()
@@ -386,6 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "try" in argv[:2]:  # the warm runner: the SDK already imported, a fresh process per try
+        from . import warm
+
+        if not warm.inside:
+            code = warm.run(argv)
+            if code is not None:
+                return code
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

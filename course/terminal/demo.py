@@ -10,13 +10,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .build import REPO
+from ..lesson.build import REPO
 
 
 def run_demo(out: Path) -> int:
     from rich.console import Console
 
-    from .lessons import find_lesson
+    from ..lesson.lessons import find_lesson
     from .trying import show, try_step
 
     console = Console(highlight=False)

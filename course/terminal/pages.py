@@ -19,7 +19,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from course.guide import Assessment, Block, Chapter, Code, Columns, Heading, Markdown, Page, TryIt, step_number
+from course.lesson.guide import Assessment, Block, Chapter, Code, Columns, Heading, Markdown, Page, TryIt, step_number
 
 __all__ = ["render_chapter_index", "render_page", "try_command"]
 

@@ -21,8 +21,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .answers import attempts_used, load_answers, record_answer
-from .questions import Answer, Question, Verdict, check, display_order
+from ..lesson.answers import attempts_used, load_answers, record_answer
+from ..lesson.questions import Answer, Question, Verdict, check, display_order
 
 Status = Literal["correct", "incorrect", "skipped", "no attempts left", "not reached"]
 Ending = Literal["finished", "quit", "end of input", "interrupted"]

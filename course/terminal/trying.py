@@ -16,14 +16,17 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from .checks import StepResult, StepRun, evaluate
-from .errors import CourseError
-from .hints import Hint, hint_for_text
-from .lessons import Lesson
+from ..lesson.checks import StepResult, StepRun, evaluate
+from ..errors import CourseError
+from ..lesson.hints import Hint, hint_for_text
+from ..lesson.lessons import Lesson
 
 STEP_TIMEOUT = 60.0
+# How a step runs: None, a new interpreter (`python imageGen.py N`); the warm runner sets a function of the
+# script's folder that returns its own way (a fork of itself) or None where that would not be exact.
+launcher: Callable[[Path], Callable[..., tuple[str, str, int | None]] | None] | None = None
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
@@ -44,8 +47,8 @@ class TryResult:
 
 def try_step(lesson: Lesson, number: int, script: Path, *, images_dir: Path, timeout: float = STEP_TIMEOUT) -> TryResult:
     """Run step `number` of `script`, save the images it got, and judge it with the lesson's checks."""
-    from .connect import connect, running_server
-    from .offline.requestlog import read_log
+    from ..connect import connect, running_server
+    from ..offline.requestlog import read_log
 
     lesson.step(number)  # a clear error for a step the lesson lacks
     if not script.is_file():
@@ -69,20 +72,44 @@ def try_step(lesson: Lesson, number: int, script: Path, *, images_dir: Path, tim
     except (OSError, UnicodeDecodeError):
         source = None
     started = time.time()
-    try:
-        done = subprocess.run([sys.executable, script.name, str(number)], cwd=script.parent, env=env,
-                              capture_output=True, text=True, timeout=timeout)
-        run = StepRun(number, done.stdout, done.stderr, done.returncode, workdir=script.parent, started=started,
-                      source=source)
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        run = StepRun(number, out, err, None, workdir=script.parent, started=started, timed_out=True,
-                      reason=f"the step did not finish within {timeout:.0f} s", source=source)
+    out, err, code, interrupted = run_script(script, [str(number)], env, timeout)
+    run = StepRun(number, out, err, code, workdir=script.parent, started=started, source=source)
+    if code is None:
+        run.timed_out = True
+        run.reason = f"the step did not finish within {timeout:.0f} s"
+    elif interrupted:
+        run.reason = "the step was interrupted (Ctrl-C) before it finished"
     if key is not None and data_dir is not None:
         run.records = read_log(data_dir, key=key)
     return judge(lesson, run, images_dir=images_dir, folder=script.parent, offline=connection.mode == "offline",
                  before=before)
+
+
+def run_script(script: Path, args: list[str], env: dict[str, str],
+               timeout: float) -> tuple[str, str, int | None, bool]:
+    """`python script ARGS` in the script's folder: (stdout, stderr, exit status or None past `timeout`,
+    whether Ctrl-C interrupted it). Ctrl-C reaches the step too (it is in this terminal's process group):
+    its output up to then is kept, as is what it says on its way out."""
+    fork = launcher(script.parent) if launcher is not None else None
+    if fork is not None:
+        return fork(script, args, env, timeout)
+    proc = subprocess.Popen([sys.executable, script.name, *args], cwd=script.parent, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    interrupted = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return out.decode(errors="replace"), err.decode(errors="replace"), None, False
+    except KeyboardInterrupt:
+        interrupted = True
+        try:
+            out, err = proc.communicate(timeout=5)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            proc.kill()
+            out, err = proc.communicate()
+    return out.decode(errors="replace"), err.decode(errors="replace"), proc.returncode, interrupted
 
 
 def judge(lesson: Lesson, run: StepRun, *, images_dir: Path, folder: Path, offline: bool,
@@ -90,7 +117,7 @@ def judge(lesson: Lesson, run: StepRun, *, images_dir: Path, folder: Path, offli
     """Judge a step's run with the lesson's checks, save its images, find its hint, record the progress.
 
     Shared by `course try` (a run of the script) and the notebook's Try-it (a run in the kernel)."""
-    from .progress import record_step
+    from ..lesson.progress import record_step
 
     result = evaluate(lesson.step(run.step), run)
     images = save_images(run, images_dir, f"lesson{lesson.number}-step{run.step}", before)
@@ -171,6 +198,9 @@ def show(outcome: TryResult, console: Any, *, previews: bool | None = None) -> N
             art = preview(path)
             if art is not None:
                 console.print(art, end="")
+    if run.reason:  # it could not run normally (it ran past its time): say so before the verdict
+        console.print(run.reason[0].upper() + run.reason[1:] + ".", markup=False, highlight=False, style="red",
+                      soft_wrap=True)
     console.print(outcome.result.render(), markup=False, highlight=False, soft_wrap=True,
                   style="green" if outcome.result.passed else "yellow")
     if outcome.hint is not None:

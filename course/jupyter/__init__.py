@@ -1,0 +1,22 @@
+"""The course in Jupyter.
+
+    from course.jupyter import progress, question, start, try_it
+
+- `widgets`    what runs in the learner's kernel: connect, Try-it, questions and progress as widgets
+- `notebooks`  the lesson notebooks, written from the lesson scripts and pages (`course notebook`)
+
+The names above are loaded from `widgets` on first use, so writing a notebook does not import
+ipywidgets.
+"""
+
+from typing import Any
+
+__all__ = ["progress", "question", "start", "try_it"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'course.jupyter' has no attribute {name!r}")
