@@ -37,6 +37,16 @@ def _todo_holder(exc: BaseException) -> str | None:
     return callers[-1].name if callers else None
 
 
+def _raising_step(exc: BaseException, number: int) -> int | None:
+    """The earlier step that raised, when step `number` called it (step 5 calling step4()), else None."""
+    import re
+
+    steps = [int(f.name[4:]) for f in traceback.extract_tb(exc.__traceback__) if re.fullmatch(r"step\d+", f.name)]
+    if steps and number in steps and steps[-1] != number:
+        return steps[-1]
+    return None
+
+
 def step_title(step: Callable[[], object]) -> str:
     doc = (step.__doc__ or "").strip()
     return doc.splitlines()[0].rstrip(".") if doc else step.__name__
@@ -92,9 +102,12 @@ def call_step(step: Callable[[], object], number: int, script: str) -> int:
         sys.stdout.flush()
         # The learner's frames only: the runner's own frame is noise to them.
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
-        from .lesson.hints import hint_for_exception
+        from .lesson.hints import earlier_step_hint, hint_for_exception
 
         hint = hint_for_exception(exc)
+        earlier = _raising_step(exc, number)
+        if earlier is not None:
+            hint = earlier_step_hint(number, earlier, type(exc).__name__, hint)
         if hint is not None:
             _say(hint.render())
         return EXIT_FAILED

@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from course.lesson.checks import StepRun, evaluate
+from course.lesson.advice import explain
+from course.lesson.checks import StepRun
 from course.lesson.explain import Crash, crash_of, learner_traceback
 from course.offline.requestlog import read_log
 
 from .api import APIFault, PrivateAPI
 from .copying import TooBig, copy_tree
 from .handin import FOUND, NOT_HANDED_IN, Found
-from .hints import choose_hint
 from .results import CheckOutcome, StepOutcome
 from .sandbox import mount_tmpfs, unmount
 
@@ -221,20 +221,12 @@ def _run_in(work: Path, logs: Path, root: Path, found: Found, assets: Path | Non
         run.reason = f"the step printed more than {MAX_OUTPUT // 1024} KB"
     else:
         run.reason = step_reason(run, number, lesson.script, crash)
-    return _outcome(step, run, lesson.number, column, title, time.time() - started, crash, str(work))
+    return _outcome(step, run, lesson.number, column, title, time.time() - started, str(work))
 
 
 def _outcome(step: dict[str, Any], run: StepRun, lesson: int, column: str, title: str, duration: float,
-             crash: Crash | None = None, workdir: str | None = None) -> StepOutcome:
-    result = evaluate(step, run)
-    earlier = crash.earlier_step(run.step) if crash and not run.reason else None
-    for check in result.checks:
-        if check.kind == "exit" and not check.passed and run.exit_code not in (0, None) and crash and not run.reason:
-            check.detail = (f"step {run.step} calls step{earlier}(), which raised {crash.exception}" if earlier
-                            else crash.exception)
-        elif earlier and not check.passed:
-            check.detail = ""  # what did not happen after step N stopped is no news: the exit check says why
-    hint = None if result.passed else choose_hint(step, result, run, crash)
+             workdir: str | None = None) -> StepOutcome:
+    result, hint, _ = explain(step, run, workdir)
     checks = [CheckOutcome(c.kind, c.passed, c.message, c.points, c.max_points, c.hidden, c.detail) for c in result.checks]
     stderr = learner_traceback(run.stderr, workdir) if run.stderr else ""
     stdout = run.stdout.replace(workdir.rstrip("/") + "/", "") if workdir else run.stdout

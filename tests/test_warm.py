@@ -137,7 +137,7 @@ def test_a_failing_step_reads_the_same_warm_and_cold(server, probe, isolated_hom
     assert warm.returncode == 1
     if step == "2":
         assert "IndexError: list index out of range" in warm.stdout
-        assert 'File "' + str(probe / "imageGen.py") + '", line' in warm.stdout
+        assert 'File "imageGen.py", line' in warm.stdout and "site-packages" not in warm.stdout
 
 
 def test_unwritten_and_unreadable_scripts_read_the_same(server, tmp_path, isolated_home) -> None:

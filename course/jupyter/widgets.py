@@ -266,8 +266,11 @@ class NotebookTry:
         parts = [f"<div class='course-try' data-step='{o.run.step}' data-passed='{str(self.passed).lower()}'>"]
         if o.run.stdout:
             parts.append(_pre(o.run.stdout, "inherit"))
-        if o.run.stderr:
-            parts.append(_pre(o.run.stderr, "#b00020"))
+        from ..terminal.trying import shown_stderr
+
+        stderr = shown_stderr(o.run)
+        if stderr.strip():
+            parts.append(_pre(stderr, "#b00020"))
         parts += [_img_tag(data, name) for name, data in self.images()]
         colour = "#1b7f3b" if self.passed else "#a15c00"
         parts.append(f"<pre class='course-verdict' style='margin:4px 0;padding:4px;border-left:4px solid {colour};"
@@ -287,8 +290,11 @@ class NotebookTry:
         lines = [f"lesson {o.lesson.number}, step {o.run.step}: {o.result.title}"]
         if o.run.stdout:
             lines.append(o.run.stdout.rstrip()[:MAX_SHOWN])
-        if o.run.stderr:
-            lines.append(o.run.stderr.rstrip()[:MAX_SHOWN])
+        from ..terminal.trying import shown_stderr
+
+        stderr = shown_stderr(o.run)
+        if stderr.strip():
+            lines.append(stderr.rstrip()[:MAX_SHOWN])
         lines += [f"image: {name} ({len(data)} bytes)" for name, data in self.images()]
         lines.append(o.result.render())
         if o.run.reason:

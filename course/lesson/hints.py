@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-CATALOGUE = Path(__file__).with_name("content") / "hints.json"
+CATALOGUE = Path(__file__).resolve().parents[1] / "content" / "hints.json"
 
 # Valid sizes per model, for the invalid-size hint. Kept here (not imported from the server) so that
 # a learner's script never imports the server's packages just to print a hint.
@@ -67,6 +67,24 @@ def hint_for_text(text: str, request: dict[str, Any] | None = None) -> Hint | No
             }
             return Hint(entry["id"], entry["hint"].format(**values))
     return None
+
+
+# Errors a step is sometimes meant to cause (and catch): in a step that calls it, the advice is to catch them.
+REFUSALS_A_STEP_MAY_ASK_FOR = {"invalid-size", "content-policy", "edit-not-png", "edit-not-square", "edit-mask-size",
+                               "edit-no-transparency", "n-dalle3", "n-out-of-range"}
+
+
+def earlier_step_hint(number: int, earlier: int, exception_type: str, cause: Hint | None) -> Hint:
+    """Step `number` calls step`earlier`(), which raised: the fix is in that step, not in this one."""
+    text = f"Step {number} calls step{earlier}(), and step {earlier} stopped with {exception_type}. "
+    if cause is not None and cause.id in REFUSALS_A_STEP_MAY_ASK_FOR:
+        text += (f"Catch the error in step {earlier} (try/except openai.{exception_type}, then print its message) "
+                 f"so that step {number} can go on.")
+    elif cause is not None:
+        text += f"Fix step {earlier} first ({cause.text.rstrip('.')}), then step {number} can go on."
+    else:
+        text += f"Fix step {earlier} first (running step {earlier} alone shows its error), then step {number} can go on."
+    return Hint("earlier-step", text)
 
 
 def request_params(exc: BaseException) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..lesson.checks import StepResult, StepRun, evaluate
+from ..lesson.checks import StepResult, StepRun
+from ..lesson.explain import learner_traceback
 from ..errors import CourseError
-from ..lesson.hints import Hint, hint_for_text
+from ..lesson.hints import Hint
 from ..lesson.lessons import Lesson
 
 STEP_TIMEOUT = 60.0
@@ -119,15 +120,20 @@ def judge(lesson: Lesson, run: StepRun, *, images_dir: Path, folder: Path, offli
     Shared by `course try` (a run of the script) and the notebook's Try-it (a run in the kernel)."""
     from ..lesson.progress import record_step
 
-    result = evaluate(lesson.step(run.step), run)
+    from ..lesson.advice import explain
+
+    result, hint, _crash = explain(lesson.step(run.step), run, str(folder))
     images = save_images(run, images_dir, f"lesson{lesson.number}-step{run.step}", before)
-    hint = None
-    if run.exit_code not in (0, None) and "hint [" not in run.stderr:
-        failed = next((r for r in reversed(run.records) if r.status >= 400), None)
-        hint = hint_for_text(run.stderr, failed.params if failed else None)
     first = result.first_failure()
     record_step(folder, lesson.number, run.step, result.passed, first.message if first else "")
     return TryResult(lesson, run, result, images, hint, offline=offline)
+
+
+def shown_stderr(run: StepRun) -> str:
+    """What the step wrote to stderr as a learner should read it: each traceback cut to the learner's own
+    frames (not the SDK's insides), and without the runner's own hint line, which the verdict's hint
+    replaces (it knows what the step was for: a refusal step 4 asks for is not a size mistake)."""
+    return learner_traceback(run.stderr, str(run.workdir) if run.workdir else None)
 
 
 def pictures_in(folder: Path | None) -> dict[str, int]:
@@ -189,8 +195,9 @@ def show(outcome: TryResult, console: Any, *, previews: bool | None = None) -> N
     if run.stdout:
         # soft_wrap: a URL folded across lines could not be copied into a browser.
         console.print(run.stdout.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
-    if run.stderr:
-        console.print(run.stderr.rstrip("\n"), markup=False, highlight=False, style="red", soft_wrap=True)
+    stderr = shown_stderr(run)
+    if stderr.strip():
+        console.print(stderr.rstrip("\n"), markup=False, highlight=False, style="red", soft_wrap=True)
     can_preview = console.is_terminal and console.color_system is not None if previews is None else previews
     for path in outcome.images:
         console.print(f"image saved: {path}", markup=False, highlight=False, soft_wrap=True)

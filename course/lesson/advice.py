@@ -1,8 +1,12 @@
-"""Which hint a failed step gets: one about the check that failed, or none.
+"""What a learner is told about a step's run: its checks' verdict in the lesson's words, and one hint.
 
+Shared by `course try`, the notebook's Try-it and the grader, so a learner reads the same words in
+the terminal, in Jupyter and in the feedback.
+
+Which hint a failed step gets:
 - A step that passed gets none.
-- A step that could not run normally (not written, timed out, stopped) gets none: its reason says it
-  all; a script that cannot even start gets the catalogue's hint for its error (old SDK calls, say).
+- A step that could not run normally (not written, timed out, interrupted) gets none: its reason says
+  it all; a script that cannot even start gets the catalogue's hint for its error (old SDK calls, say).
 - A step that fails inside an earlier step it calls (step 5 calling step4()) is told so: the fix is
   in that step.
 - A refusal the step asks for (an invalid size in step 4) is never "explained" by the size hint: if
@@ -15,15 +19,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from course.lesson.checks import StepResult, StepRun, _matches, params_of
-from course.lesson.explain import Crash
-from course.lesson.hints import Hint, hint_for_text
+from .checks import StepResult, StepRun, _matches, evaluate, params_of
+from .explain import Crash, crash_of
+from .hints import Hint, earlier_step_hint, hint_for_text
 
-# Errors a step is sometimes meant to cause (and catch): in a step that calls it, the advice is to catch them.
-REFUSALS_A_STEP_MAY_ASK_FOR = {"invalid-size", "content-policy", "edit-not-png", "edit-not-square", "edit-mask-size",
-                               "edit-no-transparency", "n-dalle3", "n-out-of-range"}
 CATCH_IT = Hint("catch-the-error", "This refusal is what the step asks for. Wrap the call in try/except "
                 "openai.BadRequestError and print the error's message, so that the step ends cleanly.")
+
+
+def explain(step: dict[str, Any], run: StepRun, workdir: str | None = None) -> tuple[StepResult, Hint | None, Crash | None]:
+    """Judge `run` against `step`'s checks and choose its hint: (verdict, hint or None, what ended it)."""
+    crash = crash_of(run.stderr, workdir) if run.stderr else None
+    result = evaluate(step, run)
+    earlier = crash.earlier_step(run.step) if crash and not run.reason else None
+    for check in result.checks:
+        if check.kind == "exit" and not check.passed and run.exit_code not in (0, None) and crash and not run.reason:
+            check.detail = (f"step {run.step} calls step{earlier}(), which raised {crash.exception}" if earlier
+                            else crash.exception)
+        elif earlier and not check.passed:
+            check.detail = ""  # what did not happen after step N stopped is no news: the exit check says why
+    return result, choose_hint(step, result, run, crash), crash
 
 
 def _expected(step: dict[str, Any], record: Any) -> bool:
@@ -46,13 +61,7 @@ def choose_hint(step: dict[str, Any], result: StepResult, run: StepRun, crash: C
     if crash is not None and run.exit_code not in (0, None):
         earlier = crash.earlier_step(run.step)
         if earlier is not None:
-            text = f"Step {run.step} calls step{earlier}(), and step {earlier} stopped with {crash.exception_type}. "
-            cause = hint_for_text(run.stderr)
-            if cause is not None and cause.id not in REFUSALS_A_STEP_MAY_ASK_FOR:
-                text += f"Fix step {earlier} first ({cause.text})"
-            else:
-                text += f"Fix step {earlier} first (if the error is one that step asks for, catch it there with try/except)"
-            return Hint("earlier-step", text + f", then step {run.step} can go on.")
+            return earlier_step_hint(run.step, earlier, crash.exception_type, hint_for_text(run.stderr))
         if last_refusal is not None and not recovered and _expected(step, last_refusal):
             return CATCH_IT
         found = hint_for_text(run.stderr, params_of(last_refusal) if last_refusal is not None and not recovered else None)
