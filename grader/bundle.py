@@ -5,8 +5,9 @@ Gradescope unzips it into /autograder/source, runs `setup.sh` once when it build
 in /autograder/results/results.json). /autograder/source stays hidden from students, so the answer
 keys in `solutions/` can travel with the grader.
 
-- It pins what it installs: `requirements.lock` lists every package the grader needs, each at the
-  version installed where the bundle was made (the one its tests ran with).
+- It pins what it installs: `requirements.lock` lists every package the grader needs (pyproject.toml's
+  dependencies and theirs), each at the version installed where the bundle was made (the one its
+  tests ran with).
 - It needs a base image with Python 3.11 or newer: Gradescope's Ubuntu 24.04 image (Python 3.12);
   `setup.sh` stops with that advice on an older one.
 - `run_autograder` grades the assignment's lessons (`grader bundle --lesson 1`, every lesson
@@ -119,20 +120,20 @@ def _entry(name: str, mode: int) -> zipfile.ZipInfo:
     return info
 
 
-def pinned_requirements(requirements: Path) -> str:
-    """requirements.txt's packages and everything they need, each at the version installed here."""
+def pinned_requirements(pyproject: Path) -> str:
+    """The kit's own dependencies (pyproject.toml's `[project] dependencies`: what grading needs, not the
+    learners' Jupyter) and everything they need, each at the version installed here."""
     import importlib.metadata as metadata
+    import tomllib
 
     from packaging.requirements import InvalidRequirement, Requirement
 
     from course.errors import CourseError
 
     wanted: list[tuple[str, frozenset[str]]] = []
-    for line in requirements.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            requirement = Requirement(line)
-            wanted.append((requirement.name, frozenset(requirement.extras)))
+    for line in tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]:
+        requirement = Requirement(line)
+        wanted.append((requirement.name, frozenset(requirement.extras)))
     pinned: dict[str, str] = {}
     seen: set[tuple[str, frozenset[str]]] = set()
     while wanted:
@@ -163,7 +164,7 @@ def make_bundle(out_zip: Path, repo: Path, lessons: list[str] | None = None) -> 
     entries: dict[str, tuple[bytes, int]] = {
         "setup.sh": (SETUP_SH.replace("@BASE_IMAGE@", BASE_IMAGE).encode("utf-8"), EXECUTABLE),
         "run_autograder": (RUN_AUTOGRADER.replace("@LESSONS@", chosen).encode("utf-8"), EXECUTABLE),
-        "requirements.lock": (pinned_requirements(repo / "requirements.txt").encode("utf-8"), REGULAR),
+        "requirements.lock": (pinned_requirements(repo / "pyproject.toml").encode("utf-8"), REGULAR),
     }
     for name in source_files(repo):
         entries[name] = ((repo / name).read_bytes(), REGULAR)

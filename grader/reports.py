@@ -230,10 +230,31 @@ def _step_test(step: StepOutcome) -> dict[str, Any]:
     return test
 
 
+def question_title(question: QuestionOutcome) -> str:
+    """"Lesson 1, question 2: How many images per request" for a course question, else "Question ID (name)"."""
+    from course.lesson.lessons import question_place
+
+    place = question_place(question.task_id)
+    if place:
+        return place[0].upper() + place[1:] + (f": {question.name}" if question.name and question.name != question.task_id
+                                               else "")
+    return f"Question {question.task_id}" + (f" ({question.name})" if question.name else "")
+
+
+def question_place_of(question: QuestionOutcome) -> str:
+    from course.lesson.lessons import question_place
+
+    return question_place(question.task_id)
+
+
 def _question_test(question: QuestionOutcome, index: int) -> dict[str, Any]:
     output = f"{'Correct' if _question_passed(question) else 'Not fully correct'}: " \
              f"{number(question.points)}/{number(question.possible)} points. {question.reason}".rstrip()
-    return {"name": f"Question {question.task_id}: {question.name}", "number": f"Q{index}",
+    if question_place_of(question):
+        name = f"{question_title(question)} ({question.task_id})"  # its id too, for the instructor
+    else:
+        name = f"Question {question.task_id}" + (f": {question.name}" if question.name else "")
+    return {"name": name, "number": f"Q{index}",
             "score": round(float(question.points), 4), "max_score": round(float(question.possible), 4),
             "output": output, "visibility": "visible"}
 
@@ -311,7 +332,7 @@ def feedback_markdown(result: LearnerResult) -> str:
             lines += _md_step(step)
     if result.questions:
         lines += ["## Questions", ""]
-        lines += [f"- {_mark(_question_passed(q))} Question {_md_text(q.task_id)} ({_md_text(q.name)}): "
+        lines += [f"- {_mark(_question_passed(q))} {_md_text(question_title(q))}: "
                   f"{number(q.points)}/{number(q.possible)}. {_md_text(q.reason)}".rstrip() for q in result.questions]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -380,7 +401,7 @@ def feedback_html(result: LearnerResult) -> str:
             body += _html_step(step)
     if result.questions:
         body += ["<h2>Questions</h2>", "<table>", "<tr><th></th><th>Question</th><th>Points</th><th>Why</th></tr>"]
-        body += [f"<tr><td>{_html_mark(_question_passed(q))}</td><td>{_e(q.task_id)}: {_e(q.name)}</td>"
+        body += [f"<tr><td>{_html_mark(_question_passed(q))}</td><td>{_e(question_title(q))}</td>"
                  f'<td class="num">{number(q.points)}/{number(q.possible)}</td><td>{_e(q.reason)}</td></tr>'
                  for q in result.questions]
         body.append("</table>")

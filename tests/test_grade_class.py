@@ -29,6 +29,13 @@ EXPECTED_BY_COHORT = {name: json.loads((COHORTS / name / "expected.json").read_t
                       for name in ("a", "b", "c")}
 
 
+def question_id(test: dict) -> str:
+    """A question's id from its Gradescope test name: "Lesson 1, question 2: How many images per request
+    (multiple-choice-1640493267)"; a step's test name gives itself back."""
+    found = re.search(r"\((multiple-choice-\d+)\)$", test["name"])
+    return found.group(1) if found else test["name"]
+
+
 def user_env(**extra: str) -> dict[str, str]:
     """The environment of a laptop or a CI image: no PYTHONUNBUFFERED, no key, the course on the path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_") and k not in ("PYTHONUNBUFFERED",)}
@@ -78,8 +85,7 @@ def test_every_verdict_is_the_instructors(cohorts: dict[str, Path], cohort: str)
     graded = cohorts[cohort]
     for learner, expected in EXPECTED_BY_COHORT[cohort].items():
         tests = {t["number"]: t for t in results(graded, learner_folder(learner))["tests"]}
-        questions = {t["name"].split(":")[0].removeprefix("Question "): t for t in tests.values()
-                     if t["number"].startswith("Q")}
+        questions = {question_id(t): t for t in tests.values() if t["number"].startswith("Q")}
         for number, verdict in expected["steps"].items():
             test = tests[number]
             got = "pass" if test["score"] == test["max_score"] else "fail"
@@ -157,7 +163,7 @@ def test_cohort_c_renamed_notebooks_and_letters_for_answers(cohorts: dict[str, P
     out = cohorts["c"]
     said = results(out, "isabel_m")["output"]
     assert "graded the notebook Lesson 1 - Isabel.ipynb" in said and "graded the notebook Lesson 2 - Isabel.ipynb" in said
-    pablo = {t["name"].split(":")[0].removeprefix("Question "): t for t in results(out, "pablo_r")["tests"]}
+    pablo = {question_id(t): t for t in results(out, "pablo_r")["tests"]}
     assert "'a', not among this question's answers" in pablo["multiple-choice-1640493267"]["output"]
     assert all(t["score"] == t["max_score"] or "not graded" not in t["output"] for t in pablo.values())
 
@@ -181,7 +187,7 @@ def test_answers_as_people_save_them(graded: Path) -> None:
     """A BOM, bare strings, ids in other case are scored; an unreadable file says why on every question."""
     for learner in ("priya.n", "quentin.d", "rosa_m", "oscar_l"):
         answered = [q for q, points in EXPECTED[learner]["questions"].items() if points > 0]
-        questions = [t for t in results(graded, learner)["tests"] if t["name"].split(":")[0].removeprefix("Question ") in answered]
+        questions = [t for t in results(graded, learner)["tests"] if question_id(t) in answered]
         assert questions and all("not answered" not in t["output"] for t in questions), learner
     broken = [t for t in results(graded, "tara.j")["tests"] if t["number"].startswith("Q")]
     assert broken and all("answers.json could not be read: it is not valid JSON" in t["output"] for t in broken)
@@ -195,6 +201,9 @@ def test_feedback_is_for_people(cohorts: dict[str, Path], cohort: str) -> None:
         wen = (graded / "wen_l" / "feedback.md").read_text(encoding="utf-8")
         assert "step 5 calls step4(), which raised BadRequestError" in wen
         assert "earlier-step" in wen
+        assert "Catch the error in step 4" in wen and "so that step 5 can go on" in wen
+        # questions by their place and title, as the learner met them on the pages
+        assert "Lesson 1, question 2: How many images per request: " in wen
     for learner in EXPECTED_BY_COHORT[cohort]:
         text = (graded / learner / "feedback.md").read_text(encoding="utf-8")
         for internal in ("<frozen runpy>", "grader/", "site-packages", "zygote", "exited with status",

@@ -227,7 +227,7 @@ def test_gradescope_runs_the_bundle_on_a_submission_in_a_folder(tmp_path: Path) 
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     assert data["score"] == sum(t["max_score"] for t in data["tests"]) == 190
-    assert all(t["name"].startswith(("Lesson 1, step", "Question")) for t in data["tests"])
+    assert all(t["name"].startswith(("Lesson 1, step", "Lesson 1, question", "Question")) for t in data["tests"])
     assert "graded my work/imageGen.py as imageGen.py" in data["output"]
     lock = (root / "source" / "requirements.lock").read_text(encoding="utf-8").splitlines()
     assert lock and all("==" in line for line in lock) and any(line.startswith("openai==") for line in lock)

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import pytest
 
 from course.lesson.lessons import CONTENT
-from course.lesson.questions import load_questions
+from course.lesson.questions import load_question, load_questions
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -232,14 +232,15 @@ def diagnosed(page: Any, server: JupyterServer, name: str, console: list[str]) -
                              f"--- Jupyter server log (tail) ---\n{server.log_tail()}") from exc
 
 
-def _wait_for_idle_kernel(server: JupyterServer, timeout: float) -> None:
-    """The notebook's kernel is up when the server says it is idle (the same in both UIs)."""
+def _wait_for_idle_kernel(server: JupyterServer, timeout: float, count: int = 1) -> None:
+    """The notebook's kernel is up when the server says it is idle (the same in both UIs); `count`: the
+    number of kernels there should be (a second notebook opened starts a second one)."""
     deadline = time.monotonic() + timeout
     kernels: Any = None
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, ValueError):
             kernels = server.api("/api/kernels")
-            if kernels and all(k.get("execution_state") == "idle" for k in kernels):
+            if kernels and len(kernels) >= count and all(k.get("execution_state") == "idle" for k in kernels):
                 return
         time.sleep(0.25)
     raise AssertionError(f"no idle kernel within {timeout} s: {kernels!r}")
@@ -330,30 +331,77 @@ def test_lesson_notebook_in_the_browser(ui: str, browser: Any, jupyter: JupyterS
                                    timeout=CLICK_TIMEOUT)
             lap("try it")
 
-            # the first question: pick an answer, Check, read the feedback; the kernel kept the answer
+            # the first question, answered wrong then right: its options show their Markdown (code, not
+            # backticks), the feedback, the guidance only after the right answer; the kernel kept the answer
             question = page.locator(".course-question").first
-            expect(question).to_contain_text("dall-e-2")
-            answer = next((a for a in load_questions(CONTENT / "assessments")[QUESTION_ID].answers
-                           if a.text == '`"512x512"`'), None)
-            assert answer is not None, f"{QUESTION_ID} has no answer `\"512x512\"`"
-            question.locator("label").filter(has_text=answer.text).last.click()
+            expect(question).to_contain_text("Lesson 1, question 1: dall-e-2 sizes")
+            key = load_question(REPO / "solutions" / "assessments" / f"{QUESTION_ID}.json")
+            by_text = {a.text: a for a in load_questions(CONTENT / "assessments")[QUESTION_ID].answers}
+            right = [a for a in key.answers if a.id in (key.correct_ids or ())]
+            assert by_text['`"512x512"`'].id in {a.id for a in right}
+            option = question.locator(".course-option").filter(has_text='"512x512"').last
+            expect(option.locator("code")).to_have_text('"512x512"')  # rendered, no backticks
+            expect(question).not_to_contain_text('`"512x512"`')
+            option.locator("input").click()
             question.locator("button").filter(has_text="Check").click()
             feedback = question.locator(".course-feedback")
-            expect(feedback).to_contain_text(re.compile(r"Correct!|Not quite\."), timeout=CLICK_TIMEOUT)
+            expect(feedback).to_contain_text("Not quite.", timeout=CLICK_TIMEOUT)
             expect(question).to_contain_text("attempts: 1 of 2")
+            expect(question.locator(".course-guidance")).to_have_count(0)  # not before the last attempt
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            question.screenshot(path=str(ARTIFACTS / f"{ui}-question-wrong.png"))
+            for answer in right:
+                box = question.locator(".course-option").filter(has_text=answer.text.strip("`")).last.locator("input")
+                if not box.is_checked():
+                    box.click()
+            question.locator("button").filter(has_text="Check").click()
+            expect(feedback).to_contain_text("Correct!", timeout=CLICK_TIMEOUT)
+            expect(question.locator(".course-guidance")).to_be_visible()
+            expect(question).to_contain_text("attempts: 2 of 2")
+            question.screenshot(path=str(ARTIFACTS / f"{ui}-question-right.png"))
+            _png(ARTIFACTS / f"{ui}-question-wrong.png")
+            _png(ARTIFACTS / f"{ui}-question-right.png")
             answers = json.loads((jupyter.folder / "answers.json").read_text(encoding="utf-8"))
-            assert answers[QUESTION_ID] == [answer.id], answers
-            expect(page.locator(".course-progress-summary")).to_contain_text("1 of 5 questions answered",
-                                                                             timeout=CLICK_TIMEOUT)
+            assert sorted(answers[QUESTION_ID]) == sorted(a.id for a in right), answers
+            board = page.locator(".course-progress")
+            expect(board.locator(".course-progress-summary")).to_contain_text("1 of 5 questions answered (1 right)",
+                                                                              timeout=CLICK_TIMEOUT)
+            expect(board).to_contain_text("✓")
+            board.scroll_into_view_if_needed()
+            board.screenshot(path=str(ARTIFACTS / f"{ui}-progress.png"))
+            _png(ARTIFACTS / f"{ui}-progress.png")
             lap("question")
 
             # a picture of step 3's cell: the code, the URL, the image and the Try-it button
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             shot = ARTIFACTS / screenshot
             shot.unlink(missing_ok=True)
             page.locator(".jp-Cell").filter(has=result).screenshot(path=str(shot))
             _png(shot)
             lap("screenshot")
+
+            # a notebook whose step cell is run first (nothing above it): it connects by itself and names
+            # the cell to run, no bare NameError
+            built = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+            first = [c for c in built["cells"] if c.get("metadata", {}).get("course") in ({"role": "step", "step": 1},)]
+            (jupyter.folder / "first.ipynb").write_text(json.dumps({**built, "cells": first}), encoding="utf-8")
+            page.goto(jupyter.url(path.replace("imageGen.ipynb", "first.ipynb")), wait_until="domcontentloaded")
+            expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=UI_TIMEOUT)
+            _wait_for_idle_kernel(jupyter, UI_TIMEOUT / 1000, count=2)
+            note = page.locator(".course-note")
+            for _ in range(3):  # a Run All clicked while the new tab still settles can be lost: once more
+                _run_all_cells(page)
+                with contextlib.suppress(AssertionError):
+                    expect(note).to_be_attached(timeout=20_000)
+                    break
+            expect(note).to_contain_text("Connected to the Images API for lesson 1", timeout=RUN_TIMEOUT)
+            hint = page.locator(".course-hint")
+            expect(hint).to_contain_text("is made in the set-up cell near the top of the notebook",
+                                         timeout=RUN_TIMEOUT)
+            cell = page.locator(".jp-Cell").filter(has=note)
+            expect(cell).not_to_contain_text("NameError: name 'try_it' is not defined")
+            cell.screenshot(path=str(ARTIFACTS / f"{ui}-step-cell-first.png"))
+            _png(ARTIFACTS / f"{ui}-step-cell-first.png")
+            lap("step cell first")
             assert outside == [], f"the page asked for addresses off this server: {outside}"
     finally:
         context.close()

@@ -179,3 +179,38 @@ def test_widget_callbacks_in_a_real_kernel(lesson_folder: Path) -> None:
     assert attempts["multiple-choice-1558564085"] == 2
     assert "1 of 5 steps passed" in report["progress"] and "1 of 5 questions answered" in report["progress"]
     assert any(verdicts) or "Not quite." in results[1][1]
+
+
+def test_a_step_cell_run_first_connects_by_itself_and_names_the_cell_to_run(lesson_folder: Path) -> None:
+    """A learner opens the notebook and runs step 3's cell first: no bare NameError for try_it; it connects
+    by itself, and the step's missing `client` is traced to the set-up cell, by its first line."""
+    built = build_notebook(find_lesson(1), solutions=True)
+    cell = next(c for c in built["cells"] if c["metadata"].get("course") == {"role": "step", "step": 3})
+    question = next(c for c in built["cells"] if c["metadata"].get("course", {}).get("role") == "question")
+    step1 = next(c for c in built["cells"] if c["metadata"].get("course") == {"role": "step", "step": 1})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell["source"]),
+                                         nbformat.v4.new_code_cell(step1["source"]),
+                                         nbformat.v4.new_code_cell(question["source"] + "\n"),
+                                         nbformat.v4.new_code_cell(
+                                             "from course.jupyter import progress\n_box = progress(1)\n"
+                                             "print(_box.table.value)\n"
+                                             "import json\nfrom course.jupyter import question\n"
+                                             "_q = question('multiple-choice-1558564085')\n"
+                                             "print(json.dumps([b.description for b in _q.boxes]))\n"
+                                             "print(json.dumps(_q.prompt.value))")])
+    nb = execute(nb, lesson_folder)
+    shown = text_of(nb.cells[0])
+    assert "NameError: name 'try_it' is not defined" not in shown
+    assert "Connected to the Images API for lesson 1" in shown
+    assert "hint [run-step-cell]: step1() is defined in step 1's cell, above this one: run that cell first" in shown
+    first_step = text_of(nb.cells[1])  # step 1's cell, run next: its client is the set-up cell's
+    assert "hint [run-setup-cell]: `client` is made in the set-up cell near the top of the notebook" in first_step
+    setup = next(c for c in built["cells"] if c["metadata"].get("course", {}).get("role") == "setup")
+    assert repr(setup["source"].splitlines()[0]) in first_step  # the cell to run, by its first line
+    assert "application/vnd.jupyter.widget-view+json" in json.dumps(nb.cells[2].outputs)
+    checked = text_of(nb.cells[3])
+    for emoji in ("✅", "❌", "⏳", "🎉"):
+        assert emoji not in checked  # text glyphs only: a browser without a colour-emoji font shows them all
+    assert "question 5" in checked and "Fixing an invalid size" in checked
+    assert "<code>size=&quot;512x512&quot;</code>" in checked  # option labels render their Markdown
+    assert "Lesson 1, question 5: Fixing an invalid size" in checked

@@ -60,7 +60,7 @@ def test_step_cells_hold_the_learners_code_and_a_try_it() -> None:
     nb = built(find_lesson(1))
     step3 = next(c for c in nb.cells if c.metadata["course"] == {"role": "step", "step": 3})
     assert step3.source.startswith("def step3():\n")
-    assert "todo()" in step3.source and step3.source.endswith("try_it(step3)")
+    assert "todo()" in step3.source and step3.source.endswith("from course.jupyter import try_it\n\ntry_it(step3, lesson=1)")
     solved = built(find_lesson(1), solutions=True)
     step3 = next(c for c in solved.cells if c.metadata["course"] == {"role": "step", "step": 3})
     assert "print(image_url)" in step3.source and "todo()" not in step3.source and "SOLUTION" not in step3.source

@@ -310,3 +310,62 @@ def lock_free(raw: dict[str, Any]) -> Any:
     from course.lesson.questions import question_from_json
 
     return question_from_json(raw, origin="test")
+
+
+def test_the_course_questions_never_show_the_answer_before_the_last_attempt() -> None:
+    """Guidance (which gives the answer away) comes after a right answer, or once the attempts are used up."""
+    from course.lesson.lessons import CONTENT
+
+    questions = load_questions(CONTENT / "assessments")
+    assert len(questions) == 12
+    for q in questions.values():
+        assert q.max_attempts >= 1, q.task_id
+        for attempt in range(1, q.max_attempts):
+            assert not q.guidance_rule.shows(attempt, False, 0.0), (q.task_id, attempt)
+        assert q.guidance_rule.shows(q.max_attempts, False, 0.0), q.task_id
+        assert q.guidance_rule.shows(1, True, 100.0), q.task_id
+
+
+def test_each_question_speaks_of_what_its_pages_had_the_learner_do() -> None:
+    """A size a question quotes is one the code on the lesson's pages up to it had the learner write
+    (the page has them write 255x255 in step 4; a question about "your 256x1024" would puzzle them)."""
+    import re
+
+    from course.lesson.guide import Assessment, Code, Columns, load_chapter
+    from course.lesson.lessons import CONTENT, all_lessons
+
+    def code_of(blocks: list[Any]) -> str:
+        text = ""
+        for block in blocks:
+            if isinstance(block, Code):
+                text += block.text + "\n"
+            elif isinstance(block, Columns):
+                text += code_of(block.left) + code_of(block.right)
+        return text
+
+    questions = load_questions(CONTENT / "assessments")
+    checked = 0
+    for lesson in all_lessons():
+        written = ""
+        for page in load_chapter(lesson.folder).pages:
+            for block in page.blocks:
+                if isinstance(block, Assessment) and block.task_id in questions:
+                    for size in re.findall(r"\b\d+x\d+\b", questions[block.task_id].instructions):
+                        assert size in written, (block.task_id, size)
+                        checked += 1
+                written += code_of([block])
+    assert checked >= 1
+
+
+@pytest.mark.parametrize("kind,passed_from,cases", [
+    ("Score", 50, [(1, False, 40.0, False), (1, False, 50.0, True), (1, True, None, True)]),
+    ("Attempts", 2, [(1, False, 0.0, False), (2, False, 0.0, True), (1, True, 100.0, True)]),
+    ("Always", 0, [(1, False, 0.0, True)]),
+    ("Never", 0, [(3, True, 100.0, False)]),
+])
+def test_every_codio_guidance_rule(tmp_path, kind, passed_from, cases) -> None:
+    option = {"type": kind, "passedFrom": passed_from} if passed_from else {"type": kind}
+    q = load_question(write(tmp_path, key_json("multiple-choice-7", showGuidanceAfterResponseOption=option)))
+    assert q.guidance_rule.kind == kind
+    for attempts, correct, percent, shows in cases:
+        assert q.guidance_rule.shows(attempts, correct, percent) is shows, (attempts, correct, percent)

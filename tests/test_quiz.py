@@ -91,7 +91,29 @@ def test_attempts_already_used_count_and_exhausted_questions_are_passed(lesson: 
     assert attempts_used(answers, "multiple-choice-1") == 3
 
     again, out = quiz(lesson, answers, "")
-    assert again.outcomes[0].status == "no attempts left" and again.outcomes[0].attempts_made == 0
+    # finished in the earlier run: the recorded answer and its result, not a bare "no attempts left"
+    first = again.outcomes[0]
+    assert (first.status, first.recorded, first.attempts_made) == ("incorrect", True, 0)
+    assert "Your answer: " in out and "Not quite." in out and "this question is finished" in out
+    assert "Squares only" in out  # its guidance shows now that the attempts are used up
+    assert "Total: 0 of 2 points" in _render(again)
+
+
+def _render(result: QuizResult) -> str:
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(result)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_finished_run_shows_the_score_per_question_and_in_total(lesson: Path, tmp_path: Path) -> None:
+    answers = tmp_path / "answers.json"
+    result, _ = quiz(lesson, answers, "b", "a, c")
+    summary = _render(result)
+    assert "Total: 2 of 2 points; 2 of 2 questions correct." in summary
+    assert "1/1" in summary
+    again, out = quiz(lesson, answers)  # everything answered right: nothing is asked again
+    assert [o.recorded for o in again.outcomes] == [True, True] and again.ended == "finished"
+    assert out.count("this question is finished") == 2
 
 
 def test_invalid_input_is_explained_and_costs_nothing(lesson: Path, tmp_path: Path) -> None:
@@ -127,7 +149,7 @@ def test_result_renders_and_serialises(lesson: Path, tmp_path: Path) -> None:
     result, _ = quiz(lesson, tmp_path / "answers.json", "b", "")
     console = Console(record=True, width=100)
     console.print(result)
-    assert "1 of 2 correct" in console.export_text()
+    assert "Total: 1 of 2 points; 1 of 2 questions correct." in console.export_text()
     assert json.loads(json.dumps(result.to_dict()))["outcomes"][1]["status"] == "skipped"
 
 

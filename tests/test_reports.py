@@ -241,6 +241,7 @@ def fake_repo(root: Path) -> Path:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"# {name}\n", encoding="utf-8")
+    (root / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["rich>=13"]\n', encoding="utf-8")
     return root
 
 

@@ -53,7 +53,7 @@ def test_course_show_pages_and_errors(tmp_path: Path) -> None:
     second = course("show", "1", "2", cwd=tmp_path)
     assert "course try 1" in second.stdout and "python3 imageGen.py 1" in second.stdout
     seed = course("show", str(SHARED / "seeds" / "000_bcb0d8282be4e8d8.txt"), cwd=tmp_path)
-    assert seed.returncode == 0 and "course try 5" in seed.stdout and "course quiz multiple-choice-1558564085" in seed.stdout
+    assert seed.returncode == 0 and "course try 5" in seed.stdout and "course quiz 1.5" in seed.stdout
     missing = course("show", "1", "9", cwd=tmp_path)
     assert missing.returncode == 1 and missing.stderr.startswith("error: lesson 1 has no page '9'.")
     nolesson = course("show", "7", cwd=tmp_path)
@@ -76,16 +76,21 @@ def test_course_quiz_in_a_real_terminal(tmp_path: Path) -> None:
     order = display_order(locked, str(tmp_path / "answers.json"))
     letter = "abcdefgh"[[a.id for a in order].index(next(iter(key.correct_ids)))]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm", "COLUMNS": "100"}
-    child = pexpect.spawn(sys.executable, ["-m", "course", "quiz", task], cwd=str(tmp_path), env=env, timeout=30,
-                          encoding="utf-8")
-    child.expect(r"\?|>|:")
+    child = pexpect.spawn(sys.executable, ["-m", "course", "quiz", "1.2"], cwd=str(tmp_path), env=env, timeout=30,
+                          encoding="utf-8")  # lesson 1, question 2: by its place, beside its id
+    child.expect("Lesson 1, question 2: How many images per request")
+    child.expect(r"Your answer")
     child.sendline(letter)
     child.expect(pexpect.EOF)
     child.close()
     assert "Correct" in child.before, child.before
+    assert "Total: 20 of 20 points; 1 of 1 questions correct." in " ".join(child.before.split())
     assert json.loads((tmp_path / "answers.json").read_text()) == {task: sorted(key.correct_ids)}
     progress = json.loads(course("progress", "--json", cwd=tmp_path).stdout)
-    assert {"id": task, "status": "correct"} in progress[0]["questions"]
+    assert {"id": task, "title": "question 2: How many images per request", "place": "1.2",
+            "status": "correct"} in progress[0]["questions"]
+    again = course("quiz", task, cwd=tmp_path)  # by its id, once finished: the saved answer and result
+    assert "Your answer: " in again.stdout and "this question is finished" in again.stdout
 
 
 def test_an_existing_codio_guide_runs_here(tmp_path: Path) -> None:
@@ -118,3 +123,40 @@ def test_an_existing_codio_guide_runs_here(tmp_path: Path) -> None:
     child.expect(pexpect.EOF)
     child.close()
     assert json.loads((tmp_path / "answers.json").read_text()) == {"multiple-choice-42": ["a1"]}
+
+
+def test_a_long_page_goes_through_the_pager_in_a_terminal_and_stays_plain_in_a_pipe(tmp_path: Path) -> None:
+    """As git does: $PAGER (here a script that keeps what it was given), else `less -R`; a pipe gets plain text."""
+    kept = tmp_path / "paged.txt"
+    pager = tmp_path / "pager.sh"
+    pager.write_text(f"#!/bin/sh\necho \"LESS=$LESS\" > '{kept}'\ncat >> '{kept}'\n")
+    pager.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "PAGER": str(pager)}
+    child = pexpect.spawn(sys.executable, ["-m", "course", "show", "1", "3"], cwd=str(tmp_path), env=env, timeout=30,
+                          encoding="utf-8", dimensions=(20, 100))
+    child.expect(pexpect.EOF)
+    child.close()
+    text = kept.read_text()
+    assert text.startswith("LESS=FRX") and "Sizes and errors" in text and "\x1b[" in text  # coloured, whole
+    assert "page 3 of 3" in text
+    short = pexpect.spawn(sys.executable, ["-m", "course", "show", "1", "3"], cwd=str(tmp_path), env=env, timeout=30,
+                          encoding="utf-8", dimensions=(500, 100))
+    kept.unlink()
+    short.expect(pexpect.EOF)
+    short.close()
+    assert not kept.exists() and "Sizes and errors" in short.before  # it fits: no pager
+    plain = pexpect.spawn(sys.executable, ["-m", "course", "show", "1", "3"], cwd=str(tmp_path),
+                          env={**env, "PAGER": "cat"}, timeout=30, encoding="utf-8", dimensions=(20, 100))
+    plain.expect(pexpect.EOF)  # PAGER=cat: no pager, the whole page at once
+    plain.close()
+    assert not kept.exists() and "page 3 of 3" in plain.before
+    del env["PAGER"]
+    less = pexpect.spawn(sys.executable, ["-m", "course", "show", "1", "3"], cwd=str(tmp_path), env=env, timeout=30,
+                         encoding="utf-8", dimensions=(15, 100))
+    less.expect(":|END")  # less is waiting at the bottom of its first screen
+    less.send("q")
+    less.expect(pexpect.EOF)
+    less.close()
+    assert less.exitstatus == 0
+    piped = course("show", "1", "3", cwd=tmp_path)
+    assert "\x1b[" not in piped.stdout and "page 3 of 3" in piped.stdout

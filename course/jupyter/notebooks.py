@@ -5,7 +5,8 @@
 - prose, headings and code examples become Markdown cells;
 - a page's `{Try it!}(python3 imageGen.py N)` button becomes a code cell holding step N of the
   lesson script (the learner's `todo()` version, or the solution with `solutions=True`), ending
-  with `try_it(stepN)`: running the cell runs the step, and its Try-it button runs it again;
+  with `try_it(stepN, lesson=L)` (and its own import, so the cell also works when run first): running
+  the cell runs the step, and its Try-it button runs it again;
 - a `{Check It!|assessment}(ID)` becomes a `question("ID")` cell (a quiz widget);
 - the notebook opens with the connect cell (`start(N)`) and the script's own setup lines, and ends
   with a progress widget.
@@ -210,13 +211,15 @@ def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO
                     continue
                 flush(pending, page.slug)
                 if number in placed:  # a second button for the same step: run it again
-                    cells.append(_code(f"try_it(step{number})", "try", step=number))
+                    cells.append(_code(_try_line(number, lesson), "try", step=number))
                 else:
                     placed.add(number)
-                    cells.append(_code(f"{parts.steps[number].rstrip()}\n\n\ntry_it(step{number})", "step", step=number))
+                    cells.append(_code(f"{parts.steps[number].rstrip()}\n\n\n{_try_line(number, lesson)}", "step",
+                                       step=number))
             elif isinstance(block, Assessment):
                 flush(pending, page.slug)
-                cells.append(_code(f'question("{block.task_id}")', "question", id=block.task_id))
+                cells.append(_code(f'from course.jupyter import question\n\nquestion("{block.task_id}")', "question",
+                                   id=block.task_id))
             else:
                 pending.append(block)
         flush(pending, page.slug)
@@ -224,9 +227,9 @@ def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO
     if missing:  # steps no page has a button for still belong in the notebook (and in the script)
         cells.append(_markdown_cell("## More steps", role="lesson"))
         for number in missing:
-            cells.append(_code(f"{parts.steps[number].rstrip()}\n\n\ntry_it(step{number})", "step", step=number))
+            cells.append(_code(f"{parts.steps[number].rstrip()}\n\n\n{_try_line(number, lesson)}", "step", step=number))
     cells.append(_markdown_cell("## Your progress", role="lesson"))
-    cells.append(_code(f"progress({lesson.number})", "progress"))
+    cells.append(_code(f"from course.jupyter import progress\n\nprogress({lesson.number})", "progress"))
     nb = {"cells": cells, "metadata": {
         "kernelspec": KERNELSPEC,
         "language_info": {"name": "python"},
@@ -234,6 +237,12 @@ def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO
     }, "nbformat": 4, "nbformat_minor": 5}
     _cell_ids(nb, stem)
     return nb
+
+
+def _try_line(number: int, lesson: Lesson) -> str:
+    """The lines under a step that run it: with their own import and lesson, so that the cell works even
+    when it is the first one run (it connects by itself)."""
+    return f"from course.jupyter import try_it\n\ntry_it(step{number}, lesson={lesson.number})"
 
 
 def notebook_name(lesson: Lesson) -> str:
@@ -298,7 +307,8 @@ def _without_widget_lines(text: str) -> str:
     if tree is not None:
         for node in tree.body:
             call = node.value if isinstance(node, ast.Expr) else None
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in WIDGET_CALLS:
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in WIDGET_CALLS) or (
+                    isinstance(node, ast.ImportFrom) and node.module == "course.jupyter"):
                 drop.update(range(node.lineno - 1, (node.end_lineno or node.lineno)))
     return "\n".join(line for i, line in enumerate(lines) if i not in drop).rstrip() + "\n"
 

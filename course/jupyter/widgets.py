@@ -199,7 +199,52 @@ def run_step(step: Callable[[], object], number: int | None = None) -> "Notebook
         session.last_id = max([since] + [r.id or 0 for r in run.records])
     outcome = judge(lesson, run, images_dir=session.folder / "images", folder=session.folder,
                     offline=session.mode == "offline", before=before)
+    hint = _cell_to_run(lesson, stderr)
+    if hint is not None:
+        outcome.hint = hint
     return NotebookTry(outcome, pictures, time.time() - started)
+
+
+def _cell_to_run(lesson: Any, stderr: str) -> Any:
+    """For a step that met a NameError because a cell above it was not run: which cell that is."""
+    import re
+
+    from ..lesson.hints import Hint
+
+    found = re.findall(r"NameError: name '(\w+)' is not defined", stderr)
+    if not found:
+        return None
+    name = found[-1]
+    if re.fullmatch(r"step\d+", name) and int(name[4:]) in {s["number"] for s in lesson.steps}:
+        return Hint("run-step-cell", f"{name}() is defined in step {name[4:]}'s cell, above this one: run that cell "
+                    "first (it runs that step too), then this one again; or use Run > Run All Above Selected Cell.")
+    names, first = _setup_names(lesson)
+    if name in names:
+        return Hint("run-setup-cell", f"`{name}` is made in the set-up cell near the top of the notebook (the one "
+                    f"that starts with {first!r}). Run that cell, then this one again; or use Run > Run All Above "
+                    "Selected Cell.")
+    return None
+
+
+def _setup_names(lesson: Any) -> tuple[set[str], str]:
+    """The names the lesson's set-up cell defines (imports, the client, constants), and its first line."""
+    import ast
+
+    from .notebooks import script_source, split_script
+
+    try:
+        setup = split_script(script_source(lesson), name=lesson.script).setup
+        tree = ast.parse(setup)
+    except Exception:  # noqa: BLE001 - without them, the usual hint stands
+        return set(), ""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    first = next((line for line in setup.splitlines() if line.strip() and not line.startswith("#")), "")
+    return names, first
 
 
 def _source_of(step: Callable[[], object]) -> str | None:
@@ -352,8 +397,16 @@ class StepTry(widgets.HBox):
             self.button.disabled = False
 
 
-def try_it(step: Callable[[], object], number: int | None = None) -> StepTry:
-    """Run `step` now and show what it did; the returned button runs it again."""
+def try_it(step: Callable[[], object], number: int | None = None, *, lesson: int | str | None = None) -> StepTry:
+    """Run `step` now and show what it did; the returned button runs it again. Run before the notebook's
+    first cell, it connects by itself (to `lesson`, the notebook's own)."""
+    if SESSION is None:
+        start(lesson if lesson is not None else 1)
+        from IPython.display import HTML, display
+
+        display(HTML("<div class='course-note' style='color:gray'>Connected to the Images API for lesson "
+                     f"{html.escape(str(SESSION.lesson.number if SESSION else lesson))} (the notebook's first cell, "
+                     "which does this, had not been run).</div>"))
     box = StepTry(step, number if number is not None else _number_of(step))
     box.run()
     return box
@@ -382,6 +435,13 @@ def _markdown(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False}).render(text)
 
 
+def _inline_markdown(text: str) -> str:
+    """One line of Markdown as HTML (code spans, emphasis), for an option's label."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).renderInline(text)
+
+
 class QuestionBox(widgets.VBox):
     """One question: its choices, a Check button (`check()` is what a click does) and its feedback."""
 
@@ -392,39 +452,47 @@ class QuestionBox(widgets.VBox):
         self.question = q = _question(task_id)
         self.answers_path = answers_path
         self.options = display_order(q, str(answers_path.resolve()))
+        from ..lesson.lessons import question_place
+        from ..lesson.questions import question_label
+
         saved = load_answers(answers_path).get(task_id, [])
-        title = f"<b>{html.escape(q.name)}</b>" if q.show_name and q.name else ""
+        label = question_label(q, question_place(task_id))
+        title = f"<b class='course-question-title'>{html.escape(label[0].upper() + label[1:])}</b>" if label else ""
         kind = "Choose all that apply." if q.multiple else "Choose one."
         self.prompt = widgets.HTML(f"{title}{_markdown(q.instructions)}<i>{kind}</i>")
-        if q.multiple:
-            self.boxes = [widgets.Checkbox(value=a.id in saved, description=a.text, indent=False,
-                                           layout=widgets.Layout(width="auto")) for a in self.options]
-            self.choices: Any = widgets.VBox(self.boxes)
-        else:
-            self.boxes = []
-            self.choices = widgets.RadioButtons(options=[(a.text, a.id) for a in self.options],
-                                                value=saved[0] if saved and saved[0] in q.answer_ids else None,
-                                                layout=widgets.Layout(width="auto"))
+        # Each option's label is its Markdown rendered (`code` as code); one box per option, and for a
+        # single-answer question choosing one clears the others.
+        self.boxes = [widgets.Checkbox(value=a.id in saved[:1 if not q.multiple else None],
+                                       description=_inline_markdown(a.text), description_allow_html=True,
+                                       indent=False, layout=widgets.Layout(width="auto")) for a in self.options]
+        for box in self.boxes:
+            box.add_class("course-option")
+            if not q.multiple:
+                box.observe(self._only_one, names="value")
+        self.choices: Any = widgets.VBox(self.boxes)
         self.button = widgets.Button(description="Check", icon="check", button_style="info")
         self.attempts = widgets.HTML("")
         self.feedback = widgets.HTML("")
         super().__init__([self.prompt, self.choices, widgets.HBox([self.button, self.attempts]), self.feedback])
         self.add_class("course-question")
         self._show_attempts(attempts_used(answers_path, task_id))
+        self._show_recorded(saved, attempts_used(answers_path, task_id))
         self.button.on_click(lambda _button: self.check())
 
+    def _only_one(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            for box in self.boxes:
+                if box is not change["owner"] and box.value:
+                    box.value = False
+
     def chosen(self) -> list[str]:
-        if self.question.multiple:
-            return [a.id for a, box in zip(self.options, self.boxes) if box.value]
-        return [self.choices.value] if self.choices.value else []
+        return [a.id for a, box in zip(self.options, self.boxes) if box.value]
 
     def choose(self, *ids: str) -> None:
         """Select answers by id (what clicking them does)."""
-        if self.question.multiple:
-            for a, box in zip(self.options, self.boxes):
-                box.value = a.id in ids
-        else:
-            self.choices.value = ids[0] if ids else None
+        wanted = ids if self.question.multiple else ids[:1]
+        for a, box in zip(self.options, self.boxes):
+            box.value = a.id in wanted
 
     def _show_attempts(self, used: int) -> None:
         limit = self.question.max_attempts
@@ -456,11 +524,20 @@ class QuestionBox(widgets.VBox):
             self.feedback.value = f"<div class='course-feedback' style='color:#b00020'>{html.escape(str(exc))}</div>"
             return None
         verdict = check(q, chosen, attempt=used)
+        self.feedback.value = self._feedback(verdict, used)
+        self._show_attempts(used)
+        _refresh_progress()
+        return verdict
+
+    def _feedback(self, verdict: Any, used: int, recorded: bool = False) -> str:
+        q = self.question
         colour = "#1b7f3b" if verdict.correct else "#a15c00"
         head = "Correct!" if verdict.correct else "Not quite."
-        parts = [f"<div class='course-feedback' data-correct='{str(verdict.correct).lower()}'>"
-                 f"<b style='color:{colour}'>{head}</b> <span style='color:gray'>{verdict.points:g}/"
-                 f"{verdict.max_points:g} points</span>"]
+        parts = [f"<div class='course-feedback' data-correct='{str(verdict.correct).lower()}'>"]
+        if recorded:
+            parts.append("<div style='color:gray'>Your saved answer (this question is finished):</div>")
+        parts.append(f"<b style='color:{colour}'>{head}</b> <span style='color:gray'>{verdict.points:g}/"
+                     f"{verdict.max_points:g} points</span>")
         if verdict.note:
             parts.append(f"<div style='color:gray'>{html.escape(verdict.note)}</div>")
         if verdict.show_guidance and q.guidance.strip():
@@ -473,10 +550,21 @@ class QuestionBox(widgets.VBox):
                 left = f" ({q.max_attempts - used} left)" if q.max_attempts else ""
                 parts.append(f"<div style='color:gray'>Try again{left}.</div>")
         parts.append("</div>")
-        self.feedback.value = "".join(parts)
-        self._show_attempts(used)
-        _refresh_progress()
-        return verdict
+        return "".join(parts)
+
+    def _show_recorded(self, saved: list[str], used: int) -> None:
+        """A question finished before (answered right, or every attempt used): its saved answer and result."""
+        from ..lesson.questions import check
+
+        if not saved or not used:
+            return
+        try:
+            verdict = check(self.question, saved, attempt=used)
+        except CourseError:
+            return
+        if verdict.correct or (self.question.max_attempts and used >= self.question.max_attempts):
+            self.feedback.value = self._feedback(verdict, used, recorded=True)
+            self.button.disabled = True
 
 
 def question(task_id: str) -> QuestionBox:
@@ -508,11 +596,19 @@ class ProgressBox(widgets.VBox):
         except CourseError as exc:
             self.table.value = f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
             return None
-        marks = {"passed": "✅", "failed": "❌", "correct": "✅", "wrong": "❌"}
-        steps = "".join(f"<tr><td>step {n}</td><td>{html.escape(t)}</td><td>{marks.get(s, '·')} {s}</td></tr>"
+        # Text glyphs every font has (✓ ✗ ·), coloured by the page: no colour-emoji font needed.
+        marks = {"passed": ("✓", "#1b7f3b"), "correct": ("✓", "#1b7f3b"), "failed": ("✗", "#b00020"),
+                 "wrong": ("✗", "#b00020")}
+
+        def status(s: str) -> str:
+            mark, colour = marks.get(s, ("·", "gray"))
+            return f"<span style='color:{colour};font-weight:bold'>{mark}</span> {html.escape(s)}"
+
+        steps = "".join(f"<tr><td>step {n}</td><td>{html.escape(t)}</td><td>{status(s)}</td></tr>"
                         for n, t, s in row.steps)
-        questions = "".join(f"<tr><td colspan='2'>{html.escape(_name(i))}</td><td>{marks.get(s, '·')} {s}</td></tr>"
-                            for i, s in row.questions)
+        questions = "".join(
+            f"<tr><td>question {k}</td><td>{html.escape(row.titles.get(i, i).partition(': ')[2] or _name(i))}</td>"
+            f"<td>{status(s)}</td></tr>" for k, (i, s) in enumerate(row.questions, 1))
         answered = sum(1 for _, s in row.questions if s != "not answered")
         self.table.value = (f"<div class='course-progress-summary'><b>Lesson {row.number}</b>: "
                             f"{row.steps_passed} of {len(row.steps)} steps passed, {answered} of "

@@ -19,6 +19,7 @@ FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<fu
 HEADER = "Traceback (most recent call last):"
 CHAINS = ("During handling of the above exception, another exception occurred:",
           "The above exception was the direct cause of the following exception:")
+KERNEL_CELL = re.compile(r"[/\\]ipykernel_\d+[/\\]\d+\.py$")
 RUNNER_HINT = re.compile(r"^hint \[[\w-]+\]: ")
 STEP_FUNCTION = re.compile(r"step(\d+)")
 API_ERROR = re.compile(r"^(?P<type>[\w.]+): Error code: (?P<status>\d{3}) - (?P<body>.*)$", re.S)
@@ -57,7 +58,10 @@ def error_words(line: str) -> str:
 
 
 def _learner_file(path: str, prefix: str | None) -> bool:
-    """A frame in the learner's own files: the script run by a relative name, or a file in its folder."""
+    """A frame in the learner's own files: the script run by a relative name, a file in its folder, or a
+    notebook cell (IPython names each cell's code `.../ipykernel_<pid>/<hash>.py`, or `<ipython-input-…>`)."""
+    if KERNEL_CELL.search(path) or path.startswith("<ipython-input-"):
+        return True
     if path.startswith("<"):
         return False
     if not path.startswith("/") and not re.match(r"^[A-Za-z]:\\", path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,28 @@ def find_lesson(name: str | int, root: Path = LESSONS) -> Lesson:
 
 def lesson_for_script(script: Path, root: Path = LESSONS) -> Lesson:
     return find_lesson(script.name, root)
+
+
+@lru_cache(maxsize=1)
+def question_places() -> dict[str, tuple[int, int]]:
+    """Each course question's place: (lesson number, its number in that lesson from 1), in page order."""
+    places: dict[str, tuple[int, int]] = {}
+    for lesson in all_lessons():
+        for index, task_id in enumerate(lesson.assessment_ids, 1):
+            places.setdefault(task_id, (lesson.number, index))
+    return places
+
+
+def question_place(task_id: str) -> str:
+    """"lesson 1, question 2" for a course question; "" for one that is not in a lesson."""
+    place = question_places().get(task_id)
+    return f"lesson {place[0]}, question {place[1]}" if place else ""
+
+
+def question_by_place(reference: str) -> str | None:
+    """The task id a reference such as "1.2" (lesson 1, question 2) names, or None."""
+    lesson, dot, index = reference.strip().partition(".")
+    if not (dot and lesson.isdigit() and index.isdigit()):
+        return None
+    wanted = (int(lesson), int(index))
+    return next((task_id for task_id, place in question_places().items() if place == wanted), None)

@@ -59,6 +59,7 @@ class LessonProgress:
     title: str
     steps: list[tuple[int, str, str]] = field(default_factory=list)  # (number, title, status)
     questions: list[tuple[str, str]] = field(default_factory=list)  # (task id, status)
+    titles: dict[str, str] = field(default_factory=dict)  # task id -> "question 2: How many images per request"
 
     @property
     def steps_passed(self) -> int:
@@ -71,7 +72,8 @@ class LessonProgress:
     def to_dict(self) -> dict[str, Any]:
         return {"lesson": self.number, "title": self.title,
                 "steps": [{"step": n, "title": t, "status": s} for n, t, s in self.steps],
-                "questions": [{"id": q, "status": s} for q, s in self.questions]}
+                "questions": [{"id": q, "title": self.titles.get(q, q), "place": f"{self.number}.{i}", "status": s}
+                              for i, (q, s) in enumerate(self.questions, 1)]}
 
 
 def lesson_progress(folder: Path, lessons: list[Any]) -> list[LessonProgress]:
@@ -96,5 +98,7 @@ def lesson_progress(folder: Path, lessons: list[Any]) -> list[LessonProgress]:
             else:
                 status = "answered"
             row.questions.append((task_id, status))
+            name = questions[task_id].name if task_id in questions and questions[task_id].name != task_id else ""
+            row.titles[task_id] = f"question {len(row.questions)}" + (f": {name}" if name else "")
         out.append(row)
     return out

@@ -42,7 +42,7 @@ from ..errors import CourseError
 
 MULTIPLE_CHOICE = "multiple-choice"
 LOCK_PREFIX = "hmac-sha256:"
-GuidanceKind = Literal["Always", "Attempts", "Never"]
+GuidanceKind = Literal["Always", "Attempts", "Score", "Never"]
 
 
 class NotMultipleChoice(CourseError):
@@ -62,22 +62,35 @@ class Answer:
 class GuidanceRule:
     """When the guidance shows: Codio's `showGuidanceAfterResponseOption`.
 
-    `Attempts` shows it once `passed_from` attempts are used, or as soon as the answer is right.
-    The older boolean `showGuidanceAfterResponse` maps to Always / Never; neither field means Never.
+    `Attempts` shows it once `passed_from` attempts are used, or as soon as the answer is right;
+    `Score` once an attempt scores at least `passed_from` per cent of the points. The older boolean
+    `showGuidanceAfterResponse` maps to Always / Never; neither field means Never.
     """
 
     kind: GuidanceKind = "Never"
     passed_from: int = 0
 
-    def shows(self, attempts_made: int, correct: bool) -> bool:
+    def shows(self, attempts_made: int, correct: bool, percent: float | None = None) -> bool:
         if self.kind == "Always":
             return True
         if self.kind == "Attempts":
             return correct or attempts_made >= self.passed_from
+        if self.kind == "Score":
+            return (100.0 if correct else (percent or 0.0)) >= self.passed_from
         return False
 
+    def describe(self) -> str:
+        """When the guidance shows, in words."""
+        if self.kind == "Always":
+            return "after every answer"
+        if self.kind == "Attempts":
+            return f"after a right answer or {self.passed_from} attempt{'s' if self.passed_from != 1 else ''}"
+        if self.kind == "Score":
+            return f"after an answer that scores {self.passed_from}% or more"
+        return "never"
+
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.kind, "passedFrom": self.passed_from} if self.kind == "Attempts" else {"type": self.kind}
+        return {"type": self.kind, "passedFrom": self.passed_from} if self.kind in ("Attempts", "Score") else {"type": self.kind}
 
 
 @dataclass(frozen=True)
@@ -358,10 +371,11 @@ def question_from_json(raw: Any, *, origin: str, positions: _Positions | None = 
     if "showGuidanceAfterResponseOption" in src:
         option = r.obj(src, "showGuidanceAfterResponseOption")
         rule_kind = option.get("type")
-        if rule_kind not in ("Always", "Attempts", "Never"):
-            raise r.fail(option, "type",
-                         f'guidance "type" must be "Always", "Attempts" or "Never", got {json.dumps(rule_kind)}.')
-        passed_from = int(r.number(option, "passedFrom", 1, whole=True)) if rule_kind == "Attempts" else 0
+        if rule_kind not in ("Always", "Attempts", "Score", "Never"):
+            raise r.fail(option, "type", 'guidance "type" must be "Always", "Attempts", "Score" or "Never", got '
+                         f"{json.dumps(rule_kind)}.")
+        passed_from = (int(r.number(option, "passedFrom", 1, whole=True)) if rule_kind == "Attempts" else
+                       int(r.number(option, "passedFrom", 60, whole=True)) if rule_kind == "Score" else 0)
         rule = GuidanceRule(rule_kind, passed_from)
     else:
         rule = GuidanceRule("Always" if r.flag(src, "showGuidanceAfterResponse", False) else "Never")
@@ -489,7 +503,9 @@ def check(question: Question, chosen_ids: Iterable[str], *, attempt: int = 1) ->
         note = "" if exact else "Partial credit can't be worked out offline; the grader gives it."
     return Verdict(
         task_id=question.task_id, chosen=chosen, correct=correct, points=max(0.0, raw), max_points=question.points,
-        raw_points=raw, show_guidance=question.guidance_rule.shows(attempt, correct), attempt=attempt,
+        raw_points=raw, show_guidance=question.guidance_rule.shows(
+            attempt, correct, 100.0 * max(0.0, raw) / question.points if question.points and exact else None),
+        attempt=attempt,
         exact=exact, note=note,
     )
 
@@ -545,3 +561,12 @@ def display_order(question: Question, seed: int | str) -> list[Answer]:
     if question.randomized:
         random.Random(f"{seed}\0{question.task_id}").shuffle(answers)
     return answers
+
+
+def question_label(q: Question, place: str) -> str:
+    """How a question is called: "lesson 1, question 2: How many images per request", its place and title
+    (the title only where the question lets it show)."""
+    title = q.name if q.show_name and q.name != q.task_id else ""
+    if place:
+        return f"{place}: {title}" if title else place
+    return title or q.task_id

@@ -22,6 +22,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import CourseError
 
@@ -170,8 +171,9 @@ def _progress(args: argparse.Namespace) -> int:
         table.add_column("status")
         for number, title, status in row.steps:
             table.add_row(f"step {number}", title, f"[{colours.get(status, 'dim')}]{status}[/]")
-        for task_id, status in row.questions:
-            table.add_row("question", task_id, f"[{colours.get(status, 'dim')}]{status}[/]")
+        for index, (task_id, status) in enumerate(row.questions, 1):
+            title = row.titles.get(task_id, task_id).partition(": ")[2] or task_id
+            table.add_row(f"question {index}", title, f"[{colours.get(status, 'dim')}]{status}[/]")
         console.print(table)
         console.print(f"  {row.steps_passed}/{len(row.steps)} steps passed, "
                       f"{row.questions_right}/{len(row.questions)} questions right")
@@ -193,10 +195,16 @@ def _overview(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from .pager import paged
+
+    paged(_console(), lambda console: _show_on(args, console))
+    return 0
+
+
+def _show_on(args: argparse.Namespace, console: Any) -> int:
     from ..lesson.guide import load_chapter, load_page
     from .pages import render_page
 
-    console = _console()
     target = Path(args.lesson)
     if target.is_dir():  # a whole Codio guide (.guides, .guides/content, or a folder of chapters)
         from ..lesson.guide import load_guide
@@ -242,24 +250,30 @@ def _page_index(page: str | None, slugs: list[str], lesson: int) -> int:
 
 
 def _quiz(args: argparse.Namespace) -> int:
-    from ..lesson.lessons import CONTENT
+    from ..lesson.lessons import CONTENT, question_by_place, question_place, question_places
     from ..lesson.questions import load_questions
     from .quiz import run_quiz
 
     questions = load_questions(Path(args.questions) if args.questions else CONTENT / "assessments")
+    places = {} if args.questions else {task_id: question_place(task_id) for task_id in question_places()}
     if args.questions and not args.id:
         chosen = list(questions.values())
-        result = run_quiz(chosen, answers_path=Path.cwd() / "answers.json", console=_console())
-        return 0 if result is not None else 1
-    if args.id:
-        if args.id not in questions:
-            raise CourseError(f"there is no question {args.id!r}.", hint="course progress lists the questions.")
-        chosen = [questions[args.id]]
+    elif args.id:
+        wanted = args.id if args.id in questions or args.questions else (question_by_place(args.id) or args.id)
+        if wanted not in questions:
+            known = ", ".join(f"{l}.{i}" for l, i in sorted(question_places().values())) if not args.questions else ""
+            raise CourseError(f"there is no question {args.id!r}.",
+                              hint=(f"name one by its place ({known}) or its id; " if known else "")
+                              + "course progress lists the questions.")
+        chosen = [questions[wanted]]
     else:
         lesson = _learner_lesson(args)
         chosen = [questions[task_id] for task_id in lesson.assessment_ids if task_id in questions]
-    result = run_quiz(chosen, answers_path=Path.cwd() / "answers.json", console=_console())
-    return 0 if result is not None else 1
+    console = _console()
+    result = run_quiz(chosen, answers_path=Path.cwd() / "answers.json", console=console, places=places)
+    console.print()
+    console.print(result)
+    return 0
 
 
 def _build(args: argparse.Namespace) -> int:

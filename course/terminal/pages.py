@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from functools import lru_cache
 
 from rich.console import Console, Group, RenderableType
 from rich.markdown import Markdown as RichMarkdown
@@ -115,13 +116,36 @@ def _try_it(block: TryIt, script_hint: str | None) -> RenderableType:
     grid.add_row("button runs", Text(block.command))
     grid.add_row("you type", Text(try_command(block.command, script_hint=script_hint) or block.command,
                                   style="bold green"))
-    title = Text.assemble(("▶ ", "green"), (f"{block.number}. {block.label}", "bold"))
+    step = step_number(block.command)  # numbered by the step it runs, not by its place on the page
+    title = Text.assemble(("▶ ", "green"), (f"Step {step}: {block.label}" if step is not None else block.label, "bold"))
     return Panel(grid, title=title, title_align="left", expand=False, padding=(0, 1))
 
 
 def _assessment(block: Assessment) -> RenderableType:
-    return Text.assemble(("? ", "bold magenta"), (block.label, "bold"), ("  you type  ", "dim"),
-                         (f"course quiz {block.task_id}", "bold green"))
+    """A question of the page: by its place and title for the course's own ("Lesson 1, question 2: How many
+    images per request", `course quiz 1.2`), by its button and id for another guide's."""
+    from ..lesson.lessons import question_places
+
+    place = question_places().get(block.task_id)
+    if place is None:
+        return Text.assemble(("? ", "bold magenta"), (block.label, "bold"), ("  you type  ", "dim"),
+                             (f"course quiz {block.task_id}", "bold green"))
+    name = _course_question_names().get(block.task_id, "")
+    label = f"Lesson {place[0]}, question {place[1]}" + (f": {name}" if name else "")
+    return Text.assemble(("? ", "bold magenta"), (label, "bold"), ("  you type  ", "dim"),
+                         (f"course quiz {place[0]}.{place[1]}", "bold green"))
+
+
+@lru_cache(maxsize=1)
+def _course_question_names() -> dict[str, str]:
+    from ..lesson.lessons import CONTENT
+    from ..lesson.questions import load_questions
+
+    try:
+        questions = load_questions(CONTENT / "assessments")
+    except Exception:  # noqa: BLE001 - a page still renders without the titles
+        return {}
+    return {task_id: q.name for task_id, q in questions.items() if q.show_name and q.name != task_id}
 
 
 def _columns(block: Columns, script_hint: str | None) -> RenderableType:

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..lesson.answers import attempts_used, load_answers, record_answer
-from ..lesson.questions import Answer, Question, Verdict, check, display_order
+from ..lesson.questions import Answer, Question, Verdict, _fmt, check, display_order, question_label
 
 Status = Literal["correct", "incorrect", "skipped", "no attempts left", "not reached"]
 Ending = Literal["finished", "quit", "end of input", "interrupted"]
@@ -36,15 +36,23 @@ class QuestionOutcome:
     status: Status
     attempts_made: int = 0  # in this run
     verdict: Verdict | None = None
+    label: str = ""  # "lesson 1, question 2: How many images per request"
+    possible: float = 0.0
+    recorded: bool = False  # the result is an earlier run's (the question was finished then)
+
+    @property
+    def points(self) -> float:
+        return self.verdict.points if self.verdict is not None else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task_id": self.task_id, "name": self.name, "status": self.status, "attempts_made": self.attempts_made,
-                "verdict": self.verdict.to_dict() if self.verdict else None}
+        return {"task_id": self.task_id, "name": self.name, "label": self.label, "status": self.status,
+                "attempts_made": self.attempts_made, "points": self.points, "possible": self.possible,
+                "recorded": self.recorded, "verdict": self.verdict.to_dict() if self.verdict else None}
 
 
 @dataclass
 class QuizResult:
-    """What happened in one run of the quiz; renders itself as a summary table."""
+    """What happened in one run of the quiz; renders itself as a score summary, per question and in total."""
 
     answers_path: Path
     outcomes: list[QuestionOutcome] = field(default_factory=list)
@@ -54,19 +62,33 @@ class QuizResult:
     def correct(self) -> int:
         return sum(o.status == "correct" for o in self.outcomes)
 
+    @property
+    def points(self) -> float:
+        return sum(o.points for o in self.outcomes)
+
+    @property
+    def possible(self) -> float:
+        return sum(o.possible for o in self.outcomes)
+
     def to_dict(self) -> dict[str, Any]:
         return {"answers_path": str(self.answers_path), "ended": self.ended, "correct": self.correct,
-                "questions": len(self.outcomes), "outcomes": [o.to_dict() for o in self.outcomes]}
+                "questions": len(self.outcomes), "points": self.points, "possible": self.possible,
+                "outcomes": [o.to_dict() for o in self.outcomes]}
 
     def __rich__(self) -> RenderableType:
-        table = Table(title="Quiz summary", title_justify="left")
+        table = Table(title="Your score", title_justify="left")
         table.add_column("Question")
         table.add_column("Result")
+        table.add_column("Points", justify="right")
         table.add_column("Attempts", justify="right")
         styles = {"correct": "green", "incorrect": "yellow", "no attempts left": "red"}
         for o in self.outcomes:
-            table.add_row(o.name, Text(o.status, style=styles.get(o.status, "dim")), str(o.attempts_made))
-        footer = Text(f"{self.correct} of {len(self.outcomes)} correct. Answers saved in {self.answers_path}.")
+            result = Text(o.status, style=styles.get(o.status, "dim"))
+            if o.recorded:
+                result.append(" (answered before)", style="dim")
+            table.add_row(o.label or o.name, result, f"{_fmt(o.points)}/{_fmt(o.possible)}", str(o.attempts_made))
+        footer = Text(f"Total: {_fmt(self.points)} of {_fmt(self.possible)} points; {self.correct} of "
+                      f"{len(self.outcomes)} questions correct. Answers saved in {self.answers_path}.")
         return Group(table, footer)
 
 
@@ -94,7 +116,7 @@ def parse_letters(raw: str, options: list[Answer], multiple: bool) -> list[str] 
     return [options[LETTERS.index(letter)].id for letter in letters]
 
 
-def _show_question(console: Console, q: Question, options: list[Answer], number: int, total: int, used: int) -> None:
+def _show_question(console: Console, q: Question, options: list[Answer], title: str, used: int) -> None:
     body: list[RenderableType] = [Markdown(q.instructions), Text()]
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
@@ -106,8 +128,17 @@ def _show_question(console: Console, q: Question, options: list[Answer], number:
     if q.max_attempts:
         how += f" Attempts: {used} of {q.max_attempts} used."
     body.append(Text(how, style="dim"))
-    title = f"Question {number} of {total}" + (f": {q.name}" if q.show_name else "")
     console.print(Panel(Group(*body), title=title, title_align="left"))
+
+
+def _letters(chosen: list[str], options: list[Answer]) -> str:
+    ids = [a.id for a in options]
+    return ", ".join(f"{LETTERS[ids.index(c)]}) {options[ids.index(c)].text}" for c in chosen if c in ids)
+
+
+def _guidance(console: Console, q: Question) -> None:
+    if q.guidance.strip():
+        console.print(Panel(Markdown(q.guidance), title="Guidance", title_align="left", border_style="blue"))
 
 
 def _ask(ask: Callable[[str], str], prompt: str) -> str:
@@ -123,7 +154,33 @@ def _run_one(q: Question, outcome: QuestionOutcome, number: int, total: int, *, 
              console: Console, ask: Callable[[str], str], seed: int | str) -> None:
     used = attempts_used(answers_path, q.task_id)
     options = display_order(q, seed)
-    _show_question(console, q, options, number, total, used)
+    if outcome.label and outcome.label != q.name and outcome.label != q.task_id:  # a course question: its place
+        title = outcome.label[0].upper() + outcome.label[1:] + (f"  ({number} of {total})" if total > 1 else "")
+    else:
+        title = f"Question {number} of {total}" + (f": {q.name}" if q.show_name else "")
+    earlier = load_answers(answers_path).get(q.task_id)
+    if earlier and used:
+        verdict = _recorded(q, earlier, used)
+        if verdict is not None and (verdict.correct or (q.max_attempts and used >= q.max_attempts)):
+            # finished in an earlier run: what was answered, and how it went (never a bare "no attempts left")
+            outcome.verdict, outcome.recorded = verdict, True
+            outcome.status = "correct" if verdict.correct else "incorrect"
+            console.print(Panel(Group(Markdown(q.instructions), Text(),
+                                      Text(f"Your answer: {_letters(earlier, options)}"), verdict,
+                                      Text(f"Attempts: {used}" + (f" of {q.max_attempts}" if q.max_attempts else "")
+                                           + " used; this question is finished.", style="dim")),
+                              title=title, title_align="left"))
+            if verdict.show_guidance:
+                _guidance(console, q)
+            return
+    _show_question(console, q, options, title, used)
+    if earlier and used:
+        verdict = _recorded(q, earlier, used)
+        if verdict is not None:
+            outcome.verdict = verdict
+            outcome.status = "correct" if verdict.correct else "incorrect"
+            console.print(Text(f"Your last answer: {_letters(earlier, options)}; not quite.", style="yellow"),
+                          highlight=False)
     quit_words = ("quit",) if len(options) > LETTERS.index("q") else ("q", "quit")
     while True:
         if q.max_attempts and used >= q.max_attempts:
@@ -146,10 +203,11 @@ def _run_one(q: Question, outcome: QuestionOutcome, number: int, total: int, *, 
         outcome.attempts_made += 1
         verdict = check(q, parsed, attempt=used)
         outcome.verdict = verdict
+        outcome.recorded = False
         outcome.status = "correct" if verdict.correct else "incorrect"
         console.print(verdict)
-        if verdict.show_guidance and q.guidance.strip():
-            console.print(Panel(Markdown(q.guidance), title="Guidance", title_align="left", border_style="blue"))
+        if verdict.show_guidance:
+            _guidance(console, q)
         if verdict.correct:
             return
         if q.max_attempts and used >= q.max_attempts:
@@ -158,8 +216,17 @@ def _run_one(q: Question, outcome: QuestionOutcome, number: int, total: int, *, 
         console.print(f"Try again{left}, or press Enter to move on.", style="dim", highlight=False)
 
 
+def _recorded(q: Question, chosen: list[str], used: int) -> Verdict | None:
+    """The verdict on an answer saved by an earlier run (None if it names answers the question lacks)."""
+    try:
+        return check(q, chosen, attempt=used)
+    except Exception:  # noqa: BLE001 - an answers.json edited by hand: ask again rather than fail
+        return None
+
+
 def run_quiz(questions: list[Question], *, answers_path: Path, console: Console,
-             ask: Callable[[str], str] = input, seed: int | str | None = None) -> QuizResult:
+             ask: Callable[[str], str] = input, seed: int | str | None = None,
+             places: dict[str, str] | None = None) -> QuizResult:
     """Ask each question in turn; save every attempt to `answers_path`; return what happened.
 
     `seed` fixes the order of randomized answers; by default it is the answers file's path, so one
@@ -170,10 +237,12 @@ def run_quiz(questions: list[Question], *, answers_path: Path, console: Console,
     load_answers(answers_path)  # fail now, not after the learner has answered
     attempts_used(answers_path, "")
     order_seed: int | str = str(answers_path.resolve()) if seed is None else seed
+    places = places or {}
     result = QuizResult(answers_path)
     try:
         for number, q in enumerate(questions, 1):
-            outcome = QuestionOutcome(q.task_id, q.name, "skipped")
+            outcome = QuestionOutcome(q.task_id, q.name, "skipped", label=question_label(q, places.get(q.task_id, "")),
+                                      possible=q.points)
             result.outcomes.append(outcome)
             _run_one(q, outcome, number, len(questions), answers_path=answers_path, console=console, ask=ask,
                      seed=order_seed)
@@ -182,5 +251,6 @@ def run_quiz(questions: list[Question], *, answers_path: Path, console: Console,
         console.print()
         console.print(f"Quiz ended; your answers so far are saved in {answers_path}.", highlight=False)
     for q in questions[len(result.outcomes):]:
-        result.outcomes.append(QuestionOutcome(q.task_id, q.name, "not reached"))
+        result.outcomes.append(QuestionOutcome(q.task_id, q.name, "not reached",
+                                               label=question_label(q, places.get(q.task_id, "")), possible=q.points))
     return result
