@@ -412,6 +412,14 @@ def main(argv: list[str] | None = None) -> int:
             code = warm.run(argv)
             if code is not None:
                 return code
+            try:
+                return _main(argv)
+            finally:
+                warm.start_pending()
+    return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -9,7 +9,7 @@ process that runs the command there as if it had been started in the terminal, a
 a fork of that exactly as `python imageGen.py N` would (`course.scripts.run_as_main`): its own
 `__main__`, `sys.argv`, folder, environment and output, nothing carried over from an earlier try.
 
-- Started on first use: that try runs the usual way while the runner warms up beside it.
+- Started on first use: that try runs the usual way, and starts the runner as it ends.
 - Restarted when the installed packages or the course itself change: each request carries a
   fingerprint (the Python, the `PYTHON*` settings, the folders on `sys.path`, the course's files);
   a runner with another answers "stale" and stops, and a new one starts.
@@ -33,6 +33,7 @@ from typing import Any
 
 IDLE = 20 * 60  # seconds without a request before the runner stops
 inside = False  # True in a process the runner forked for a command: it runs the command itself
+pending: Path | None = None  # a runner to start when this command is done (none answered it)
 HEADER_LIMIT = 4 * 1024 * 1024
 PACKAGE = Path(__file__).resolve().parents[1]  # the `course` package
 BYPASS = "COURSE_WARM"
@@ -107,8 +108,9 @@ def usable() -> bool:
 
 def run(argv: list[str]) -> int | None:
     """Run `course ARGV` in the warm runner, with this process's folder, environment and standard streams;
-    its exit status, or None when it cannot be run there (the caller runs it itself). Starts the runner
-    when none answers, for the next time."""
+    its exit status, or None when it cannot be run there (the caller runs it itself, then calls
+    `start_pending()` to start a runner for the next time when none answered)."""
+    global pending
     if inside or not usable():
         return None
     path = socket_path()
@@ -116,7 +118,7 @@ def run(argv: list[str]) -> int | None:
         return None
     conn = _connect(path)
     if conn is None:
-        start(path)
+        pending = path  # started once this command is done, so that its warm-up does not slow this one
         return None
     with conn:
         header = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "fingerprint": fingerprint()}
@@ -129,7 +131,7 @@ def run(argv: list[str]) -> int | None:
         if first is None or first.get("stale") or "pid" not in first:
             if first is not None and first.get("stale"):
                 _wait_gone(path)
-                start(path)
+                pending = path
             return None
         return _wait_for_exit(reader, int(first["pid"]))
 
@@ -188,8 +190,16 @@ def _wait_gone(path: Path, timeout: float = 2.0) -> None:
         time.sleep(0.01)
 
 
+def start_pending() -> None:
+    """Start the runner this command found missing (or stale), now that the command itself is done."""
+    global pending
+    if pending is not None:
+        path, pending = pending, None
+        start(path)
+
+
 def start(path: Path) -> None:
-    """Start a runner in the background (it warms up while this try runs the usual way)."""
+    """Start a runner in the background, for the next try."""
     import subprocess
 
     from ..paths import user_dir
