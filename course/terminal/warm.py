@@ -120,8 +120,13 @@ def run(argv: list[str]) -> int | None:
     if conn is None:
         pending = path  # started once this command is done, so that its warm-up does not slow this one
         return None
+    try:
+        cwd = os.getcwd()
+    except OSError:  # a folder removed under the shell: the command says so itself
+        conn.close()
+        return None
     with conn:
-        header = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "fingerprint": fingerprint()}
+        header = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "fingerprint": fingerprint()}
         try:
             socket.send_fds(conn, [json.dumps(header).encode() + b"\n"], [0, 1, 2])
         except OSError:
@@ -362,8 +367,14 @@ def _session(conn: socket.socket, header: dict[str, Any], fds: list[int], preloa
         os.closerange(keep + 1, _max_fd())
         os.environ.clear()
         os.environ.update(header["env"])
-        os.chdir(header["cwd"])
         reopen_std()
+        try:
+            os.chdir(header["cwd"])
+        except OSError as exc:
+            print(f"course: the warm runner cannot work in {header['cwd']} ({exc.strerror}); run the command again, "
+                  f"or with {BYPASS}=0 to run it without the runner.", file=sys.stderr)
+            code = 70
+            return
         from . import cli, trying
 
         global inside
