@@ -38,6 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measured import commit  # noqa: E402
 LEARNER = ROOT / "tests" / "fixtures" / "submissions" / "correct_everything"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -126,7 +129,7 @@ def main() -> int:
     names = list(variants)
     result = {
         "date": started.isoformat(timespec="seconds"),
-        "commit": _commit(),
+        "commit": commit(),
         "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()} ({platform.machine()}), "
                    f"Python {platform.python_version()}, {'root' if os.geteuid() == 0 else 'not root'}",
         "box": {"full": found_box.full, "pid_namespace": found_box.pid_namespace, "seccomp": found_box.seccomp},
@@ -163,15 +166,6 @@ def main() -> int:
         print(f"{len(faults)} steps not graded (our fault): " + "; ".join(faults[:3]))
     print(f"raw results: {out / 'box.json'}")
     return 0
-
-
-def _commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return head + (" (uncommitted changes)" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 if __name__ == "__main__":

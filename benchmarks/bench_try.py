@@ -36,6 +36,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measured import commit  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
@@ -121,7 +124,7 @@ def main() -> int:
     ratio_warm = med["warm"] / med["script"]
     ratio_cold = med["cold"] / med["plain"]
     result = {
-        "date": started.isoformat(timespec="seconds"), "commit": _commit(), "rounds": args.rounds,
+        "date": started.isoformat(timespec="seconds"), "commit": commit(), "rounds": args.rounds,
         "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}",
         "median_ms": med, "min_ms": {n: min(v) * 1000 for n, v in times.items()},
         "all_passed": {n: all(c == 0 for c in v) for n, v in codes.items()},
@@ -150,15 +153,6 @@ def main() -> int:
         print(f"{label:46} {value:>10}  {target:>9}  {verdict}")
     print(f"raw results: {out / 'try.json'}")
     return 0
-
-
-def _commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return head + (" (uncommitted changes)" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 if __name__ == "__main__":
