@@ -254,7 +254,29 @@ def _quiz(args: argparse.Namespace) -> int:
     from ..lesson.questions import load_questions
     from .quiz import run_quiz
 
-    questions = load_questions(Path(args.questions) if args.questions else CONTENT / "assessments")
+    console = _console()
+    if args.questions:
+        from ..lesson.assessments import list_assessments, load_guide_questions
+
+        listed = list_assessments(Path(args.questions))
+        if args.list:
+            for item in listed:
+                console.print(item.line(), markup=False, highlight=False, soft_wrap=True)
+            runs = sum(item.runs for item in listed)
+            console.print(f"{len(listed)} assessments, {runs} of them run here.", highlight=False)
+            return 0
+        questions = load_guide_questions(Path(args.questions))
+        if not args.id:  # every assessment is accounted for: those the quiz cannot run are named, with why
+            for item in listed:
+                if not item.runs:
+                    console.print(f"Not asked here: {item.title} ({item.task_id}, {item.kind}): {item.why}.",
+                                  markup=False, highlight=False, style="yellow", soft_wrap=True)
+            if not questions:
+                raise CourseError(f"no assessment in {args.questions} is of a type the quiz runs (multiple choice): "
+                                  f"{len(listed)} found, named above.", hint=f"course quiz --questions {args.questions} "
+                                  "--list lists them.")
+    else:
+        questions = load_questions(CONTENT / "assessments")
     places = {} if args.questions else {task_id: question_place(task_id) for task_id in question_places()}
     if args.questions and not args.id:
         chosen = list(questions.values())
@@ -269,7 +291,6 @@ def _quiz(args: argparse.Namespace) -> int:
     else:
         lesson = _learner_lesson(args)
         chosen = [questions[task_id] for task_id in lesson.assessment_ids if task_id in questions]
-    console = _console()
     result = run_quiz(chosen, answers_path=Path.cwd() / "answers.json", console=console, places=places)
     console.print()
     console.print(result)
@@ -378,8 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", nargs="?", default=None, help="one question's id (default: all of the lesson's)")
     p.add_argument("--lesson", default=None, help="lesson number or script name")
     p.add_argument("--script", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--questions", default=None, metavar="DIR",
-                   help="a folder of Codio question files (e.g. a guide's .guides/assessments)")
+    p.add_argument("--questions", default=None, metavar="PATH",
+                   help="another guide's questions: its folder, its .guides folder, a folder of question files "
+                        "or an assessments.json")
+    p.add_argument("--list", action="store_true",
+                   help="with --questions: one line per assessment (id, type, title, whether it runs here)")
     p.set_defaults(func=_quiz)
 
     p = sub.add_parser("progress", help="every step and question, and how you did")
