@@ -131,14 +131,14 @@ def run(argv: list[str]) -> int | None:
             socket.send_fds(conn, [json.dumps(header).encode() + b"\n"], [0, 1, 2])
         except OSError:
             return None
-        reader = conn.makefile("rb")
-        first = _read_reply(reader)
-        if first is None or first.get("stale") or "pid" not in first:
-            if first is not None and first.get("stale"):
-                _wait_gone(path)
-                pending = path
-            return None
-        return _wait_for_exit(reader, int(first["pid"]))
+        with conn.makefile("rb") as reader:
+            first = _read_reply(reader)
+            if first is None or first.get("stale") or "pid" not in first:
+                if first is not None and first.get("stale"):
+                    _wait_gone(path)
+                    pending = path
+                return None
+            return _wait_for_exit(reader, int(first["pid"]))
 
 
 def _connect(path: Path) -> socket.socket | None:
@@ -237,7 +237,8 @@ def stop() -> bool:
     with conn:
         try:
             socket.send_fds(conn, [json.dumps({"stop": True}).encode() + b"\n"], [0, 1, 2])
-            reply = _read_reply(conn.makefile("rb")) or {}
+            with conn.makefile("rb") as reader:
+                reply = _read_reply(reader) or {}
         except OSError:
             reply = {}
     pid = reply.get("stopped")
