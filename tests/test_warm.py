@@ -251,3 +251,21 @@ def test_in_a_terminal_the_warm_try_has_colours_pictures_and_ctrl_c(server, isol
         assert "The step was interrupted (Ctrl-C) before it finished." in plain
         assert "Traceback" not in plain
         assert child.exitstatus == 1
+
+
+def test_the_runner_is_replaced_when_the_course_itself_changes(server, probe, isolated_home) -> None:
+    """An updated course (a file of the package newer than the runner) is what the next try runs with."""
+    course(probe, server, "try", "1")
+    first = wait_for_runner(isolated_home)
+    assert "parent warm" in course(probe, server, "try", "1").stdout
+    touched = REPO / "course" / "lesson" / "hints.py"
+    before = touched.stat()
+    try:
+        os.utime(touched, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        changed = course(probe, server, "try", "1")
+        assert "parent cold" in changed.stdout  # the stale runner stood aside and stopped
+        second = wait_for_runner(isolated_home)
+        assert second != first
+        assert "parent warm" in course(probe, server, "try", "1").stdout
+    finally:
+        os.utime(touched, ns=(before.st_atime_ns, before.st_mtime_ns))
