@@ -160,3 +160,24 @@ def test_a_long_page_goes_through_the_pager_in_a_terminal_and_stays_plain_in_a_p
     assert less.exitstatus == 0
     piped = course("show", "1", "3", cwd=tmp_path)
     assert "\x1b[" not in piped.stdout and "page 3 of 3" in piped.stdout
+
+
+def test_a_guide_page_by_its_contents_number_its_place_or_its_title(tmp_path: Path) -> None:
+    """`course show GUIDE 2.1` is the page the contents call 2.1; `3` the third page; a title works too."""
+    content = tmp_path / ".guides" / "content"
+    for chapter, title, pages in (("Start-1a", "Getting started", ["Hello-1b", "Setup-1c"]),
+                                  ("More-2a", "Going further", ["Loops-2b"])):
+        (content / chapter).mkdir(parents=True)
+        (content / chapter / "index.json").write_text(json.dumps({"title": title, "type": "chapter", "order": pages}))
+        for page in pages:
+            (content / chapter / f"{page}.md").write_text(f"## {page.split('-')[0]} page\n\nText of {page}.\n")
+    (content / "index.json").write_text(json.dumps({"title": "A guide", "order": ["Start-1a", "More-2a"]}))
+    index = course("show", str(tmp_path), cwd=tmp_path)
+    assert "1.2" in index.stdout and "2.1" in index.stdout
+    assert "Text of Loops-2b." in course("show", str(tmp_path), "2.1", cwd=tmp_path).stdout
+    assert "Text of Setup-1c." in course("show", str(tmp_path), "1.2", cwd=tmp_path).stdout
+    assert "Text of Loops-2b." in course("show", str(tmp_path), "3", cwd=tmp_path).stdout
+    assert "Text of Hello-1b." in course("show", str(tmp_path / ".guides"), "Hello-1b", cwd=tmp_path).stdout
+    missing = course("show", str(tmp_path), "4.1", cwd=tmp_path)
+    assert missing.returncode == 1 and "this guide has no page '4.1'" in missing.stderr and "1.1, 1.2, 2.1" in missing.stderr
+

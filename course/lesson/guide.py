@@ -400,14 +400,17 @@ def _humane(name: str) -> str:
 
 
 def load_guide(root: Path) -> list[Chapter]:
-    """Every chapter under a `.guides` folder, its `content` folder, or a folder of chapter folders.
+    """Every chapter of a guide: given its repository's root (which holds `.guides`), its `.guides` folder,
+    that folder's `content`, or a folder of chapter folders.
 
     Loose pages at the top (a guide without chapters) become a first chapter named for the guide.
     """
     root = Path(root)
     if not root.is_dir():
         raise CourseError(f"no guide at {root}",
-                          hint="Give a .guides folder, its content folder, or a folder of lessons.")
+                          hint="Give a guide's folder, its .guides folder, its content folder, or a folder of lessons.")
+    if (root / ".guides" / "content").is_dir():  # a guide repository's root
+        root = root / ".guides"
     if (root / "content").is_dir():
         root = root / "content"
     index, order = _index(root)

@@ -210,11 +210,11 @@ def _show_on(args: argparse.Namespace, console: Any) -> int:
         from ..lesson.guide import load_guide
         from .pages import render_chapter_index
 
-        pages = [page for chapter in load_guide(target) for page in chapter.pages]
+        chapters = load_guide(target)
         if args.page is None:
-            render_chapter_index(load_guide(target), console)
+            render_chapter_index(chapters, console)
             return 0
-        render_page(pages[_page_index(args.page, [p.slug for p in pages], 0)], console)
+        render_page(_guide_page(chapters, args.page), console)
         return 0
     if target.is_file() and target.suffix != ".md":  # any file in the guide dialect, whatever its name
         from ..lesson.guide import parse_page
@@ -236,6 +236,28 @@ def _show_on(args: argparse.Namespace, console: Any) -> int:
     else:
         console.print(f"\n[dim]page {index + 1} of {len(pages)}: the last page of lesson {lesson.number}[/dim]")
     return 0
+
+
+def _guide_page(chapters: list[Any], wanted: str) -> Any:
+    """A guide's page as its contents number it (`1.2`: chapter 1's second page), by its place among all
+    pages (`3`), or by its title or file name."""
+    from .pages import chapter_number
+
+    numbered = [(f"{chapter_number(chapter, c)}.{p}", page) for c, chapter in enumerate(chapters, 1)
+                for p, page in enumerate(chapter.pages, 1)]
+    key = wanted.strip()
+    for number, page in numbered:
+        if key == number:
+            return page
+    if key.isdigit() and 1 <= int(key) <= len(numbered):
+        return numbered[int(key) - 1][1]
+    for _, page in numbered:
+        if key.casefold() in (page.title.casefold(), page.slug.casefold()):
+            return page
+    shown = ", ".join(number for number, _ in numbered[:12]) + (", ..." if len(numbered) > 12 else "")
+    raise CourseError(f"this guide has no page {wanted!r}.",
+                      hint=f"its pages are {shown} (course show with the guide's folder alone lists them), or "
+                           f"1 to {len(numbered)} in order, or a page's title.")
 
 
 def _page_index(page: str | None, slugs: list[str], lesson: int) -> int:

@@ -166,7 +166,7 @@ def render_chapter_index(chapters: list[Chapter], console: Console) -> None:
     console.print(_heading(1, "Lessons"))
     console.print()
     for position, chapter in enumerate(chapters, start=1):
-        number = _chapter_number(chapter, position)
+        number = chapter_number(chapter, position)
         line = Text.assemble((f"{number}. ", "bold"), (chapter.title, "bold"))
         if chapter.course and chapter.course.get("script"):
             steps = chapter.course.get("steps") or []
@@ -183,7 +183,7 @@ def render_chapter_index(chapters: list[Chapter], console: Console) -> None:
         console.print()
 
 
-def _chapter_number(chapter: Chapter, position: int) -> str:
+def chapter_number(chapter: Chapter, position: int) -> str:
     number = chapter.course.get("number") if chapter.course else None
     if isinstance(number, int) and not isinstance(number, bool):
         return str(number)
