@@ -4,6 +4,8 @@
   grader grade SUBMISSIONS --out OUT    grade a class: a folder of learner folders, or a zip of one
   grader gradescope SUBMISSION RESULTS  grade one Gradescope submission into its results.json
   grader bundle [--out autograder.zip]  the zip Gradescope takes (setup.sh, run_autograder, the grader)
+  grader guide SUBMISSIONS --questions GUIDE --out OUT
+                                        grade a class's answers to another Codio guide's assessments
 
 Expected failures print one line and a hint; --verbose adds the traceback.
 """
@@ -190,6 +192,45 @@ def _copy_submission(source: Path, into: Path) -> None:
         raise CourseError(f"this submission was not graded: {exc}.") from None
 
 
+def _guide(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from course.lesson.questions import _fmt
+
+    from .guide import grade_guide
+
+    run = grade_guide(Path(args.submissions), Path(args.questions), Path(args.out))
+    table = Table(title=f"{len(run.results)} learners, graded on {run.guide}")
+    table.add_column("question")
+    table.add_column("type")
+    table.add_column("right", justify="right")
+    table.add_column("to mark", justify="right")
+    table.add_column("mean points", justify="right")
+    first = run.results[0].scored if run.results else []
+    for index, item in enumerate(first):
+        scored = [r.scored[index] for r in run.results]
+        graded = [s for s in scored if s.status != "not graded"]
+        right = sum(s.status == "correct" for s in graded)
+        marked = sum(s.status == "to be marked" for s in graded)
+        mean = sum(s.points for s in graded) / max(1, len(graded))
+        table.add_row(item.task_id, item.kind, f"{right}/{len(graded)}", str(marked), f"{mean:.2f}/{_fmt(item.possible)}")
+    Console(highlight=False).print(table)
+    for listed in run.not_here:
+        print(f"not graded here: {listed.task_id} ({listed.kind}): {listed.why}")
+    waiting = sum(r.to_mark for r in run.results)
+    out = Path(args.out).resolve()
+    print(f"gradebook.csv, feedback/ and to_mark.csv in {out}" + (f"; {waiting} answers await a person's marking "
+                                                                  "(to_mark.csv)" if waiting else ""))
+    faulty = [r for r in run.results if r.faults]
+    if faulty:
+        print(f"error: {len(faulty)} learner(s) could not be fully graded because of a fault in the grader, not in "
+              f"their work ({faulty[0].faults[0]}). Those questions are marked 'not graded'; run the same command "
+              "again to grade them.", file=sys.stderr)
+        return 3
+    return 0
+
+
 def _bundle(args: argparse.Namespace) -> int:
     from .bundle import BASE_IMAGE, make_bundle
     from .grade import make_plan
@@ -234,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lesson", action="append", help="only this lesson (number or script); repeatable")
     p.add_argument("--timeout", type=float, default=30.0)
     p.set_defaults(func=_gradescope)
+
+    p = sub.add_parser("guide", help="grade a class's answers to another Codio guide's assessments")
+    p.add_argument("submissions", help="a folder with one folder per learner, or a zip of it")
+    p.add_argument("--questions", required=True, metavar="GUIDE",
+                   help="the guide: its folder, its .guides folder, a folder of question files or an assessments.json")
+    p.add_argument("--out", required=True, help="where gradebook.csv, feedback/ and to_mark.csv go")
+    p.set_defaults(func=_guide)
 
     p = sub.add_parser("bundle", help="the zip Gradescope takes as an autograder")
     p.add_argument("--out", default="autograder.zip", help="the zip to write (default autograder.zip)")

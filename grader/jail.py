@@ -14,18 +14,22 @@ from grader.sandbox import FIRST_UID, become_subreaper, enter, reap
 def main() -> None:
     job = json.loads(sys.argv[1])
     out = os.open(job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = out if job["stderr"] == job["stdout"] else os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(err, 2)
+    if job.get("stdin"):  # what a guide's code test types in
+        os.dup2(os.open(job["stdin"], os.O_RDONLY), 0)
     python = sys.executable
+    # A lesson step runs as `python imageGen.py N`; a guide's code test runs its own command with the shell.
+    argv = ["/bin/sh", "-c", job["command"]] if job.get("command") else [python, job["script"], str(job["step"])]
     become_subreaper()
     if enter(job):  # pid 1 of the step's own PID namespace, its loopback forwarded by the parent: exec
-        os.execv(python, [python, job["script"], str(job["step"])])
+        os.execv(argv[0], argv)
     # Without a PID namespace the loopback forwarder, if any, is a thread of this process: it must outlive
     # the exec, so the fresh interpreter runs in a child while this process keeps forwarding until it ends.
     pid = os.fork()
     if pid == 0:
-        os.execv(python, [python, job["script"], str(job["step"])])
+        os.execv(argv[0], argv)
     _, status = os.waitpid(pid, 0)
     if os.getuid() >= FIRST_UID:  # only as a sandbox uid: kill(-1) then reaches the step's leftovers only
         try:

@@ -49,10 +49,13 @@ def test_every_place_a_guide_keeps_its_assessments(tmp_path: Path, layout) -> No
     for place in places:
         listed = {item.task_id: item for item in list_assessments(place)}
         assert len(listed) == 7, place
-        assert listed["multiple-choice-1640493267"].runs
-        assert listed["free-text-101"].why.startswith("free-text answers are marked by a person")
+        assert listed["multiple-choice-1640493267"].runs and listed["free-text-101"].runs
+        assert "marked by a person" in listed["free-text-101"].line()
+        # Damaged ones (a blanks question without its text, a code test without its command) are named with why.
+        assert not listed["fill-in-the-blanks-102"].runs and '"text" must hold' in listed["fill-in-the-blanks-102"].why
+        assert not listed["test-105"].runs and '"command" must be a non-empty string' in listed["test-105"].why
         assert not listed["something-new-106"].runs and "'something-new'" in listed["something-new-106"].why
-        assert list(load_guide_questions(place)) == ["multiple-choice-1640493267"]
+        assert sorted(load_guide_questions(place)) == ["free-text-101", "multiple-choice-1640493267"]
 
 
 def course(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -66,14 +69,14 @@ def test_list_and_a_quiz_with_nothing_it_can_run(tmp_path: Path) -> None:
     listed = course("quiz", "--questions", str(root), "--list", cwd=tmp_path)
     assert listed.returncode == 0
     lines = listed.stdout.splitlines()
-    assert len([line for line in lines if "[" in line]) == 7 and lines[-1] == "7 assessments, 1 of them run here."
-    assert "parsons-puzzle-103  [parsons-puzzle]  Order the lines  (does not run here: " in listed.stdout
-    only_text = tmp_path / "free"
-    only_text.mkdir()
-    (only_text / "free-text-101.json").write_text(json.dumps(OTHERS[0]), encoding="utf-8")
-    quiz = course("quiz", "--questions", str(only_text), cwd=tmp_path)
+    assert len([line for line in lines if "[" in line]) == 7 and lines[-1] == "7 assessments, 2 of them run here."
+    assert "parsons-puzzle-103  [parsons-puzzle]  Order the lines  (does not run here: it cannot be read" in listed.stdout
+    only_new = tmp_path / "new"
+    only_new.mkdir()
+    (only_new / "something-new-106.json").write_text(json.dumps(OTHERS[-1]), encoding="utf-8")
+    quiz = course("quiz", "--questions", str(only_new), cwd=tmp_path)
     assert quiz.returncode == 1  # never "nothing printed, exit 0"
-    assert "Not asked here: In your own words (free-text-101, free-text)" in quiz.stdout
+    assert "Not asked here: New kind (something-new-106, something-new)" in quiz.stdout
     assert "no assessment in" in quiz.stderr and "--list" in quiz.stderr
     mixed = course("quiz", "--questions", str(root / ".guides" / "assessments.json"), cwd=tmp_path)
     assert "Not asked here: Blanks (fill-in-the-blanks-102" in mixed.stdout

@@ -10,6 +10,7 @@ import pytest
 from course.errors import CourseError
 from course.lesson.guide import (
     Assessment,
+    Callout,
     Code,
     Columns,
     Heading,
@@ -168,10 +169,13 @@ def test_bars_inside_a_fence_are_code():
     assert page.blocks == [Code("", "|||")]
 
 
-def test_named_region_keeps_its_kind():
-    """Does `|||guidance` keep `guidance` as the region's kind?"""
+def test_named_region_is_one_callout_of_its_kind():
+    """Does `|||guidance` (or `||| info`, with a space) make one callout of that kind holding all it encloses?"""
     (region,) = parse_page("|||guidance\nFor instructors.\n|||").blocks
-    assert region.kind == "guidance" and region.left == [Markdown("For instructors.")]
+    assert region == Callout("guidance", [Markdown("For instructors.")])
+    (box,) = parse_page("||| Info\n### Heads up\n\nOne.\n\nTwo [link](open_file a.py).\n\n{Go}(x 1)\n|||\n").blocks
+    assert box == Callout("info", [Heading(3, "Heads up"), Markdown("One.\n\nTwo [link](open_file a.py)."),
+                                   TryIt("Go", "x 1", 1)])
 
 
 def test_unclosed_region_runs_to_the_end_of_the_page():
@@ -211,7 +215,11 @@ def codio(tmp_path: Path) -> Path:
     write(content / "01-start" / "First-Page-aa11.json", json.dumps({"title": "First page", "type": "page"}))
     write(content / "01-start" / "Second-Page-bb22.md", "{Check It!|assessment}(multiple-choice-1)\n")
     write(content / "01-start" / "Extra-10.md", "# Extra ten\n")
+    write(content / "01-start" / "Extra-10.json", json.dumps({"title": "Extra ten", "type": "page"}))
     write(content / "01-start" / "Extra-9.md", "# Extra nine\n")
+    write(content / "01-start" / "Extra-9.json", json.dumps({"title": "Extra nine", "type": "page"}))
+    write(content / "01-start" / "Draft-notes.md", "# Not a page: unlisted, and no .json\n")
+    write(content / "README.md", "# About this repository\n")
     write(content / "02-later" / "index.json", json.dumps({"title": "Later", "order": []}))
     write(content / "02-later" / "Only-cc33.md", "Only page.\n")
     write(tmp_path / "project" / ".guides" / "assessments" / "multiple-choice-1.json", "{}")
@@ -219,7 +227,8 @@ def codio(tmp_path: Path) -> Path:
 
 
 def test_chapter_pages_follow_the_index_order_then_unlisted_sorted(codio):
-    """Are listed pages in index.json order, then unlisted ones sorted (9 before 10)?"""
+    """Are listed pages in index.json order, then unlisted Codio pages (.md with .json) sorted (9 before 10),
+    and an unlisted .md without its .json left out, as Codio leaves it out?"""
     chapter = load_chapter(codio / "content" / "01-start")
     assert chapter.title == "Getting started"
     assert [p.slug for p in chapter.pages] == ["Second-Page-bb22", "First-Page-aa11", "Extra-9", "Extra-10"]

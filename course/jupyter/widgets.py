@@ -445,11 +445,11 @@ def _inline_markdown(text: str) -> str:
 class QuestionBox(widgets.VBox):
     """One question: its choices, a Check button (`check()` is what a click does) and its feedback."""
 
-    def __init__(self, task_id: str, answers_path: Path) -> None:
+    def __init__(self, task_id: str, answers_path: Path, question: Any = None) -> None:
         from ..lesson.answers import attempts_used, load_answers
         from ..lesson.questions import display_order
 
-        self.question = q = _question(task_id)
+        self.question = q = question if question is not None else _question(task_id)
         self.answers_path = answers_path
         self.options = display_order(q, str(answers_path.resolve()))
         from ..lesson.lessons import question_place
@@ -567,10 +567,35 @@ class QuestionBox(widgets.VBox):
             self.button.disabled = True
 
 
-def question(task_id: str) -> QuestionBox:
-    """A quiz widget for one question; answers go to answers.json beside the notebook."""
+_GUIDES: dict[str, dict[str, Any]] = {}
+
+
+def question(task_id: str, guide: str | Path | None = None) -> Any:
+    """A quiz widget for one question; answers go to answers.json beside the notebook.
+
+    With `guide` (a Codio guide's folder, its .guides, a folder of question files or an assessments.json),
+    the question is that guide's, of any type that runs here; code tests run in the guide's workspace.
+    """
     folder = SESSION.folder if SESSION is not None else Path.cwd()
-    return QuestionBox(task_id, folder / "answers.json")
+    if guide is None:
+        return QuestionBox(task_id, folder / "answers.json")
+    from ..lesson.assessments import list_assessments, load_guide_assessments, workspace_of
+    from ..lesson.questions import Question
+    from .tasks import TaskBox
+
+    key = str(Path(guide).resolve())
+    if key not in _GUIDES:
+        _GUIDES[key] = load_guide_assessments(guide)
+    task = _GUIDES[key].get(task_id)
+    if task is None:
+        listed = next((item for item in list_assessments(guide) if item.task_id == task_id), None)
+        if listed is not None:
+            raise CourseError(f"{task_id} ({listed.kind}) does not run here: {listed.why}.")
+        raise CourseError(f"{guide} has no assessment {task_id!r}.",
+                          hint=f"course quiz --questions {guide} --list lists them.")
+    if isinstance(task, Question):
+        return QuestionBox(task_id, folder / "answers.json", question=task)
+    return TaskBox(task, folder / "answers.json", workspace=workspace_of(guide))
 
 
 # --------------------------------------------------------------------------- progress

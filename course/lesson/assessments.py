@@ -19,20 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CourseError
+from .free_text import WRITTEN
 
-RUNS_HERE = ("multiple-choice",)
-# What each other Codio type needs that the quiz does not have yet.
-NOT_YET = {
-    "fill-in-the-blanks": "fill-in-the-blanks questions are not run by the quiz yet",
-    "free-text": "free-text answers are marked by a person; the quiz does not record them yet",
-    "free-text-auto": "free-text answers are marked by a person or a script; the quiz does not record them yet",
-    "parsons-puzzle": "Parsons puzzles (putting lines in order) are not run by the quiz yet",
-    "code-output-compare": "code-output comparisons are not run by the quiz yet",
-    "test": "code tests are not run by the quiz yet",
-    "standard-code-test": "code tests are not run by the quiz yet",
-    "advanced-code-test": "advanced code tests run Codio's own scripts; the quiz does not run them yet",
-    "math": "math answers are not run by the quiz yet",
-    "llm-based-rubric": "rubric answers are marked by a person; the quiz does not record them yet",
+# How each Codio type is run here: judged at once, or recorded for a person to mark.
+JUDGED = {
+    "multiple-choice": "choose the answers",
+    "fill-in-the-blanks": "fill in each blank (typed, or picked from a list)",
+    "parsons-puzzle": "put the lines in order and indent them",
+    "code-output-compare": "runs the guide's command on your code and compares its output",
+    "test": "runs the guide's test command on your code; exit status 0 passes",
+}
+MARKED = {kind: f"{what}: recorded, and marked by a person" for kind, what in WRITTEN.items()}
+RUNS_HERE = tuple(JUDGED) + tuple(MARKED)
+# The types that cannot run here, and why.
+NOT_HERE = {
+    "grade-book": "a grade the teacher gives in Codio's grade book; there is nothing to answer",
+    "llm-based-auto-rubric": "marked by Codio's language model against a rubric, which needs Codio's service",
 }
 
 
@@ -48,8 +50,12 @@ class Listed:
     why: str = ""
 
     def line(self) -> str:
-        where = "runs here" if self.runs else f"does not run here: {self.why}"
+        where = f"runs here: {self.how}" if self.runs else f"does not run here: {self.why}"
         return f"{self.task_id}  [{self.kind}]  {self.title}  ({where})"
+
+    @property
+    def how(self) -> str:
+        return JUDGED.get(self.kind) or MARKED.get(self.kind, "")
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.task_id, "type": self.kind, "title": self.title, "origin": self.origin, "runs": self.runs,
@@ -88,12 +94,32 @@ def assessment_sources(path: Path | str) -> list[tuple[dict[str, Any], str]]:
 
 
 def _folder(folder: Path) -> list[tuple[dict[str, Any], str]]:
+    """The question files of a folder, in the order the guide's pages embed them (then the rest, by name)."""
     out = []
     for file in sorted(folder.glob("*.json")):
         data = _read(file)
-        if isinstance(data, dict):
+        if isinstance(data, dict) and {"taskId", "type", "source"} & set(data):  # not a package.json or the like
             out.append((data, str(file)))
-    return out
+    order = _embedded_order(folder.parent) if folder.name == "assessments" else {}
+    return sorted(out, key=lambda item: order.get(str(item[0].get("taskId")), len(order)))
+
+
+def _embedded_order(guides: Path) -> dict[str, int]:
+    """Each embedded task id's place in the guide (pages in the guide's order), when the guide can be read."""
+    if not (guides / "content").is_dir():
+        return {}
+    from .guide import load_guide
+
+    try:
+        chapters = load_guide(guides)
+    except Exception:  # noqa: BLE001 - a guide whose pages cannot be read still has its questions, by name
+        return {}
+    order: dict[str, int] = {}
+    for chapter in chapters:
+        for page in chapter.pages:
+            for block in page.assessments:
+                order.setdefault(block.task_id, len(order))
+    return order
 
 
 def _title(raw: dict[str, Any]) -> str:
@@ -109,22 +135,79 @@ def list_assessments(path: Path | str) -> list[Listed]:
         kind = str(raw.get("type") or "(no type)")
         task_id = str(raw.get("taskId") or "(no taskId)")
         runs = kind in RUNS_HERE
-        why = "" if runs else NOT_YET.get(kind, f"the type {kind!r} is not one the quiz knows")
+        why = "" if runs else NOT_HERE.get(kind, f"the type {kind!r} is not one this kit knows")
+        if runs:
+            try:
+                read_assessment(raw, origin=origin)
+            except CourseError as exc:  # a damaged assessment is named with what is wrong, not run
+                runs, why = False, f"it cannot be read: {exc}"
         listed.append(Listed(task_id, kind, _title(raw), origin, runs, why))
     return listed
 
 
-def load_guide_questions(path: Path | str) -> dict[str, Any]:
-    """The multiple-choice questions at `path` (any of the places `assessment_sources` takes), by task id."""
-    from .questions import load_questions, question_from_json
+def read_assessment(raw: Any, *, origin: str) -> Any:
+    """One assessment's JSON as the object that runs it (a `Question` for multiple choice, else a `Task`)."""
+    from .blanks import blanks_from_json
+    from .code_tests import code_test_from_json, output_compare_from_json
+    from .free_text import free_text_from_json
+    from .parsons import parsons_from_json
+    from .questions import question_from_json
 
-    path = Path(path)
-    if path.is_dir() and not (path / ".guides").exists() and not (path / "assessments").is_dir() \
-            and not (path / "assessments.json").is_file():
-        return load_questions(path)  # a folder of question files: named by task id, as the course's own
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    readers = {"multiple-choice": question_from_json, "fill-in-the-blanks": blanks_from_json,
+               "parsons-puzzle": parsons_from_json, "code-output-compare": output_compare_from_json,
+               "test": code_test_from_json}
+    reader = readers.get(kind) or (free_text_from_json if kind in WRITTEN else None)  # type: ignore[arg-type]
+    if reader is None:
+        raise CourseError(f"{origin}: a {kind!r} assessment, which does not run here.")
+    return reader(raw, origin=origin)
+
+
+def workspace_of(path: Path | str) -> Path:
+    """Where a guide's commands run: the folder holding its `.guides` (Codio's workspace), else here."""
+    path = Path(path).resolve()
+    for folder in (path, *path.parents):
+        if (folder / ".guides").is_dir():
+            return folder
+        if folder.name == ".guides":
+            return folder.parent
+    return Path.cwd()
+
+
+def load_guide_assessments(path: Path | str) -> dict[str, Any]:
+    """Every assessment at `path` that runs here, by task id, in the guide's order."""
     found: dict[str, Any] = {}
     for raw, origin in assessment_sources(path):
-        if raw.get("type") in RUNS_HERE:
-            question = question_from_json(raw, origin=origin)
-            found[question.task_id] = question
+        if isinstance(raw, dict) and raw.get("type") in RUNS_HERE:
+            try:
+                task = read_assessment(raw, origin=origin)
+            except CourseError:  # listed by `list_assessments` with what is wrong
+                continue
+            found[task.task_id] = task
     return found
+
+
+def judge(task: Any, answer: list[str], *, attempt: int = 1, workspace: Path | None = None, runner: Any = None) -> Any:
+    """The verdict on one answer to any assessment (code tests run their command in `workspace`, or through
+    `runner`, which the grader gives to run them in its box)."""
+    from .blanks import FillInBlanks
+    from .code_tests import CodeTest, OutputCompare
+    from .free_text import FreeText
+    from .parsons import ParsonsPuzzle
+    from .questions import Question, check
+
+    where = workspace or Path.cwd()
+    if isinstance(task, Question):
+        return check(task, answer, attempt=attempt)
+    if isinstance(task, (FillInBlanks, ParsonsPuzzle)):
+        return task.check(answer, attempt=attempt)
+    if isinstance(task, (OutputCompare, CodeTest)):
+        return task.run(where, attempt=attempt, runner=runner)
+    if isinstance(task, FreeText):
+        return task.record(answer[0] if answer else "", attempt=attempt, workspace=where)
+    raise TypeError(f"no judge for {type(task).__name__}")
+
+
+def load_guide_questions(path: Path | str) -> dict[str, Any]:
+    """The assessments at `path` that run here (any of the places `assessment_sources` takes), by task id."""
+    return load_guide_assessments(path)

@@ -11,11 +11,12 @@ The dialect, as read here:
 - `{Label}(command)`: a button that runs a command (`TryIt`), on a line of its own or inside a
   paragraph. `{Label|assessment}(task-id)` embeds a question (`Assessment`). Other `|kind`s are
   treated as buttons. A button inside an inline code span (backticks) is text, not a button.
-- `|||` on a line of its own opens a region and the next `|||` closes it (`Columns`). Codio has no
-  divider inside the region, so the region's blank-line-separated chunks are halved: the first half
-  is the left column, the rest the right. A region of one chunk (like the seed page's list) has an
-  empty right column and is drawn as one bordered block. Text after the opening bars
-  (`|||guidance`) is kept as the region's `kind`. A region left open runs to the end of the page.
+- `|||info` (or `||| info`, any of Codio's callout types: `important`, `challenge`, `guidance`, ...)
+  opens a callout box and the next `|||` closes it (`Callout`): one box holding everything inside.
+- `|||` alone opens a bare region (`Columns`). Codio has no divider inside the region, so the
+  region's blank-line-separated chunks are halved: the first half is the left column, the rest the
+  right. A region of one chunk (like the seed page's list) has an empty right column and is drawn as
+  one bordered block. A region or callout left open runs to the end of the page.
 - ATX headings (`# Title`) become `Heading` blocks, so a page without a .json title still has one
   and a terminal without colour can still show where a section starts.
 """
@@ -34,6 +35,7 @@ from course.errors import CourseError
 __all__ = [
     "Assessment",
     "Block",
+    "Callout",
     "Chapter",
     "Code",
     "Columns",
@@ -95,11 +97,23 @@ class Columns(Block):
     kind: str = ""
 
 
+@dataclass(frozen=True)
+class Callout(Block):
+    """A Codio callout box (`|||info` ... `|||`), or a `<details>` section once its HTML is read: one box
+    titled by its kind (or by `title`) holding every block inside it."""
+
+    kind: str
+    blocks: list[Block]
+    title: str = ""
+
+
 def _walk(blocks: list[Block]) -> Iterator[Block]:
     for block in blocks:
         if isinstance(block, Columns):
             yield from _walk(block.left)
             yield from _walk(block.right)
+        elif isinstance(block, Callout):
+            yield from _walk(block.blocks)
         else:
             yield block
 
@@ -123,13 +137,22 @@ class Page:
 
 @dataclass
 class Chapter:
-    """A folder of pages; `course` is our lessons' extra index.json key (None for plain Codio)."""
+    """A chapter of a guide. `pages` is every page in it in reading order (its own page first, then those of
+    its nested chapters in their places); `items` keeps the nesting: its pages and sub-chapters, in order
+    (the chapter's own page, `page`, not among them). `course` is our lessons' extra index.json key (None
+    for plain Codio)."""
 
     title: str
     slug: str
     pages: list[Page]
     course: dict[str, Any] | None = None
     path: Path | None = None
+    items: list[Page | Chapter] | None = None
+    page: Page | None = None
+
+    def __post_init__(self) -> None:
+        if self.items is None:
+            self.items = [page for page in self.pages if page is not self.page]
 
 
 def step_number(command: str) -> int | None:
@@ -188,7 +211,11 @@ def _parse_lines(lines: list[str], counter: _Counter) -> list[Block]:
             blocks += _prose(prose, counter)
             prose = []
             end = _region_end(lines, i + 1)
-            blocks.append(_columns(lines[i + 1:end], bars.group(1), counter))
+            kind = bars.group(1).lower()
+            if kind:
+                blocks.append(Callout(kind, _parse_lines(lines[i + 1:end], counter)))
+            else:
+                blocks.append(_columns(lines[i + 1:end], counter))
             i = end + 1
         else:
             prose.append(line)
@@ -227,12 +254,12 @@ def _region_end(lines: list[str], start: int) -> int:
     return len(lines)
 
 
-def _columns(lines: list[str], kind: str, counter: _Counter) -> Columns:
+def _columns(lines: list[str], counter: _Counter) -> Columns:
     chunks = _chunks(lines)
     half = (len(chunks) + 1) // 2
     left = [line for chunk in chunks[:half] for line in chunk + [""]]
     right = [line for chunk in chunks[half:] for line in chunk + [""]]
-    return Columns(_parse_lines(left, counter), _parse_lines(right, counter), kind)
+    return Columns(_parse_lines(left, counter), _parse_lines(right, counter))
 
 
 def _chunks(lines: list[str]) -> list[list[str]]:
@@ -343,21 +370,28 @@ def load_page(path: Path) -> Page:
 
 
 def load_chapter(folder: Path) -> Chapter:
-    """A chapter folder: its pages in index.json's order, unlisted pages after them, sorted."""
+    """A chapter folder: its pages and sub-chapters in index.json's order, then the unlisted ones, sorted
+    (see `_unlisted` for which those are). An `index.md` is the chapter's own page, read first."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CourseError(f"no guide chapter at {folder}", hint="Give the path to a folder of guide pages.")
     index, order = _index(folder)
     title = str(index.get("title") or _humane(folder.name))
-    pages: list[Page] = []
+    own = None
     if (folder / "index.md").is_file():
-        pages.append(load_page(folder / "index.md"))
-        if pages[0].title == "index":
-            pages[0].title = title
-    pages += _ordered_pages(folder, order, sections=True)
+        own = load_page(folder / "index.md")
+        if own.title == "index":
+            own.title = title
+    items = _items(folder, index, order)
+    pages = ([own] if own else []) + _pages_of(items)
     course = index.get("course")
-    return Chapter(title=title, slug=folder.name, pages=pages,
-                   course=course if isinstance(course, dict) else None, path=folder)
+    return Chapter(title=title, slug=folder.name, pages=pages, course=course if isinstance(course, dict) else None,
+                   path=folder, items=items, page=own)
+
+
+def _pages_of(items: list[Page | Chapter]) -> list[Page]:
+    """Every page of a run of items, in reading order, nested chapters' pages in their places."""
+    return [page for item in items for page in (item.pages if isinstance(item, Chapter) else [item])]
 
 
 def _index(folder: Path) -> tuple[dict[str, Any], list[str]]:
@@ -371,26 +405,49 @@ def _index(folder: Path) -> tuple[dict[str, Any], list[str]]:
     return index, order
 
 
-def _ordered_pages(folder: Path, order: list[str], *, sections: bool) -> list[Page]:
-    """Pages named by `order` (a named folder is a Codio section whose pages take its place when
-    `sections`, else skipped: it is a chapter), then the unlisted pages, sorted."""
-    pages: list[Page] = []
+# Files a repository keeps beside its pages that are not pages: never read as one unless an order lists it.
+NOT_PAGES = {"readme", "license", "licence", "changelog", "contributing", "code_of_conduct", "authors", "notice",
+             "security"}
+
+
+def _items(folder: Path, index: dict[str, Any], order: list[str]) -> list[Page | Chapter]:
+    """The pages and chapter folders that `order` names, in its order, then `_unlisted` ones."""
+    items: list[Page | Chapter] = []
     for name in order:
         stem = name.removesuffix(".md")
         if (folder / f"{stem}.md").is_file():
-            pages.append(load_page(folder / f"{stem}.md"))
+            items.append(load_page(folder / f"{stem}.md"))
         elif (folder / stem).is_dir():
-            if sections:
-                pages += load_chapter(folder / stem).pages
+            items.append(load_chapter(folder / stem))
         else:
             raise CourseError(f"{folder / 'index.json'}: the order names {name!r}, but there is no "
                               f"{stem}.md or {stem}/ in {folder}",
                               hint="Fix the name in the order list, or add the page.")
+    return items + _unlisted(folder, index, order)
+
+
+def _unlisted(folder: Path, index: dict[str, Any], order: list[str]) -> list[Page | Chapter]:
+    """What a folder holds beyond its order, sorted naturally (pages before chapters).
+
+    Where an index.json gives an "order", Codio shows only what it lists, so an unlisted page counts only
+    when it carries Codio's page file (a sibling .json) and an unlisted folder only when it has its own
+    index.json: a stray draft or notes.md is not a page. A folder without an order (hand-written, like
+    this course's lessons folder) has every .md as a page and every folder holding pages as a chapter.
+    README.md, LICENSE.md and the like are never pages unless an order names them.
+    """
     listed = {name.removesuffix(".md") for name in order} | {"index"}
-    for md in sorted(folder.glob("*.md"), key=lambda p: _natural(p.stem)):
-        if md.stem not in listed:
-            pages.append(load_page(md))
-    return pages
+    ordered = "order" in index
+    pages = [md for md in folder.glob("*.md") if md.is_file() and md.stem not in listed
+             and (md.with_suffix(".json").is_file() if ordered else md.stem.lower() not in NOT_PAGES)]
+    chapters = [sub for sub in folder.iterdir() if sub.is_dir() and sub.name not in listed
+                and not sub.name.startswith(".")
+                and ((sub / "index.json").is_file() if ordered else _holds_pages(sub))]
+    return ([load_page(md) for md in sorted(pages, key=lambda p: _natural(p.stem))]
+            + [load_chapter(sub) for sub in sorted(chapters, key=lambda p: _natural(p.name))])
+
+
+def _holds_pages(folder: Path) -> bool:
+    return (folder / "index.json").is_file() or any(md.stem.lower() not in NOT_PAGES for md in folder.glob("*.md"))
 
 
 def _humane(name: str) -> str:
@@ -399,12 +456,9 @@ def _humane(name: str) -> str:
     return words[:1].upper() + words[1:] if words else name
 
 
-def load_guide(root: Path) -> list[Chapter]:
-    """Every chapter of a guide: given its repository's root (which holds `.guides`), its `.guides` folder,
-    that folder's `content`, or a folder of chapter folders.
-
-    Loose pages at the top (a guide without chapters) become a first chapter named for the guide.
-    """
+def content_folder(root: Path) -> Path:
+    """The folder of chapters a path stands for: a repository's root (which holds `.guides`), its
+    `.guides` folder, that folder's `content`, or a folder of chapter folders as it is."""
     root = Path(root)
     if not root.is_dir():
         raise CourseError(f"no guide at {root}",
@@ -413,12 +467,22 @@ def load_guide(root: Path) -> list[Chapter]:
         root = root / ".guides"
     if (root / "content").is_dir():
         root = root / "content"
+    return root
+
+
+def load_guide(root: Path) -> list[Chapter]:
+    """Every chapter of a guide: given its repository's root (which holds `.guides`), its `.guides` folder,
+    that folder's `content`, or a folder of chapter folders.
+
+    Loose pages at the top (a guide without chapters) become a first chapter named for the guide.
+    `course.lesson.guides.open_guide` reads a guide as its contents show it instead: top-level pages and
+    chapters in their order, nesting kept, in either of Codio's formats.
+    """
+    root = content_folder(root)
     index, order = _index(root)
-    loose = _ordered_pages(root, order, sections=False)  # also checks every order entry exists
-    named = [name for name in order if (root / name).is_dir()]
-    named += sorted((p.name for p in root.iterdir() if p.is_dir() and p.name not in named and not p.name.startswith(".")
-                     and ((p / "index.json").is_file() or any(p.glob("*.md")))), key=_natural)
-    chapters = [load_chapter(root / name) for name in named]
+    items = _items(root, index, order)
+    loose = [item for item in items if isinstance(item, Page)]
+    chapters = [item for item in items if isinstance(item, Chapter)]
     if loose:
         guide_name = next((p.name for p in (root, *root.parents) if p.name not in ("content", ".guides")), "")
         chapters.insert(0, Chapter(title=str(index.get("title") or _humane(guide_name)), slug=root.name,

@@ -116,6 +116,14 @@ class Question:
     path: Path | None = None
 
     @property
+    def kind(self) -> str:
+        return MULTIPLE_CHOICE
+
+    @property
+    def title(self) -> str:
+        return self.name if self.show_name and self.name != self.task_id else ""
+
+    @property
     def locked(self) -> bool:
         """True when only the lock can say whether an answer is right (a learner's copy)."""
         return self.correct_ids is None
@@ -315,6 +323,23 @@ class _Reader:
         return number
 
 
+
+def guidance_rule(r: "_Reader", src: dict[str, Any]) -> GuidanceRule:
+    """When a question's guidance shows, from Codio's `showGuidanceAfterResponseOption` (or the older boolean)."""
+    if "showGuidanceAfterResponseOption" in src:
+        option = r.obj(src, "showGuidanceAfterResponseOption")
+        rule_kind = option.get("type")
+        if rule_kind == "WhenGradesReleased":  # no grades are released offline: the teacher shows it
+            return GuidanceRule("Never")
+        if rule_kind not in ("Always", "Attempts", "Score", "Never"):
+            raise r.fail(option, "type", 'guidance "type" must be "Always", "Attempts", "Score", "Never" or "WhenGradesReleased", got '
+                         f"{json.dumps(rule_kind)}.")
+        passed_from = (int(r.number(option, "passedFrom", 1, whole=True)) if rule_kind == "Attempts" else
+                       int(r.number(option, "passedFrom", 60, whole=True)) if rule_kind == "Score" else 0)
+        return GuidanceRule(rule_kind, passed_from)
+    return GuidanceRule("Always" if r.flag(src, "showGuidanceAfterResponse", False) else "Never")
+
+
 def question_from_json(raw: Any, *, origin: str, positions: _Positions | None = None) -> Question:
     """A `Question` from Codio's JSON (a key or a learner's copy); CourseError says what is wrong and where."""
     r = _Reader(origin, positions)
@@ -368,17 +393,7 @@ def question_from_json(raw: Any, *, origin: str, positions: _Positions | None = 
     else:
         raise r.fail(answers_raw, None, 'no answer says "correct" and there is no "lock": nothing can check an answer.')
 
-    if "showGuidanceAfterResponseOption" in src:
-        option = r.obj(src, "showGuidanceAfterResponseOption")
-        rule_kind = option.get("type")
-        if rule_kind not in ("Always", "Attempts", "Score", "Never"):
-            raise r.fail(option, "type", 'guidance "type" must be "Always", "Attempts", "Score" or "Never", got '
-                         f"{json.dumps(rule_kind)}.")
-        passed_from = (int(r.number(option, "passedFrom", 1, whole=True)) if rule_kind == "Attempts" else
-                       int(r.number(option, "passedFrom", 60, whole=True)) if rule_kind == "Score" else 0)
-        rule = GuidanceRule(rule_kind, passed_from)
-    else:
-        rule = GuidanceRule("Always" if r.flag(src, "showGuidanceAfterResponse", False) else "Never")
+    rule = guidance_rule(r, src)
 
     return Question(
         task_id=task_id,
@@ -454,16 +469,33 @@ class Verdict:
     attempt: int
     exact: bool = True
     note: str = ""
+    feedback: str = ""  # what the check found, line by line (blanks, puzzle lines, a test's output)
+    by_person: bool = False  # recorded for a person to mark: neither right nor wrong yet
 
     def to_dict(self) -> dict[str, Any]:
         return {"task_id": self.task_id, "chosen": list(self.chosen), "correct": self.correct, "points": self.points,
                 "max_points": self.max_points, "raw_points": self.raw_points, "show_guidance": self.show_guidance,
-                "attempt": self.attempt, "exact": self.exact, "note": self.note}
+                "attempt": self.attempt, "exact": self.exact, "note": self.note, "feedback": self.feedback,
+                "by_person": self.by_person}
+
+    @property
+    def status(self) -> str:
+        return "to be marked" if self.by_person else "correct" if self.correct else "incorrect"
 
     def __rich__(self) -> RenderableType:
-        head = Text("Correct!", style="bold green") if self.correct else Text("Not quite.", style="bold yellow")
-        head.append(f"  {_fmt(self.points)}/{_fmt(self.max_points)} points", style="dim")
-        return Group(head, Text(self.note, style="dim")) if self.note else head
+        if self.by_person:
+            head = Text("Answer saved.", style="bold cyan")
+            head.append(f"  A person marks it (out of {_fmt(self.max_points)} points); it is not graded here.",
+                        style="dim")
+        else:
+            head = Text("Correct!", style="bold green") if self.correct else Text("Not quite.", style="bold yellow")
+            head.append(f"  {_fmt(self.points)}/{_fmt(self.max_points)} points", style="dim")
+        parts: list[RenderableType] = [head]
+        if self.feedback:
+            parts.append(Text(self.feedback))
+        if self.note:
+            parts.append(Text(self.note, style="dim"))
+        return Group(*parts) if len(parts) > 1 else head
 
 
 def _chosen(question: Question, chosen_ids: Iterable[str]) -> tuple[str, ...]:

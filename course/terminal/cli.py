@@ -1,14 +1,18 @@
 """course: the command line of the Images API course.
 
   course                          the lessons and your progress
-  course show LESSON [PAGE]       read a lesson page (LESSON: 1, 2, or a path to any Codio guide page)
+  course show LESSON [PAGE]       read a lesson page (LESSON: 1, 2)
+  course show GUIDE [PAGE] [--all]  any Codio guide (its folder, .guides, content folder or one page), either
+                                  format: alone its contents; PAGE as they number it (1.2), or a title; --all every page
   course try N [--lesson L]       run step N of your script, see its output and pictures, and whether it passed
+  course try GUIDE PAGE [N]       run a guide page's N-th Try-it button (default the first) in the guide's folder
   course quiz [ID] [--lesson L]   answer the lesson's questions (answers are kept in answers.json)
   course progress                 a table of every step and question
   course serve [--port P] ...     run the offline Images API in the foreground
   course log [--key KEY]          the offline API's request log
   course status | course stop     the background offline API
   course notebook [LESSON]        write the lesson as a Jupyter notebook (imageGen.ipynb) here
+  course notebook GUIDE           write a Codio guide as one notebook here (Try-it buttons and questions as cells)
   course build [--check]          regenerate exercises/, the notebooks and the locked questions from solutions/
   course demo                     run the reference solution of lesson 1 through every step, offline
 
@@ -145,11 +149,29 @@ def _learner_lesson(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _try(args: argparse.Namespace) -> int:
     from .trying import show, try_step
 
+    if args.page is not None or not args.step.isdigit():
+        return _try_guide(args)
     lesson = _learner_lesson(args)
     script = Path(args.script) if args.script else Path.cwd() / lesson.script
-    outcome = try_step(lesson, args.step, script.resolve(), images_dir=Path.cwd() / "images", timeout=args.timeout)
+    outcome = try_step(lesson, int(args.step), script.resolve(), images_dir=Path.cwd() / "images",
+                       timeout=args.timeout)
     show(outcome, _console())
     return 0 if outcome.result.passed else 1
+
+
+def _try_guide(args: argparse.Namespace) -> int:
+    """`course try GUIDE PAGE [N]`: the page's N-th button's command, run in the guide's workspace."""
+    from ..jupyter.commands import run_command
+    from ..lesson.guides import guide_button
+
+    if args.page is None:
+        raise CourseError(f"course try {args.step}: give a step number (course try 3), or a guide and one of its "
+                          "pages (course try GUIDE PAGE [N]).",
+                          hint=f"course show {args.step} lists the guide's pages, with how many Try-it buttons each has."
+                          if Path(args.step).exists() else "course progress lists this course's steps.")
+    guide, number, button = guide_button(Path(args.step), args.page, args.button)
+    print(f"▶ {button.label}: {button.command}   (page {number}, in {guide.workspace})", file=sys.stderr, flush=True)
+    return run_command(button.command, guide.workspace).returncode
 
 
 def _progress(args: argparse.Namespace) -> int:
@@ -202,35 +224,26 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _show_on(args: argparse.Namespace, console: Any) -> int:
-    from ..lesson.guide import load_chapter, load_page
+    from ..lesson.guide import load_chapter
     from .pages import render_page
 
-    target = Path(args.lesson)
-    if target.is_dir():  # a whole Codio guide (.guides, .guides/content, or a folder of chapters)
-        from ..lesson.guide import load_guide
-        from .pages import render_chapter_index
+    if _names_a_path(args.lesson):  # any Codio guide: its folder, .guides, content folder, or one page
+        from .guide_pages import show_guide
 
-        chapters = load_guide(target)
-        if args.page is None:
-            render_chapter_index(chapters, console)
-            return 0
-        render_page(_guide_page(chapters, args.page), console)
-        return 0
-    if target.is_file() and target.suffix != ".md":  # any file in the guide dialect, whatever its name
-        from ..lesson.guide import parse_page
-
-        render_page(parse_page(target.read_text(encoding="utf-8"), slug=target.stem), console)
-        return 0
-    if target.suffix == ".md" or target.is_file():
-        render_page(load_page(target), console)
+        show_guide(args.lesson, args.page, console, every=args.all)
         return 0
     from ..lesson.lessons import find_lesson
 
     lesson = find_lesson(args.lesson)
     chapter = load_chapter(lesson.folder)
     pages = chapter.pages
+    hint = None if lesson.number == 1 else str(lesson.number)
+    if args.all:
+        for page in pages:
+            render_page(page, console, script_hint=hint)
+        return 0
     index = _page_index(args.page, [p.slug for p in pages], lesson.number)
-    render_page(pages[index], console, script_hint=None if lesson.number == 1 else str(lesson.number))
+    render_page(pages[index], console, script_hint=hint)
     if index + 1 < len(pages):
         console.print(f"\n[dim]page {index + 1} of {len(pages)}; next: course show {lesson.number} {index + 2}[/dim]")
     else:
@@ -238,26 +251,12 @@ def _show_on(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
-def _guide_page(chapters: list[Any], wanted: str) -> Any:
-    """A guide's page as its contents number it (`1.2`: chapter 1's second page), by its place among all
-    pages (`3`), or by its title or file name."""
-    from .pages import chapter_number
-
-    numbered = [(f"{chapter_number(chapter, c)}.{p}", page) for c, chapter in enumerate(chapters, 1)
-                for p, page in enumerate(chapter.pages, 1)]
-    key = wanted.strip()
-    for number, page in numbered:
-        if key == number:
-            return page
-    if key.isdigit() and 1 <= int(key) <= len(numbered):
-        return numbered[int(key) - 1][1]
-    for _, page in numbered:
-        if key.casefold() in (page.title.casefold(), page.slug.casefold()):
-            return page
-    shown = ", ".join(number for number, _ in numbered[:12]) + (", ..." if len(numbered) > 12 else "")
-    raise CourseError(f"this guide has no page {wanted!r}.",
-                      hint=f"its pages are {shown} (course show with the guide's folder alone lists them), or "
-                           f"1 to {len(numbered)} in order, or a page's title.")
+def _names_a_path(arg: str) -> bool:
+    """Is this LESSON argument a path (to a guide or a page) rather than a lesson's number or script?"""
+    path = Path(arg)
+    if path.exists():
+        return path.suffix != ".py"  # imageGen2.py names lesson 2, even with the learner's copy here
+    return "/" in arg or os.sep in arg or path.suffix in (".md", ".txt") or arg.startswith(".")
 
 
 def _page_index(page: str | None, slugs: list[str], lesson: int) -> int:
@@ -278,14 +277,18 @@ def _quiz(args: argparse.Namespace) -> int:
 
     console = _console()
     if args.questions:
-        from ..lesson.assessments import list_assessments, load_guide_questions
+        from ..lesson.assessments import list_assessments, load_guide_questions, workspace_of
 
         listed = list_assessments(Path(args.questions))
         if args.list:
             for item in listed:
                 console.print(item.line(), markup=False, highlight=False, soft_wrap=True)
             runs = sum(item.runs for item in listed)
-            console.print(f"{len(listed)} assessments, {runs} of them run here.", highlight=False)
+            if not listed:
+                console.print(f"No assessments in {args.questions}.", highlight=False)
+                return 0
+            console.print(f"{len(listed)} assessment{'s' if len(listed) != 1 else ''}, {runs} of them run here.",
+                          highlight=False)
             return 0
         questions = load_guide_questions(Path(args.questions))
         if not args.id:  # every assessment is accounted for: those the quiz cannot run are named, with why
@@ -294,9 +297,9 @@ def _quiz(args: argparse.Namespace) -> int:
                     console.print(f"Not asked here: {item.title} ({item.task_id}, {item.kind}): {item.why}.",
                                   markup=False, highlight=False, style="yellow", soft_wrap=True)
             if not questions:
-                raise CourseError(f"no assessment in {args.questions} is of a type the quiz runs (multiple choice): "
-                                  f"{len(listed)} found, named above.", hint=f"course quiz --questions {args.questions} "
-                                  "--list lists them.")
+                raise CourseError(f"no assessment in {args.questions} is of a type that runs here: "
+                                  f"{len(listed)} found" + (", named above." if listed else "."),
+                                  hint=f"course quiz --questions {args.questions} --list lists them.")
     else:
         questions = load_questions(CONTENT / "assessments")
     places = {} if args.questions else {task_id: question_place(task_id) for task_id in question_places()}
@@ -304,6 +307,12 @@ def _quiz(args: argparse.Namespace) -> int:
         chosen = list(questions.values())
     elif args.id:
         wanted = args.id if args.id in questions or args.questions else (question_by_place(args.id) or args.id)
+        if wanted not in questions and args.questions:
+            listed_here = next((item for item in listed if item.task_id == wanted), None)
+            if listed_here is not None:
+                raise CourseError(f"{wanted} ({listed_here.kind}) does not run here: {listed_here.why}.")
+            raise CourseError(f"{args.questions} has no assessment {args.id!r}.",
+                              hint=f"course quiz --questions {args.questions} --list lists them.")
         if wanted not in questions:
             known = ", ".join(f"{l}.{i}" for l, i in sorted(question_places().values())) if not args.questions else ""
             raise CourseError(f"there is no question {args.id!r}.",
@@ -313,7 +322,9 @@ def _quiz(args: argparse.Namespace) -> int:
     else:
         lesson = _learner_lesson(args)
         chosen = [questions[task_id] for task_id in lesson.assessment_ids if task_id in questions]
-    result = run_quiz(chosen, answers_path=Path.cwd() / "answers.json", console=console, places=places)
+    workspace = workspace_of(args.questions) if args.questions else None
+    result = run_quiz(chosen, answers_path=Path.cwd() / "answers.json", console=console, places=places,
+                      workspace=workspace)
     console.print()
     console.print(result)
     return 0
@@ -340,14 +351,20 @@ def _notebook(args: argparse.Namespace) -> int:
     from ..lesson.lessons import all_lessons, find_lesson
     from ..jupyter.notebooks import build_notebook, notebook_name, notebook_text, write_notebook
 
-    lessons = [find_lesson(args.lesson)] if args.lesson else all_lessons()
     out = args.out or Path.cwd()
     if out.exists() and not out.is_dir():
         raise CourseError(f"--out {out} is a file, not a folder.")
+    if args.lesson and _names_a_path(args.lesson):
+        from ..jupyter.guide_notebooks import build_guide_notebook, guide_notebook_name
+        from ..lesson.guides import open_guide
+
+        guide = open_guide(Path(args.lesson))
+        built = [(build_guide_notebook(guide, out=out), out / guide_notebook_name(guide))]
+    else:
+        lessons = [find_lesson(args.lesson)] if args.lesson else all_lessons()
+        built = [(build_notebook(lesson, solutions=args.solutions), out / notebook_name(lesson)) for lesson in lessons]
     written = []
-    for lesson in lessons:
-        nb = build_notebook(lesson, solutions=args.solutions)
-        target = out / notebook_name(lesson)
+    for nb, target in built:
         if target.exists() and not args.force:
             try:
                 same = target.read_text(encoding="utf-8") == notebook_text(nb)
@@ -405,13 +422,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="is a background offline API running?").set_defaults(func=_status)
     sub.add_parser("stop", help="stop the background offline API").set_defaults(func=_stop)
 
-    p = sub.add_parser("show", help="read a lesson page")
-    p.add_argument("lesson", help="lesson number (1, 2), or a path to a Codio guide page or a .guides folder")
-    p.add_argument("page", nargs="?", default=None, help="page number or name (default: the first)")
+    p = sub.add_parser("show", help="read a lesson page, or any Codio guide's")
+    p.add_argument("lesson", help="lesson number (1, 2), or a Codio guide: its folder (the one holding .guides), its "
+                                  ".guides or content folder, or one page's file")
+    p.add_argument("page", nargs="?", default=None,
+                   help="page: as the contents number it (1.2), its place, or its title (default: a guide's contents, "
+                        "a lesson's first page)")
+    p.add_argument("--all", action="store_true", help="every page, one after the other")
     p.set_defaults(func=_show)
 
-    p = sub.add_parser("try", help="run one step of your script and judge it")
-    p.add_argument("step", type=int, help="the step number")
+    p = sub.add_parser("try", help="run one step of your script and judge it, or a guide page's Try-it button")
+    p.add_argument("step", help="the step number; or a Codio guide (as course show takes it), then PAGE [N]")
+    p.add_argument("page", nargs="?", default=None, help="with a guide: the page, as course show numbers it")
+    p.add_argument("button", nargs="?", default=None, help="with a guide: the page's N-th Try-it button (default 1)")
     p.add_argument("--lesson", default=None, help="lesson number or script name (default: the script here)")
     p.add_argument("--script", default=None, help="the script to run (default: the lesson's, in this folder)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a step may take (default 60)")
@@ -436,8 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only report files that drifted from their sources")
     p.set_defaults(func=_build)
 
-    p = sub.add_parser("notebook", help="write the lessons as Jupyter notebooks")
-    p.add_argument("lesson", nargs="?", default=None, help="lesson number or script name (default: every lesson)")
+    p = sub.add_parser("notebook", help="write the lessons, or a Codio guide, as Jupyter notebooks")
+    p.add_argument("lesson", nargs="?", default=None,
+                   help="lesson number or script name (default: every lesson), or a Codio guide's folder")
     p.add_argument("--out", type=Path, default=None, help="folder to write into (default: here)")
     p.add_argument("--solutions", action="store_true", help="the instructor's version, solutions filled in")
     p.add_argument("--force", action="store_true", help="replace a notebook that holds work of its own")
@@ -451,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "try" in argv[:2]:  # the warm runner: the SDK already imported, a fresh process per try
+    if "try" in argv[:2] and not _guide_try(argv):  # the warm runner: the SDK already imported, a fresh process per try
         from . import warm
 
         if not warm.inside:
@@ -463,6 +487,14 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 warm.start_pending()
     return _main(argv)
+
+
+def _guide_try(argv: list[str]) -> bool:
+    """Is this `course try GUIDE PAGE [N]`? That runs a guide's own command, which needs no warm SDK."""
+    words = argv[argv.index("try") + 1:]
+    takes_value = {"--lesson", "--script", "--timeout"}
+    positional = [w for i, w in enumerate(words) if not w.startswith("-") and (i == 0 or words[i - 1] not in takes_value)]
+    return len(positional) > 1 or (len(positional) == 1 and not positional[0].isdigit())
 
 
 def _main(argv: list[str]) -> int:

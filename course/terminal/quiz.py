@@ -24,7 +24,7 @@ from rich.text import Text
 from ..lesson.answers import attempts_used, load_answers, record_answer
 from ..lesson.questions import Answer, Question, Verdict, _fmt, check, display_order, question_label
 
-Status = Literal["correct", "incorrect", "skipped", "no attempts left", "not reached"]
+Status = Literal["correct", "incorrect", "skipped", "no attempts left", "not reached", "to be marked"]
 Ending = Literal["finished", "quit", "end of input", "interrupted"]
 LETTERS = string.ascii_lowercase
 
@@ -63,6 +63,10 @@ class QuizResult:
         return sum(o.status == "correct" for o in self.outcomes)
 
     @property
+    def to_be_marked(self) -> int:
+        return sum(o.status == "to be marked" for o in self.outcomes)
+
+    @property
     def points(self) -> float:
         return sum(o.points for o in self.outcomes)
 
@@ -81,14 +85,16 @@ class QuizResult:
         table.add_column("Result")
         table.add_column("Points", justify="right")
         table.add_column("Attempts", justify="right")
-        styles = {"correct": "green", "incorrect": "yellow", "no attempts left": "red"}
+        styles = {"correct": "green", "incorrect": "yellow", "no attempts left": "red", "to be marked": "cyan"}
         for o in self.outcomes:
             result = Text(o.status, style=styles.get(o.status, "dim"))
             if o.recorded:
                 result.append(" (answered before)", style="dim")
             table.add_row(o.label or o.name, result, f"{_fmt(o.points)}/{_fmt(o.possible)}", str(o.attempts_made))
+        marked = (f" {self.to_be_marked} answer{'s await' if self.to_be_marked != 1 else ' awaits'} a person's marking "
+                  "(their points are not in the total yet)." if self.to_be_marked else "")
         footer = Text(f"Total: {_fmt(self.points)} of {_fmt(self.possible)} points; {self.correct} of "
-                      f"{len(self.outcomes)} questions correct. Answers saved in {self.answers_path}.")
+                      f"{len(self.outcomes)} questions correct.{marked} Answers saved in {self.answers_path}.")
         return Group(table, footer)
 
 
@@ -150,14 +156,23 @@ def _ask(ask: Callable[[str], str], prompt: str) -> str:
         raise _Stop("interrupted") from None
 
 
-def _run_one(q: Question, outcome: QuestionOutcome, number: int, total: int, *, answers_path: Path,
-             console: Console, ask: Callable[[str], str], seed: int | str) -> None:
+def _title(q: Any, outcome: QuestionOutcome, number: int, total: int) -> str:
+    if outcome.label and outcome.label != q.name and outcome.label != q.task_id:  # a course question: its place
+        return outcome.label[0].upper() + outcome.label[1:] + (f"  ({number} of {total})" if total > 1 else "")
+    return f"Question {number} of {total}" + (f": {q.name}" if q.show_name else "")
+
+
+def _run_one(q: Any, outcome: QuestionOutcome, number: int, total: int, *, answers_path: Path,
+             console: Console, ask: Callable[[str], str], seed: int | str, workspace: Path | None = None) -> None:
+    if not isinstance(q, Question):
+        from .tasks import run_task
+
+        run_task(q, outcome, _title(q, outcome, number, total), answers_path=answers_path, console=console,
+                 ask=lambda prompt: _ask(ask, prompt), seed=seed, workspace=workspace, stop=_Stop)
+        return
     used = attempts_used(answers_path, q.task_id)
     options = display_order(q, seed)
-    if outcome.label and outcome.label != q.name and outcome.label != q.task_id:  # a course question: its place
-        title = outcome.label[0].upper() + outcome.label[1:] + (f"  ({number} of {total})" if total > 1 else "")
-    else:
-        title = f"Question {number} of {total}" + (f": {q.name}" if q.show_name else "")
+    title = _title(q, outcome, number, total)
     earlier = load_answers(answers_path).get(q.task_id)
     if earlier and used:
         verdict = _recorded(q, earlier, used)
@@ -224,10 +239,13 @@ def _recorded(q: Question, chosen: list[str], used: int) -> Verdict | None:
         return None
 
 
-def run_quiz(questions: list[Question], *, answers_path: Path, console: Console,
+def run_quiz(questions: list[Any], *, answers_path: Path, console: Console,
              ask: Callable[[str], str] = input, seed: int | str | None = None,
-             places: dict[str, str] | None = None) -> QuizResult:
+             places: dict[str, str] | None = None, workspace: Path | None = None) -> QuizResult:
     """Ask each question in turn; save every attempt to `answers_path`; return what happened.
+
+    Questions of every Codio type are asked (see `course.terminal.tasks`); code tests run their command in
+    `workspace` (a guide's workspace; here by default).
 
     `seed` fixes the order of randomized answers; by default it is the answers file's path, so one
     learner sees the same order every time. A corrupt answers file stops the quiz before it starts
@@ -245,7 +263,7 @@ def run_quiz(questions: list[Question], *, answers_path: Path, console: Console,
                                       possible=q.points)
             result.outcomes.append(outcome)
             _run_one(q, outcome, number, len(questions), answers_path=answers_path, console=console, ask=ask,
-                     seed=order_seed)
+                     seed=order_seed, workspace=workspace)
     except (_Stop, KeyboardInterrupt) as stop:
         result.ended = stop.ending if isinstance(stop, _Stop) else "interrupted"
         console.print()

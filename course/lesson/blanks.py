@@ -1,0 +1,160 @@
+"""Codio's fill-in-the-blanks questions: the text with its blanks, what each blank accepts, and the check.
+
+The question's `"text"` marks each blank with its answer between chevrons: `a <<<natural>>> number`.
+What a blank accepts, as Codio's authoring guide describes it:
+
+- `<<<natural>>>`: that text (spaces around it do not matter, letter case does);
+- `<<<"colour", "color">>>`: any of the quoted texts (a doubled quote keeps a quote: `""yes""` is `"yes"`);
+- `<<</colou?r/>>>`: a regular expression, searched for in the answer (`^` and `$` anchor it).
+
+With `"showValues": true` the learner picks each blank from a list (drop-down blanks): every blank's
+answer and the `"distractors"` (one per line), in an order that gives nothing away. Without it the
+learner types each blank. All blanks right earns the points; with partial points allowed, each right
+blank earns its share.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .questions import Verdict, _Positions
+from .task import Task, common
+
+_BLANK = re.compile(r"<<<(.*?)>>>", re.S)
+
+
+@dataclass(frozen=True)
+class Blank:
+    """What one blank accepts: literal texts, or a pattern."""
+
+    accepted: tuple[str, ...] = ()
+    pattern: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The expected answer as a person reads it (the first accepted text, or the pattern)."""
+        return self.accepted[0] if self.accepted else f"/{self.pattern}/"
+
+    def matches(self, value: str) -> bool:
+        value = value.strip()
+        if self.pattern is not None:
+            try:
+                return re.search(self.pattern, value) is not None
+            except re.error:
+                return value == self.pattern
+        return value in self.accepted
+
+
+def parse_blank(spec: str) -> Blank:
+    """What `<<<spec>>>` accepts."""
+    text = spec.strip()
+    if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
+        pattern = text[1:-1]
+        try:
+            re.compile(pattern)
+        except re.error:
+            return Blank((text,))
+        return Blank(pattern=pattern)
+    if text.startswith('"'):
+        return Blank(tuple(_alternatives(text)))
+    return Blank((text,))
+
+
+def _alternatives(text: str) -> list[str]:
+    """`"a", "b"` -> a, b; commas inside quotes stay; `""yes""` -> "yes"."""
+    items, current, quotes = [], "", 0
+    for char in text:
+        if char == "," and quotes % 2 == 0:
+            items.append(current)
+            current = ""
+            continue
+        quotes += char == '"'
+        current += char
+    items.append(current)
+    out = []
+    for item in items:
+        item = item.strip()
+        if len(item) >= 2 and item[0] == item[-1] == '"':
+            item = item[1:-1]
+        out.append(item.strip())
+    return [item for item in out if item] or [text]
+
+
+@dataclass(frozen=True)
+class FillInBlanks(Task):
+    pieces: tuple[str | int, ...] = ()  # the text, and each blank as its index
+    blanks: tuple[Blank, ...] = ()
+    drop_down: bool = False
+    distractors: tuple[str, ...] = ()
+
+    def options(self, seed: int | str = 0) -> list[str]:
+        """The values a drop-down blank offers: every blank's answer and the distractors, shuffled per seed."""
+        values = list(dict.fromkeys([b.shown for b in self.blanks] + list(self.distractors)))
+        random.Random(f"{seed}\0{self.task_id}").shuffle(values)
+        return values
+
+    def text_with_gaps(self, filled: list[str] | None = None) -> str:
+        """The question's text with each blank as `[1 ____]`, or as what was put in it."""
+        out = []
+        for piece in self.pieces:
+            if isinstance(piece, int):
+                value = filled[piece] if filled and piece < len(filled) and filled[piece].strip() else None
+                out.append(f"[{piece + 1}: {value}]" if value else f"[{piece + 1} ____]")
+            else:
+                out.append(piece)
+        return "".join(out)
+
+    def check(self, values: list[str], *, attempt: int = 1) -> Verdict:
+        values = list(values) + [""] * (len(self.blanks) - len(values))
+        right = [blank.matches(value) for blank, value in zip(self.blanks, values)]
+        correct = all(right)
+        share = sum(right) / len(self.blanks) if self.blanks else 1.0
+        points = self.points if correct else (self.points * share if self.partial else 0.0)
+        lines = []
+        for number, (ok, value) in enumerate(zip(right, values), 1):
+            shown = value.strip() or "(empty)"
+            lines.append(f"blank {number}: {shown}  {'right' if ok else 'not right'}")
+        note = "" if correct or not self.partial else f"{sum(right)} of {len(self.blanks)} blanks right."
+        return Verdict(task_id=self.task_id, chosen=tuple(values[:len(self.blanks)]), correct=correct, points=points,
+                       max_points=self.points, raw_points=points,
+                       show_guidance=self.guidance_rule.shows(attempt, correct, 100.0 * share),
+                       attempt=attempt, feedback="\n".join(lines), note=note)
+
+    def expected(self) -> str:
+        return ", ".join(f"blank {n}: {b.shown}" for n, b in enumerate(self.blanks, 1))
+
+
+def blanks_from_json(raw: Any, *, origin: str, positions: _Positions | None = None) -> FillInBlanks:
+    r, src, fields = common(raw, origin=origin, positions=positions)
+    text = src.get("text")
+    pieces: list[str | int] = []
+    blanks: list[Blank] = []
+    if isinstance(text, str) and _BLANK.search(text):
+        done = 0
+        for match in _BLANK.finditer(text):
+            pieces.append(text[done:match.start()])
+            pieces.append(len(blanks))
+            blanks.append(parse_blank(match.group(1)))
+            done = match.end()
+        pieces.append(text[done:])
+    else:  # only the tokens: texts with 0 where each blank goes, and the blanks' answers in order
+        tokens = src.get("tokens") if isinstance(src.get("tokens"), dict) else {}
+        texts, answers = tokens.get("text"), tokens.get("blank")
+        if not isinstance(texts, list) or not isinstance(answers, list) or not answers:
+            raise r.fail(src, "text" if "text" in src else None,
+                         '"text" must hold the question with each blank as <<<answer>>>.')
+        for token in texts:
+            if isinstance(token, str):
+                pieces.append(token)
+            elif len(blanks) < len(answers):
+                pieces.append(len(blanks))
+                blanks.append(parse_blank(str(answers[len(blanks)])))
+    distractors = src.get("distractors", "")
+    if isinstance(distractors, list):
+        distractors = "\n".join(str(d) for d in distractors)
+    extra = tuple(line.strip() for line in str(distractors or "").splitlines() if line.strip())
+    return FillInBlanks(**fields, pieces=tuple(p for p in pieces if p != ""), blanks=tuple(blanks),
+                        drop_down=r.flag(src, "showValues", False), distractors=extra)

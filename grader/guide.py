@@ -1,0 +1,271 @@
+"""Grading a class on another Codio guide's assessments: `grader guide SUBMISSIONS --questions GUIDE --out OUT`.
+
+Each learner's answers.json (found as `grader grade` finds it: beside the work first, then the
+shallowest, zips handed in included) is scored against the guide's own assessments:
+
+- judged here, from the answer alone: multiple choice, fill in the blanks, Parsons puzzles (the same
+  `judge` as `course quiz`, so a learner's quiz and the grader agree);
+- recorded for a person: free text and the other types answered in words. Each answer goes into the
+  learner's feedback and into `to_mark.csv` (learner, question, points it is out of, the answer, the
+  guidance as the model answer), and counts 0 until marked: the gradebook says how many await marking;
+- run again, in the grader's box: code tests (`code-output-compare`, `test`), on the guide's workspace with
+  the learner's files laid over it (see `grader.commands`); what the learner's own run saved is not trusted;
+- types that do not run here at all are listed with their reason.
+
+A fault of ours (the box could not be built, the engine failed) is never a learner's zero: that
+question is "not graded", the run ends with exit status 3, and running it again grades it.
+
+Out: `gradebook.csv` (a row per learner: each question's points, the total, what is possible, and the
+count to mark), `feedback/<learner>.md`, `to_mark.csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from course.errors import CourseError
+
+from course.lesson.assessments import judge, list_assessments, load_guide_assessments, workspace_of
+from course.lesson.code_tests import CodeTest, OutputCompare
+from course.lesson.questions import Question, _fmt
+
+from .answers import MAX_BYTES, _canonical_answer, _decode
+from .api import private_api
+from .commands import boxed_workspace, learner_workspace
+from .copying import TooBig
+from .engine import Engine
+from .grade import _attempts
+from .handin import find_work
+from .runner import GraderFault
+from .submissions import Submission, load_submissions, unpack_zip
+
+
+
+@dataclass
+class Scored:
+    task_id: str
+    title: str
+    kind: str
+    points: float
+    possible: float
+    status: str  # "correct", "incorrect", "partly correct", "not answered", "to be marked", "not graded"
+    reason: str
+    answer: list[str] = field(default_factory=list)
+    feedback: str = ""
+
+
+@dataclass
+class LearnerGuideResult:
+    learner: str
+    scored: list[Scored] = field(default_factory=list)
+    answers_file: str = ""
+    note: str = ""
+
+    @property
+    def total(self) -> float:
+        return sum(s.points for s in self.scored)
+
+    @property
+    def possible(self) -> float:
+        return sum(s.possible for s in self.scored)
+
+    @property
+    def to_mark(self) -> int:
+        return sum(s.status == "to be marked" for s in self.scored)
+
+    @property
+    def faults(self) -> list[str]:
+        return [f"{s.task_id}: {s.reason}" for s in self.scored if s.status == "not graded"]
+
+
+def _read(path: Path) -> tuple[dict[str, Any], str]:
+    """answers.json's entries by case-folded question id, or why the file could not be read."""
+    if path.is_symlink():
+        return {}, "it is a link, not a file"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return {}, f"it can't be opened ({exc.strerror})"
+    if len(data) > MAX_BYTES:
+        return {}, f"it is {len(data) // 1024} KB, far more than answers take"
+    try:
+        parsed = json.loads(_decode(data))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return {}, "it is not valid JSON text"
+    if isinstance(parsed, dict) and set(parsed) == {"answers"} and isinstance(parsed["answers"], dict):
+        parsed = parsed["answers"]
+    if not isinstance(parsed, dict):
+        return {}, 'it should be a JSON object {"<question id>": [...]}'
+    return {str(k).strip().casefold(): v for k, v in parsed.items()}, ""
+
+
+def _values(value: Any) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [str(v) for v in values if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+
+
+def run_test(task: Any, run: Any) -> Scored:
+    """A code test run again in the box (`run`, from `grader.commands.boxed_workspace`)."""
+    try:
+        verdict = judge(task, [], workspace=None, runner=run)
+    except GraderFault as exc:
+        return Scored(task.task_id, task.name, task.kind, 0.0, task.points, "not graded",
+                      f"not graded because of a fault in the grader, not in the work ({exc}); run it again")
+    status = "correct" if verdict.correct else "partly correct" if verdict.points > 0 else "incorrect"
+    feedback = "\n".join(part for part in (verdict.feedback, verdict.note) if part)
+    return Scored(task.task_id, task.name, task.kind, verdict.points, task.points, status,
+                  f"{status}: the test was run on the work handed in", list(verdict.chosen), feedback)
+
+
+def score_task(task: Any, value: Any, used: int) -> Scored:
+    """One assessment's score from the answer saved for it (None: not answered); not for code tests."""
+    kind = task.kind
+    title = task.name
+    if value is None:
+        return Scored(task.task_id, title, kind, 0.0, task.points, "not answered", "not answered")
+    answer = _values(value)
+    if task.max_attempts and used > task.max_attempts:
+        return Scored(task.task_id, title, kind, 0.0, task.points, "incorrect",
+                      f"answered {used} times, more than the {task.max_attempts} attempts allowed", answer)
+    if isinstance(task, Question):
+        known = [c for c in dict.fromkeys(_canonical_answer(v, task) for v in answer if v.strip())
+                 if c in task.answer_ids]
+        if not known:
+            return Scored(task.task_id, title, kind, 0.0, task.points, "incorrect",
+                          "none of the answers given is one of this question's", answer)
+        answer = known
+    verdict = judge(task, answer, attempt=max(used, 1), workspace=None)
+    if verdict.by_person:
+        return Scored(task.task_id, title, kind, 0.0, task.points, "to be marked",
+                      "recorded for marking by a person", answer, verdict.feedback)
+    status = "correct" if verdict.correct else "partly correct" if verdict.points > 0 else "incorrect"
+    return Scored(task.task_id, title, kind, verdict.points, task.points, status,
+                  f"{status} (attempt {max(used, 1)}" + (f" of {task.max_attempts})" if task.max_attempts else ")"),
+                  answer, verdict.feedback)
+
+
+def grade_learner(sub: Submission, tasks: dict[str, Any], *, guide_root: Path, box: Any = None) -> LearnerGuideResult:
+    """One learner: answers scored, code tests run in the box (`box`: (slot, api), when the guide has any)."""
+    result = LearnerGuideResult(sub.learner)
+    with tempfile.TemporaryDirectory(prefix="guide-handin-") as scratch:
+        handin = find_work(sub.path, [], Path(scratch))
+        saved: dict[str, Any] = {}
+        problem = ""
+        source: Path | None = None
+        for path in handin.answers:
+            entries, why = _read(path)
+            if why and not problem:
+                problem = f"{path.name} could not be read: {why}"
+            if entries and source is None:
+                saved, source = entries, path
+        attempts = _attempts(source)
+        if source is not None:
+            result.answers_file = str(source.relative_to(sub.path)) if source.is_relative_to(sub.path) else source.name
+        else:
+            result.note = problem or "no answers.json was handed in"
+        handed_in = any(p.is_file() for p in sub.path.rglob("*")) if sub.path.is_dir() else False
+        for task_id, task in tasks.items():
+            value = saved.get(task_id.casefold())
+            if isinstance(task, (OutputCompare, CodeTest)):
+                if not handed_in:
+                    result.scored.append(Scored(task_id, task.name, task.kind, 0.0, task.points, "not answered",
+                                                "nothing was handed in to test"))
+                    continue
+                slot, api = box
+                try:
+                    with boxed_workspace(slot, api, guide_root, learner_workspace(sub.path, guide_root, source)) as run:
+                        result.scored.append(run_test(task, run))
+                except TooBig as exc:
+                    result.scored.append(Scored(task_id, task.name, task.kind, 0.0, task.points, "incorrect", str(exc)))
+                except OSError as exc:
+                    result.scored.append(Scored(task_id, task.name, task.kind, 0.0, task.points, "not graded",
+                                                f"not graded because of a fault in the grader ({exc}); run it again"))
+                continue
+            scored = score_task(task, value, attempts.get(task_id.casefold(), 1))
+            if value is None and problem and scored.status == "not answered":
+                scored.reason = problem
+            result.scored.append(scored)
+    return result
+
+
+@dataclass
+class GuideRun:
+    guide: str
+    results: list[LearnerGuideResult]
+    not_here: list[Any]
+    out: Path
+
+
+def grade_guide(submissions: Path, guide: Path, out: Path) -> GuideRun:
+    listed = list_assessments(guide)
+    if not listed:
+        raise CourseError(f"{guide} holds no assessments.",
+                          hint="give a guide's folder, its .guides folder, a folder of question files or an "
+                               "assessments.json.")
+    tasks = load_guide_assessments(guide)
+    guide_root = workspace_of(guide)
+    tests = any(isinstance(task, (OutputCompare, CodeTest)) for task in tasks.values())
+    with tempfile.TemporaryDirectory(prefix="guide-class-") as tmp, ExitStack() as stack:
+        root = submissions
+        if submissions.is_file() and submissions.suffix.lower() == ".zip":
+            root, _ = unpack_zip(submissions, Path(tmp))
+        subs = load_submissions(root)
+        box = None
+        if tests:
+            api = stack.enter_context(private_api(Path(tmp) / "api"))
+            engine = Engine(1, warm=False)
+            stack.callback(engine.close)
+            slot = stack.enter_context(engine.slot())
+            box = (slot, api)
+        results = [grade_learner(sub, tasks, guide_root=guide_root, box=box) for sub in subs]
+    run = GuideRun(str(guide), results, [item for item in listed if not item.runs], out)
+    write_reports(run, tasks)
+    return run
+
+
+def write_reports(run: GuideRun, tasks: dict[str, Any]) -> None:
+    out = run.out
+    (out / "feedback").mkdir(parents=True, exist_ok=True)
+    ids = list(tasks)
+    with open(out / "gradebook.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["learner", *ids, "total", "possible", "to_mark"])
+        for result in run.results:
+            points = {s.task_id: ("" if s.status == "not graded" else _fmt(s.points)) for s in result.scored}
+            writer.writerow([result.learner, *(points[i] for i in ids), _fmt(result.total), _fmt(result.possible),
+                             result.to_mark])
+    with open(out / "to_mark.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["learner", "question", "title", "type", "out_of", "answer", "guidance"])
+        for result in run.results:
+            for s in result.scored:
+                if s.status == "to be marked":
+                    writer.writerow([result.learner, s.task_id, s.title, s.kind, _fmt(s.possible),
+                                     "\n".join(s.answer), tasks[s.task_id].guidance])
+    for result in run.results:
+        lines = [f"# {result.learner}: {_fmt(result.total)} of {_fmt(result.possible)} points", ""]
+        if result.to_mark:
+            lines += [f"{result.to_mark} answer(s) are marked by a person; their points are not in the total yet.", ""]
+        lines += [f"Note: {result.note}" if result.note else f"Answers read from {result.answers_file}.", ""]
+        for s in result.scored:
+            lines += [f"## {s.title} ({s.task_id}, {s.kind})", ""]
+            lines.append(f"To be marked by a person (out of {_fmt(s.possible)} points)." if s.status == "to be marked"
+                         else f"Not graded: {s.reason}." if s.status == "not graded"
+                         else f"{_fmt(s.points)}/{_fmt(s.possible)}: {s.reason}")
+            if s.answer and s.kind in ("code-output-compare", "test"):
+                lines += ["", "The test's run on your work:"]
+            elif s.answer and s.kind != "multiple-choice":
+                lines += ["", "Your answer:", "", *("    " + line for text in s.answer for line in text.split("\n"))]
+            if s.feedback:
+                lines += ["", *("    " + line for line in s.feedback.split("\n"))]
+            lines.append("")
+        for item in run.not_here:
+            lines += [f"## {item.title} ({item.task_id}, {item.kind})", "", f"Not graded here: {item.why}.", ""]
+        name = "".join(c if c.isalnum() or c in "-_. " else "_" for c in result.learner) or "learner"
+        (out / "feedback" / f"{name}.md").write_text("\n".join(lines), encoding="utf-8")
