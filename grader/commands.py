@@ -11,7 +11,6 @@ shows them. One copy serves one assessment: a compile step and the cases after i
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,8 +20,7 @@ from typing import Any
 from course.lesson.code_tests import Ran
 
 from .copying import SKIPPED, copy_tree
-from .runner import BOX_PORT, MAX_OUTPUT, WORK_SIZE, GraderFault, _chown_tree, _env, _read_capped
-from .sandbox import mount_tmpfs, unmount
+from .runner import BOX_PORT, MAX_OUTPUT, GraderFault, _chown_tree, _env, _read_capped, box_folders
 
 Runner = Callable[[str, str, float], Ran]
 GUIDE_SKIPPED = (*SKIPPED, ".guides")
@@ -31,44 +29,34 @@ GUIDE_SKIPPED = (*SKIPPED, ".guides")
 @contextmanager
 def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | None) -> Iterator[Runner]:
     """A runner for commands in a fresh boxed copy of the guide's workspace with the learner's files on top."""
-    with tempfile.TemporaryDirectory(prefix="guide-test-") as tmp:
-        os.chmod(tmp, 0o755)
-        work, logs, root = Path(tmp) / "work", Path(tmp) / "logs", Path(tmp) / "root"
-        work.mkdir()
-        logs.mkdir(mode=0o700)
-        root.mkdir()
-        on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
-        try:
-            copy_tree(guide_root, work, skipped=SKIPPED)
-            if learner_root is not None:
-                copy_tree(learner_root, work, skipped=GUIDE_SKIPPED)
-            if slot.uid is not None:
-                _chown_tree(work, slot.uid)
+    with box_folders(slot, prefix="guide-test-") as (work, logs, root):
+        copy_tree(guide_root, work, skipped=SKIPPED)
+        if learner_root is not None:
+            copy_tree(learner_root, work, skipped=GUIDE_SKIPPED)
+        if slot.uid is not None:
+            _chown_tree(work, slot.uid)
 
-            def run(command: str, stdin: str, timeout: float) -> Ran:
-                (logs / "in").write_text(stdin, encoding="utf-8")
-                channel = api.open_channel("unix" if slot.isolate else "tcp")
-                base_url = f"http://127.0.0.1:{BOX_PORT}/v1" if slot.isolate else channel.base_url
-                job = {"work": str(work), "command": command, "stdin": str(logs / "in"), "stdout": str(logs / "out"),
-                       "stderr": str(logs / "out"), "env": _env(str(work), base_url), "timeout": timeout,
-                       "root": str(root), "uds": channel.address if slot.isolate else "", "port": BOX_PORT}
-                started = time.monotonic()
-                try:
-                    reply = slot.run(job)
-                except Exception as exc:  # noqa: BLE001 - the engine (ours) failed, not the learner's code
-                    raise GraderFault(f"the grading engine failed ({type(exc).__name__}: {exc})") from None
-                finally:
-                    api.close_channel(channel)
-                output, _ = _read_capped(logs / "out", MAX_OUTPUT)
-                if reply.get("exit_code") == 97 and "grading sandbox could not be set up" in output:
-                    raise GraderFault(output.strip().splitlines()[-1])
-                code = None if reply.get("timed_out") else reply.get("exit_code")
-                return Ran(command, code, output.replace(str(work) + "/", ""), time.monotonic() - started)
+        def run(command: str, stdin: str, timeout: float) -> Ran:
+            (logs / "in").write_text(stdin, encoding="utf-8")
+            channel = api.open_channel("unix" if slot.isolate else "tcp")
+            base_url = f"http://127.0.0.1:{BOX_PORT}/v1" if slot.isolate else channel.base_url
+            job = {"work": str(work), "command": command, "stdin": str(logs / "in"), "stdout": str(logs / "out"),
+                   "stderr": str(logs / "out"), "env": _env(str(work), base_url), "timeout": timeout,
+                   "root": str(root), "uds": channel.address if slot.isolate else "", "port": BOX_PORT}
+            started = time.monotonic()
+            try:
+                reply = slot.run(job)
+            except Exception as exc:  # noqa: BLE001 - the engine (ours) failed, not the learner's code
+                raise GraderFault(f"the grading engine failed ({type(exc).__name__}: {exc})") from None
+            finally:
+                api.close_channel(channel)
+            output, _ = _read_capped(logs / "out", MAX_OUTPUT)
+            if reply.get("exit_code") == 97 and "grading sandbox could not be set up" in output:
+                raise GraderFault(output.strip().splitlines()[-1])
+            code = None if reply.get("timed_out") else reply.get("exit_code")
+            return Ran(command, code, output.replace(str(work) + "/", ""), time.monotonic() - started)
 
-            yield run
-        finally:
-            if on_tmpfs:
-                unmount(str(work))
+        yield run
 
 
 def learner_workspace(folder: Path, guide_root: Path, answers: Path | None) -> Path:

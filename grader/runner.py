@@ -14,6 +14,8 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -138,24 +140,31 @@ def run_step(found: Found, step: dict[str, Any], column: str, *, slot: Any, api:
         return _outcome(step, StepRun(number, "", "", None, reason=found.problem or "nothing to run"), lesson.number,
                         column, title, 0.0)
     try:
-        with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-            os.chmod(tmp, 0o755)
-            work, logs, root = Path(tmp) / "work", Path(tmp) / "logs", Path(tmp) / "root"
-            work.mkdir()
-            logs.mkdir(mode=0o700)
-            root.mkdir()
-            # The step's only writable place: a size-capped tmpfs where the box can be built, so no step fills the disk.
-            on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
-            try:
-                return _run_in(work, logs, root, found, assets, slot, step, number, column, title, api, timeout)
-            finally:
-                if on_tmpfs:
-                    unmount(str(work))
+        with box_folders(slot) as (work, logs, root):
+            return _run_in(work, logs, root, found, assets, slot, step, number, column, title, api, timeout)
     except (GraderFault, APIFault) as exc:
         return not_graded_step(step, lesson.number, number, column, title, str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug of ours must cost no learner a grade
         return not_graded_step(step, lesson.number, number, column, title,
                            f"the grader failed around this step ({type(exc).__name__}: {exc})")
+
+
+@contextmanager
+def box_folders(slot: Any, prefix: str = "grade-") -> Iterator[tuple[Path, Path, Path]]:
+    """A run's folders: `work` (its only writable place: a size-capped tmpfs where the box can be built, so
+    no run fills the disk), `logs` (its output, the grader's only) and `root` (where the box is built)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        os.chmod(tmp, 0o755)
+        work, logs, root = Path(tmp) / "work", Path(tmp) / "logs", Path(tmp) / "root"
+        work.mkdir()
+        logs.mkdir(mode=0o700)
+        root.mkdir()
+        on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
+        try:
+            yield work, logs, root
+        finally:
+            if on_tmpfs:
+                unmount(str(work))
 
 
 def not_graded_step(step: dict[str, Any], lesson: int, number: int, column: str, title: str, why: str) -> StepOutcome:

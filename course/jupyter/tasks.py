@@ -25,12 +25,7 @@ from ..lesson.blanks import FillInBlanks
 from ..lesson.code_tests import CodeTest, OutputCompare
 from ..lesson.free_text import FreeText
 from ..lesson.parsons import Block, ParsonsPuzzle
-
-
-def _markdown(text: str) -> str:
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark", {"html": False}).render(text)
+from .widgets import _markdown, show_attempts
 
 
 class TaskBox(widgets.VBox):
@@ -156,12 +151,7 @@ class TaskBox(widgets.VBox):
         return []
 
     def _show_attempts(self, used: int) -> None:
-        limit = self.task.max_attempts
-        if limit:
-            self.attempts.value = f"<span style='color:gray'>attempts: {used} of {limit}</span>"
-            self.button.disabled = used >= limit
-        else:
-            self.attempts.value = f"<span style='color:gray'>attempts: {used}</span>" if used else ""
+        show_attempts(self, used, self.task.max_attempts)
 
     def check(self) -> Any:
         """Save the answer, count the attempt, judge it (running the test for code tests) and show the verdict."""

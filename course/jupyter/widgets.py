@@ -442,6 +442,15 @@ def _inline_markdown(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False}).renderInline(text)
 
 
+def show_attempts(box: Any, used: int, limit: int) -> None:
+    """A question widget's attempts count, and its button off once the last attempt is used."""
+    if limit:
+        box.attempts.value = f"<span style='color:gray'>attempts: {used} of {limit}</span>"
+        box.button.disabled = used >= limit
+    else:
+        box.attempts.value = f"<span style='color:gray'>attempts: {used}</span>" if used else ""
+
+
 class QuestionBox(widgets.VBox):
     """One question: its choices, a Check button (`check()` is what a click does) and its feedback."""
 
@@ -495,12 +504,7 @@ class QuestionBox(widgets.VBox):
             box.value = a.id in wanted
 
     def _show_attempts(self, used: int) -> None:
-        limit = self.question.max_attempts
-        if limit:
-            self.attempts.value = f"<span style='color:gray'>attempts: {used} of {limit}</span>"
-            self.button.disabled = used >= limit
-        else:
-            self.attempts.value = f"<span style='color:gray'>attempts: {used}</span>" if used else ""
+        show_attempts(self, used, self.question.max_attempts)
 
     def check(self) -> Any:
         """Check the chosen answer: save it, count the attempt, show the verdict and guidance."""
