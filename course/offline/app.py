@@ -18,7 +18,7 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +27,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import errors, params, uploads, urls
+from . import errors, files, params, streaming, uploads, urls
 from .budget import LOG_VALUE_CHARS, Budgets, bounded
 from .channels import CONTROL_KEY, STATE_KEY, ChannelError, Channels
 from .config import ServerConfig
@@ -37,6 +37,7 @@ from .policy import ContentPolicy, Faults, Keys, RateLimiter, ident, key_from_he
 from .produce import Issuer, Producer
 from .requestlog import Record, RequestLog
 from .storage import ImageStore
+from .streaming import Streamed
 
 OPENAI_VERSION = "2020-10-01"
 IMAGE_ROUTES = {"/v1/images/generations": "generations", "/v1/images/edits": "edits", "/v1/images/variations": "variations"}
@@ -69,6 +70,7 @@ class OfflineAPI:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = RequestLog(data_dir)
         self.store = ImageStore(data_dir)
+        self.files = files.FileStore(data_dir, lambda: self.clock())
         self.secret = load_secret(data_dir)
         self.keys = Keys(load_keys(self.config.keys_file) if self.config.keys_file else None)
         self.policy = ContentPolicy(load_terms(self.config.blocked_terms_file))
@@ -127,9 +129,81 @@ class OfflineAPI:
         except Exception:  # never let a bug become a dropped connection: answer as the real API would
             traceback.print_exc(file=sys.stderr)
             response = self._error(errors.server_error(), record)
-        logged = await self._finish(scope, receive, send, response, record, started)
+        if isinstance(response, Streamed):
+            logged = await self._stream(scope, send, request, response, record, started)
+        else:
+            logged = await self._finish(scope, receive, send, response, record, started)
         if counted:
             self.budgets.done(channel, logged)
+
+    async def _stream(self, scope: dict[str, Any], send: Callable[..., Awaitable[Any]], request: Request,
+                      streamed: Streamed, record: Record, started: float) -> int:
+        """Send a stream of server-sent events, drawn one at a time on a render thread. The row is
+        written before the last event goes out (or when the client leaves, as a 499 with what was sent)."""
+        headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+                   (b"openai-version", OPENAI_VERSION.encode()), (b"x-request-id", (record.request_id or "").encode()),
+                   (b"openai-processing-ms", str(int((time.perf_counter() - started) * 1000)).encode())]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in streamed.headers.items()]
+        cancel = threading.Event()
+        events = streamed.events(cancel)
+        stats = streaming.StreamStats()
+        partial = int(record.params.get("partial_images") or 0) if isinstance(record.params, dict) else 0
+        gone = asyncio.ensure_future(_disconnect(request))
+
+        def run(fn: Callable[..., Any], *args: Any) -> Any:
+            return self._render_sync(fn, *args)
+
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            pending = await streaming.next_event(events, run, gone)
+            while pending is not None:
+                try:
+                    following = await streaming.next_event(events, run, gone)
+                except APIError as exc:  # a refusal found mid-stream goes out as the stream's error event
+                    following = None
+                    pending = ("error", {"type": "error", **exc.body()["error"]})
+                    record.error_code, record.error_message = exc.code or exc.type, exc.message
+                chunk = streaming.encode_event(*pending)
+                stats.events += 1
+                stats.bytes += len(chunk)
+                if following is None:  # the last event: the row first, so the log never lags the answer
+                    stats.completed = record.error_code is None
+                    record.status = 200
+                    record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+                    record.stream = stats.as_dict(partial)
+                    size = self._write_row(record)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    return size
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if gone.done():
+                    raise streaming.Gone()
+                pending = following
+            record.status = 200
+            record.stream = stats.as_dict(partial)
+            size = self._write_row(record)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return size
+        except (streaming.Gone, OSError):
+            cancel.set()
+            record.status, record.error_code = 499, "client_gone"
+            record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            record.stream = stats.as_dict(partial)
+            return self._write_row(record)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            record.status, record.error_code = 500, "server_error"
+            record.stream = stats.as_dict(partial)
+            size = self._write_row(record)
+            error = {"type": "error", **errors.server_error().body()["error"]}
+            try:
+                await send({"type": "http.response.body", "body": streaming.encode_event("error", error),
+                            "more_body": False})
+            except Exception:
+                pass
+            return size
+        finally:
+            gone.cancel()
+            await anyio.to_thread.run_sync(events.close)
 
     async def _finish(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
                       send: Callable[..., Awaitable[Any]], response: Response, record: Record, started: float) -> int:
@@ -236,22 +310,31 @@ class OfflineAPI:
 
     # --- routing -----------------------------------------------------------------------
 
-    async def _dispatch(self, request: Request, record: Record) -> Response:
+    async def _dispatch(self, request: Request, record: Record) -> Response | Streamed:
         method, path = request.method, request.url.path
         if path.startswith("/private/") and method in ("GET", "HEAD"):
             return self._serve_image(request, record)
         route = IMAGE_ROUTES.get(path)
         is_models = path == "/v1/models" or (path.startswith("/v1/models/") and path.count("/") == 3)
-        if not ((route and method == "POST") or (is_models and method == "GET")):
+        is_files = path == "/v1/files" or path.startswith("/v1/files/")
+        is_responses = path == "/v1/responses"
+        if not ((route and method == "POST") or (is_models and method == "GET") or is_files
+                or (is_responses and method == "POST")):
             raise errors.invalid_url(method, path)
         key = key_from_headers(request.headers.get("authorization"))
         record.key = key
         record.learner = self.keys.check(key)
         if is_models:
             return self._models(path)
-        assert route is not None
+        if is_files:
+            return await self._files(request, record)
         if self.faults.strike():
             raise errors.server_error()
+        if is_responses:
+            from . import responses  # the Responses image tool: loaded when first asked for
+
+            return await responses.create_response(self, request, record)
+        assert route is not None
         if route == "generations":
             return await self._generations(request, record)
         return await self._with_uploads(route, request, record)
@@ -279,6 +362,11 @@ class OfflineAPI:
             await asyncio.gather(work, return_exceptions=True)
             raise ClientGone()
         return work.result()
+
+    async def _render_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._render_limiter is None:
+            self._render_limiter = anyio.CapacityLimiter(max(1, self.config.render_threads))
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._render_limiter)
 
     def _error(self, exc: APIError, record: Record) -> Response:
         record.error_code = exc.code or exc.type
@@ -314,12 +402,23 @@ class OfflineAPI:
         record.model = p.model.id
         limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
+        if p.stream:
+            return self._streamed(p, [], None, "", record, limits)
         body = await self._render(self.producer.respond, p, issuer, [], record.image_ids, record.urls, None, "",
                                   record.images, watch=request)
         return JSONResponse(body, headers=limits)
 
-    async def _with_uploads(self, route: str, request: Request, record: Record) -> Response:
+    def _streamed(self, p: params.Params, images: list[Any], region: Any, digest: str, record: Record,
+                  limits: dict[str, str]) -> Streamed:
+        def events(cancel: threading.Event) -> Iterator[tuple[str, dict[str, Any]]]:
+            yield from self.producer.events(p, images, region, digest, record.images)
+
+        return Streamed(events, headers=limits)
+
+    async def _with_uploads(self, route: str, request: Request, record: Record) -> Response | Streamed:
         content_type = request.headers.get("content-type", "")
+        if route == "edits" and content_type.split(";")[0].strip().lower() == "application/json":
+            return await self._json_edit(request, record)
         if content_type.split(";")[0].strip().lower() != "multipart/form-data":
             raise errors.wrong_content_type(content_type, "multipart/form-data")
         if "boundary=" not in content_type:
@@ -347,12 +446,58 @@ class OfflineAPI:
         record.model = fields["model"] if isinstance(fields.get("model"), str) else "dall-e-2"
         p = params.parse(route, fields, form=True)
         record.model = p.model.id
+        return await self._edit_with(p, files, request, record)
+
+    async def _edit_with(self, p: params.Params, files: dict[str, list[uploads.Upload]], request: Request,
+                         record: Record) -> Response | Streamed:
         images, region, digest = await self._render(self._read_uploads, p, files)
         limits = self._admit(p, record)
+        if p.stream:
+            return self._streamed(p, images, region, digest, record, limits)
         issuer = self._issuer(request, record.key, record.learner)
         body = await self._render(self.producer.respond, p, issuer, images, record.image_ids, record.urls,
                                   region, digest, record.images, watch=request)
         return JSONResponse(body, headers=limits)
+
+    async def _json_edit(self, request: Request, record: Record) -> Response | Streamed:
+        """An edit sent as JSON: `images` (and `mask`) name pictures by a data URL or an uploaded file's id."""
+        fields = await self._json_body(request, record)
+        model = fields.get("model")
+        record.model = model if isinstance(model, str) else "dall-e-2"
+        resolved = params.resolve_model("edits", model)
+        if not resolved.is_gpt:
+            raise Gpt.json_edit_needs_gpt(resolved.id)
+        refs = fields.get("images")
+        if refs is None:
+            raise Gpt.missing("images")
+        if not isinstance(refs, list):
+            raise Gpt.invalid_type("images", "array", refs)
+        if not refs:
+            raise Gpt.missing("images")
+        if len(refs) > 16:
+            raise Gpt.too_many_images(len(refs))
+        files = {"image[]": [self.files.reference(ref, f"images[{i}]") for i, ref in enumerate(refs)]}
+        if fields.get("mask") is not None:
+            files["mask"] = [self.files.reference(fields["mask"], "mask")]
+        rest = {k: v for k, v in fields.items() if k not in ("images", "mask")}
+        p = params.parse("edits", {**rest, "image": "(by reference)"})
+        record.model = p.model.id
+        return await self._edit_with(p, files, request, record)
+
+    async def _json_body(self, request: Request, record: Record) -> dict[str, Any]:
+        if int(request.headers.get("content-length") or 0) > self.config.max_body:
+            raise BodyTooLarge()
+        raw = await request.body()
+        try:
+            fields = json.loads(raw)
+            json.dumps(fields, ensure_ascii=False).encode("utf-8")
+        except (ValueError, UnicodeError, RecursionError):
+            record.params = {"_raw": raw[:2000].decode("utf-8", "replace")}
+            raise errors.invalid_json() from None
+        record.params = fields if isinstance(fields, dict) else {"_body": fields}
+        if not isinstance(fields, dict):
+            raise Gpt.invalid_type("body", "object", fields)
+        return fields
 
     def _read_uploads(self, p: params.Params, files: dict[str, list[uploads.Upload]]) -> tuple[list[Any], Any, str]:
         import hashlib
@@ -412,9 +557,64 @@ class OfflineAPI:
         headers["content-disposition"] = "inline"
         return Response(data, 200, headers=headers, media_type=urls.CONTENT_TYPES.get(ext, "application/octet-stream"))
 
+    async def _files(self, request: Request, record: Record) -> Response:
+        """The Files API, as far as pictures for edits need it: create, list, retrieve, content, delete."""
+        method, parts = request.method, request.url.path.strip("/").split("/")[2:]
+        if not parts and method == "POST":
+            return await self._file_upload(request, record)
+        if not parts and method == "GET":
+            cards = self.files.cards()
+            purpose = request.query_params.get("purpose")
+            if purpose:
+                cards = [c for c in cards if c["purpose"] == purpose]
+            return JSONResponse({"object": "list", "data": cards, "has_more": False,
+                                 "first_id": cards[0]["id"] if cards else None,
+                                 "last_id": cards[-1]["id"] if cards else None})
+        if len(parts) == 1 and method in ("GET", "DELETE"):
+            card = self.files.card(parts[0])
+            if card is None:
+                raise errors.no_such_file_object(parts[0])
+            if method == "DELETE":
+                self.files.delete(parts[0])
+                return JSONResponse({"id": parts[0], "object": "file", "deleted": True})
+            return JSONResponse(card)
+        if len(parts) == 2 and parts[1] == "content" and method == "GET":
+            data = self.files.content(parts[0])
+            if data is None:
+                raise errors.no_such_file_object(parts[0])
+            return Response(data, 200, media_type="application/octet-stream")
+        raise errors.invalid_url(method, request.url.path)
+
+    async def _file_upload(self, request: Request, record: Record) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+            raise errors.wrong_content_type(content_type, "multipart/form-data")
+        if int(request.headers.get("content-length") or 0) > self.config.max_body:
+            raise BodyTooLarge()
+        try:
+            form = await request.form(max_files=1, max_fields=8)
+        except MultiPartException as exc:
+            raise errors.bad_multipart(str(exc)) from None
+        try:
+            upload, purpose = form.get("file"), form.get("purpose")
+            data = await upload.read() if isinstance(upload, UploadFile) else None
+            filename = upload.filename or "upload" if isinstance(upload, UploadFile) else ""
+        finally:
+            await form.close()
+        record.params = {"purpose": purpose, "file": {"filename": filename, "bytes": len(data or b"")}}
+        if data is None:
+            raise Gpt.missing("file")
+        if purpose is None:
+            raise Gpt.missing("purpose")
+        if purpose not in files.PURPOSES:
+            raise files.invalid_purpose(purpose)
+        card = await run_in_threadpool(self.files.create, filename, str(purpose), data)
+        return JSONResponse(card)
+
     def _models(self, path: str) -> Response:
         def card(m: Any) -> dict[str, Any]:
-            return {"id": m.id, "object": "model", "created": m.created, "owned_by": "system"}
+            return {"id": m.id, "object": "model", "created": m.created, "owned_by": "system",
+                    "shutdown_date": m.retired}
 
         if path == "/v1/models":
             return JSONResponse({"object": "list", "data": [card(m) for m in all_models().values()]})

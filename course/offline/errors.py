@@ -221,12 +221,40 @@ class Gpt:
         )
 
     @staticmethod
-    def stream_unsupported() -> APIError:  # [ours]
-        return bad(
-            "Streaming is not supported by the offline Images API; leave 'stream' unset.",
-            param="stream",
-            code="unsupported_value",
-        )
+    def unsupported_parameter(field: str) -> APIError:
+        return bad(f"Unsupported parameter: '{field}' is not supported with this model.", param=field,
+                   code="unsupported_parameter")
+
+    @staticmethod
+    def unsupported_value(field: str, value: Any, options: list[str]) -> APIError:
+        return bad(f"Unsupported value: '{field}' does not support '{value}' with this model. "
+                   f"Supported values are: {_list(options)}.", param=field, code="unsupported_value")
+
+    @staticmethod
+    def json_edit_needs_gpt(model: str) -> APIError:  # [ours]
+        return bad(f"Edits sent as JSON (images by 'image_url' or 'file_id') need a GPT image model; '{model}' "
+                   "takes the image as a multipart upload.", param="model", code="invalid_value")
+
+    @staticmethod
+    def offline_image_url(param: str) -> APIError:  # [ours]
+        return bad(f"Invalid '{param}': the offline Images API cannot fetch pictures from the internet. Send the "
+                   "picture as a base64 data URL ('data:image/png;base64,...'), or upload it with the Files API "
+                   "(purpose 'vision') and pass its 'file_id'.", param=param, code="invalid_image_url")
+
+    @staticmethod
+    def bad_data_url(param: str) -> APIError:  # [ours]
+        return bad(f"Invalid '{param}': expected a base64 data URL such as 'data:image/png;base64,iVBOR...'.",
+                   param=param, code="invalid_image_url")
+
+    @staticmethod
+    def image_ref(param: str) -> APIError:  # [ours]
+        return bad(f"Invalid '{param}': provide exactly one of 'image_url' or 'file_id'.", param=param,
+                   code="invalid_value")
+
+    @staticmethod
+    def no_such_file(param: str, file_id: str) -> APIError:
+        return bad(f"Invalid '{param}': no such file: '{file_id}'. Upload it first with the Files API.",
+                   param=param, code="file_not_found")
 
     @staticmethod
     def bad_file(field: str, mimetype: str) -> APIError:  # [ours]
@@ -317,6 +345,10 @@ def invalid_url(method: str, path: str) -> APIError:
 
 def model_not_found(model: str) -> APIError:
     return APIError(404, f"The model '{model}' does not exist", param="model", code="model_not_found")
+
+
+def no_such_file_object(file_id: str) -> APIError:
+    return APIError(404, f"No such File object: {file_id}", param="id")
 
 
 def invalid_json() -> APIError:

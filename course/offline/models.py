@@ -30,6 +30,7 @@ class Model:
     routes: tuple[str, ...]
     free_sizes: bool = False
     retired: str | None = None
+    input_fidelity: tuple[str, ...] = ()
 
     @property
     def is_gpt(self) -> bool:
@@ -53,6 +54,7 @@ def all_models() -> dict[str, Model]:
             routes=tuple(m["routes"]),
             free_sizes=m.get("free_sizes", False),
             retired=m.get("retired"),
+            input_fidelity=tuple(m.get("input_fidelity", ())),
         )
     return out
 

@@ -70,6 +70,10 @@ class Params:
     moderation: str = "auto"
     user: str | None = None
     size_requested: str | None = None
+    safety_identifier: str | None = None  # the effective one: safety_identifier, else user (GPT models)
+    stream: bool = False
+    partial_images: int = 0
+    input_fidelity: str | None = None
     given: dict[str, Any] = field(default_factory=dict)
 
 
@@ -208,14 +212,20 @@ def _parse_gpt(route: str, model: Model, given: dict[str, Any]) -> Params:
     background = given.get("background", "auto")
     if background == "transparent" and output_format == "jpeg":
         raise Gpt.transparent_jpeg()
-    if given.get("stream"):
-        raise Gpt.stream_unsupported()
+    fidelity = given.get("input_fidelity")
+    if fidelity is not None:
+        if not model.input_fidelity:
+            raise Gpt.unsupported_parameter("input_fidelity")
+        if fidelity not in model.input_fidelity:
+            raise Gpt.unsupported_value("input_fidelity", fidelity, list(model.input_fidelity))
     return Params(
         route=route, model=model, prompt=prompt, n=n, size=f"{width}x{height}", width=width, height=height,
         quality=given.get("quality", "auto"), response_format="b64_json", output_format=output_format,
         output_compression=compression, background="transparent" if background == "transparent" else "opaque",
         moderation=given.get("moderation", "auto"), user=given.get("user"), size_requested=given.get("size"),
-        given=given,
+        safety_identifier=given.get("safety_identifier") or given.get("user") or None,
+        stream=bool(given.get("stream")), partial_images=partial if given.get("stream") else 0,
+        input_fidelity=fidelity or (model.input_fidelity and "low") or None, given=given,
     )
 
 

@@ -6,19 +6,17 @@ import base64
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from PIL import Image
 
 from ..lesson import fingerprints
-from . import render, urls
+from . import render, streaming, urls
 from .params import Params
 from .storage import ImageStore
 
 ALPHABET = string.ascii_letters + string.digits
 SIMPLE_PREFIX = "I NEED to test how the tool works with extremely simple prompts. DO NOT add any detail, just use it AS-IS:"
-SCHEMA_SIZES = ("1024x1024", "1024x1536", "1536x1024")
-SCHEMA_QUALITIES = ("low", "medium", "high")
 # Output tokens per image at 1024x1024, as published for gpt-image-1; other sizes scale by area.
 OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 8320}
 
@@ -51,16 +49,21 @@ class Issuer:
     user: str
 
 
+PARTIAL_IMAGE_TOKENS = 100  # each partial image of a stream adds this many image output tokens
+
+
 def _usage(p: Params, input_images: int) -> dict[str, Any]:
     text_tokens = max(1, len(p.prompt) // 4)
     image_tokens = 0 if p.route == "generations" else 194 * input_images
     quality = "medium" if p.quality == "auto" else p.quality
-    output = round(OUTPUT_TOKENS[quality] * (p.width * p.height) / (1024 * 1024)) * p.n
+    output = (round(OUTPUT_TOKENS[quality] * (p.width * p.height) / (1024 * 1024))
+              + PARTIAL_IMAGE_TOKENS * p.partial_images) * p.n
     return {
         "input_tokens": text_tokens + image_tokens,
         "input_tokens_details": {"image_tokens": image_tokens, "text_tokens": text_tokens},
         "output_tokens": output,
         "total_tokens": text_tokens + image_tokens + output,
+        "output_tokens_details": {"image_tokens": output, "text_tokens": 0},
     }
 
 
@@ -82,9 +85,7 @@ class Producer:
         for i in range(p.n):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            seed = render.seed_for(self.seed, p.route, p.model.id, p.prompt, p.size, p.quality, p.style,
-                                   p.background, input_digest, i)
-            picture = self._draw(p, images, edit_region, seed, i)
+            picture = self.picture(p, images, edit_region, input_digest, i)
             payload = render.encode(picture, ext, p.output_compression)
             if log_images is not None:
                 log_images.append(fingerprints.of_payload(payload, picture, lossless=ext == "png"))
@@ -104,18 +105,53 @@ class Producer:
             data.append(item)
         body: dict[str, Any] = {"created": created, "data": data}
         if p.model.is_gpt:
-            body["background"] = p.background
-            body["output_format"] = p.output_format
-            quality = "medium" if p.quality == "auto" else p.quality
-            if quality in SCHEMA_QUALITIES:  # the 2026 schema has no name for xhigh/max
-                body["quality"] = quality
-            if p.size in SCHEMA_SIZES:  # nor for the free sizes of the gpt-image-2 family
-                body["size"] = p.size
+            body.update(self.settings(p))
             body["usage"] = _usage(p, len(images))
+            if p.safety_identifier:
+                body["safety_identifier"] = p.safety_identifier
             if log_images is not None:
                 for entry in log_images[-len(data):]:
                     entry["total_tokens"] = str(body["usage"]["total_tokens"])
         return body
+
+    @staticmethod
+    def settings(p: Params) -> dict[str, Any]:
+        """The settings a GPT image response reports: what was used, `auto` resolved."""
+        return {"background": p.background, "output_format": p.output_format,
+                "quality": "medium" if p.quality == "auto" else p.quality, "size": p.size}
+
+    def picture(self, p: Params, images: list[Image.Image], edit_region: Image.Image | None, input_digest: str,
+                i: int) -> Image.Image:
+        seed = render.seed_for(self.seed, p.route, p.model.id, p.prompt, p.size, p.quality, p.style,
+                               p.background, input_digest, i)
+        return self._draw(p, images, edit_region, seed, i)
+
+    def events(self, p: Params, images: list[Image.Image], edit_region: Image.Image | None = None,
+               input_digest: str = "", log_images: list[dict[str, str]] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """A streamed answer, as the API streams it: for each image, `partial_images` partial pictures
+        (coarse stages of the final one, indexes 0..N-1), then the completed event with `usage`."""
+        kind = "image_generation" if p.route == "generations" else "image_edit"
+        usage = _usage(p, len(images))
+        usage.pop("output_tokens_details")  # the completed events' usage has no such part
+        for i in range(p.n):
+            picture = self.picture(p, images, edit_region, input_digest, i)
+            for index, stage in enumerate(streaming.stages(picture, p.partial_images)):
+                payload = render.encode(stage, p.output_format, p.output_compression)
+                if log_images is not None:
+                    log_images.append({**fingerprints.of_payload(payload, stage, lossless=p.output_format == "png"),
+                                       "partial": str(index)})
+                yield f"{kind}.partial_image", {
+                    "type": f"{kind}.partial_image", "b64_json": base64.b64encode(payload).decode("ascii"),
+                    "created_at": int(self.clock()), "partial_image_index": index, **self.settings(p)}
+            payload = render.encode(picture, p.output_format, p.output_compression)
+            if log_images is not None:
+                log_images.append({**fingerprints.of_payload(payload, picture, lossless=p.output_format == "png"),
+                                   "total_tokens": str(usage["total_tokens"])})
+            done: dict[str, Any] = {"type": f"{kind}.completed", "b64_json": base64.b64encode(payload).decode("ascii"),
+                                    "created_at": int(self.clock()), **self.settings(p), "usage": usage}
+            if p.safety_identifier:
+                done["safety_identifier"] = p.safety_identifier
+            yield f"{kind}.completed", done
 
     def _draw(self, p: Params, images: list[Image.Image], region: Image.Image | None, seed: int, i: int) -> Image.Image:
         if p.route == "generations":
@@ -129,4 +165,12 @@ class Producer:
                 region = region.resize((p.width, p.height), Image.Resampling.NEAREST)
         if region is None:  # a GPT edit without mask or transparency repaints everything, blended
             region = Image.new("L", source.size, 140)
-        return render.apply_edit(source, region, p.prompt, seed)
+        edited = render.apply_edit(source, region, p.prompt, seed)
+        if p.background != "transparent":
+            return edited
+        # A transparent edit: where the edit paints, only the new drawing's shapes and caption stay;
+        # its background is cut away. Outside the region the source keeps its own alpha.
+        drawn = render.draw_prompt(p.prompt, p.width, p.height, seed, transparent=True).getchannel("A")
+        kept = source.convert("RGBA").getchannel("A")
+        edited.putalpha(Image.composite(drawn, kept, region.point(lambda v: 255 if v else 0)))
+        return edited

@@ -37,12 +37,13 @@ CREATE TABLE IF NOT EXISTS requests (
     urls        TEXT NOT NULL DEFAULT '[]',
     duration_ms REAL,
     channel     TEXT,
-    images      TEXT NOT NULL DEFAULT '[]'
+    images      TEXT NOT NULL DEFAULT '[]',
+    stream      TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_key ON requests(key);
 """
 # Columns added after the first release: a log written by an older server gains them on open.
-ADDED_COLUMNS = {"channel": "TEXT", "images": "TEXT NOT NULL DEFAULT '[]'"}
+ADDED_COLUMNS = {"channel": "TEXT", "images": "TEXT NOT NULL DEFAULT '[]'", "stream": "TEXT"}
 LOG_NAME = "requests.sqlite3"
 
 
@@ -64,6 +65,8 @@ class Record:
     duration_ms: float | None = None
     channel: str | None = None
     images: list[dict[str, str]] = field(default_factory=list)  # {"sha256", "pixels"} per image sent
+    # A streamed answer: {"events", "partial_images", "bytes", "completed"}; None when not streamed.
+    stream: dict[str, Any] | None = None
     id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,13 +97,13 @@ class RequestLog:
         row = (
             r.time, r.key, r.learner, r.method, r.route, r.model, json.dumps(r.params, default=str), r.status,
             r.error_code, r.error_message, r.request_id, json.dumps(r.image_ids), json.dumps(r.urls), r.duration_ms,
-            r.channel, json.dumps(r.images),
+            r.channel, json.dumps(r.images), None if r.stream is None else json.dumps(r.stream),
         )
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO requests (time, key, learner, method, route, model, params, status, error_code, "
-                "error_message, request_id, image_ids, urls, duration_ms, channel, images) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "error_message, request_id, image_ids, urls, duration_ms, channel, images, stream) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
             return int(cur.lastrowid or 0)
@@ -138,6 +141,7 @@ def iter_log(data_dir: Path | str, *, key: str | None = None, channel: str | Non
             d["image_ids"] = json.loads(d["image_ids"])
             d["urls"] = json.loads(d["urls"])
             d["images"] = json.loads(d.get("images") or "[]")
+            d["stream"] = json.loads(d["stream"]) if d.get("stream") else None
             yield Record(**d)
     finally:
         db.close()

@@ -1,0 +1,138 @@
+"""A minimal Files API: enough to upload a picture once and edit it by its `file_id`.
+
+`client.files.create(file=..., purpose="vision")` stores the bytes under the
+server's data folder (`files/file-….bin` beside a `.json` card), so a restarted
+server still knows them; `retrieve`, `list`, `content` and `delete` work as the
+SDK expects. An edit sent as JSON names its pictures by `file_id` or by a data
+URL; `reference()` turns either into the same `Upload` a multipart edit carries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import secrets
+import string
+import time
+from pathlib import Path
+from typing import Any
+
+from . import errors
+from .errors import Gpt
+from .uploads import Upload
+
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+ALPHABET = string.ascii_letters + string.digits
+FILE_ID = re.compile(r"^file-[A-Za-z0-9]{1,64}$")
+DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,(?P<data>.*)$",
+                      re.DOTALL)
+
+
+def new_file_id() -> str:
+    return "file-" + "".join(ALPHABET[b % 62] for b in secrets.token_bytes(22))
+
+
+class FileStore:
+    def __init__(self, data_dir: Path, clock: Any = time.time) -> None:
+        self.root = data_dir / "files"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+
+    def _card_path(self, file_id: str) -> Path:
+        return self.root / f"{file_id}.json"
+
+    def create(self, filename: str, purpose: str, data: bytes) -> dict[str, Any]:
+        file_id = new_file_id()
+        card = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(self.clock()),
+                "filename": filename or "upload", "purpose": purpose, "status": "processed", "expires_at": None,
+                "status_details": None}
+        for path, content in ((self.root / f"{file_id}.bin", data),
+                              (self._card_path(file_id), json.dumps(card).encode("utf-8"))):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(content)
+            os.replace(tmp, path)
+        return card
+
+    def card(self, file_id: str) -> dict[str, Any] | None:
+        if not FILE_ID.match(file_id):
+            return None
+        try:
+            return json.loads(self._card_path(file_id).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def content(self, file_id: str) -> bytes | None:
+        if self.card(file_id) is None:
+            return None
+        try:
+            return (self.root / f"{file_id}.bin").read_bytes()
+        except OSError:
+            return None
+
+    def delete(self, file_id: str) -> bool:
+        if self.card(file_id) is None:
+            return False
+        for suffix in (".json", ".bin"):
+            (self.root / f"{file_id}{suffix}").unlink(missing_ok=True)
+        return True
+
+    def cards(self) -> list[dict[str, Any]]:
+        out = []
+        for path in self.root.glob("file-*.json"):
+            card = self.card(path.stem)
+            if card is not None:
+                out.append(card)
+        return sorted(out, key=lambda c: (c["created_at"], c["id"]), reverse=True)
+
+    def reference(self, ref: Any, param: str) -> Upload:
+        """A picture named in a JSON edit: `{"image_url": "data:..."}` or `{"file_id": "file-..."}`."""
+        if not isinstance(ref, dict):
+            raise Gpt.invalid_type(param, "object", ref)
+        unknown = [k for k in ref if k not in ("image_url", "file_id")]
+        if unknown:
+            raise Gpt.unknown_parameter(f"{param}.{unknown[0]}")
+        given = [k for k in ("image_url", "file_id") if ref.get(k) is not None]
+        if len(given) != 1:
+            raise Gpt.image_ref(param)
+        value = ref[given[0]]
+        if not isinstance(value, str):
+            raise Gpt.invalid_type(f"{param}.{given[0]}", "string", value)
+        if given[0] == "file_id":
+            data = self.content(value)
+            card = self.card(value)
+            if data is None or card is None:
+                raise Gpt.no_such_file(f"{param}.file_id", value)
+            return Upload(param, card["filename"], _sniff(data), data)
+        return _from_data_url(value, f"{param}.image_url")
+
+
+def _from_data_url(url: str, param: str) -> Upload:
+    if not url.startswith("data:"):
+        raise Gpt.offline_image_url(param)
+    match = DATA_URL.match(url)
+    if match is None or not match["b64"]:
+        raise Gpt.bad_data_url(param)
+    try:
+        data = base64.b64decode(re.sub(r"\s+", "", match["data"]), validate=True)
+    except (binascii.Error, ValueError):
+        raise Gpt.bad_data_url(param) from None
+    return Upload(param, "image_url", match["type"] or _sniff(data), data)
+
+
+def _sniff(data: bytes) -> str:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def invalid_purpose(value: Any) -> errors.APIError:
+    options = ", ".join(f"'{p}'" for p in PURPOSES)
+    return errors.bad(f"Invalid value for 'purpose': {value!r}. Supported values are: {options}.", param="purpose",
+                      code="invalid_value")
