@@ -321,3 +321,25 @@ def test_files_api_refusals(server: Any) -> None:
     r = httpx2.post(f"{server.base_url}/files", headers=AUTH, data={"purpose": "vision"}, files={"other": ("a", b"x")},
                     timeout=30)
     assert r.status_code == 400 and r.json()["error"]["message"] == "Missing required parameter: 'file'."
+
+
+def test_uploaded_files_survive_a_restart(start_server: Any, tmp_path: Any) -> None:
+    first = start_server(data_dir=tmp_path / "kept")
+    uploaded = first.client().files.create(file=("room.png", square_png(), "image/png"), purpose="vision")
+    second = start_server(data_dir=tmp_path / "kept")
+    again = second.client().files.retrieve(uploaded.id)
+    assert (again.id, again.bytes, again.filename) == (uploaded.id, len(square_png()), "room.png")
+
+
+def test_partial_stages_are_the_documented_fractions() -> None:
+    from course.offline import streaming
+
+    final = Image.effect_noise((960, 960), 80).convert("RGB")
+    for count, factors in [(1, [8]), (2, [16, 6]), (3, [32, 12, 5])]:
+        stages = streaming.stages(final, count)
+        assert len(stages) == count
+        for stage, factor in zip(stages, factors):
+            # A stage is made of factor-by-factor blocks of one colour.
+            block = stage.crop((0, 0, factor, factor))
+            assert len(set(block.getcolors(factor * factor) or [])) == 1, factor
+    assert streaming.stages(final, 0) == []
