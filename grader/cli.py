@@ -2,6 +2,7 @@
 
   grader check [PATH]                   check your own scripts and answers (public checks, with hints)
   grader grade SUBMISSIONS --out OUT    grade a class: a folder of learner folders, or a zip of one
+               [--cluster ADDRESS]      ... on a Dask cluster (tcp://host:8786, or local:N worker processes)
   grader gradescope SUBMISSION RESULTS  grade one Gradescope submission into its results.json
   grader bundle [--out autograder.zip]  the zip Gradescope takes (setup.sh, run_autograder, the grader)
   grader guide SUBMISSIONS --questions GUIDE --out OUT
@@ -49,7 +50,8 @@ def _grade(args: argparse.Namespace) -> int:
 
     with progress:
         run = grade_class(Path(args.submissions), Path(args.out), lessons=args.lesson, timeout=args.timeout,
-                          jobs=args.jobs, on_result=finished, on_start=started, warm=not args.plain, on_note=note)
+                          jobs=args.jobs, on_result=finished, on_start=started, warm=not args.plain, on_note=note,
+                          cluster=args.cluster, allow_weak_box=args.allow_weak_box)
     table = Table(title=f"{len(run.results)} learners graded ({reused} unchanged, not run again)")
     table.add_column("column")
     table.add_column("passed", justify="right")
@@ -267,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--plain", action="store_true",
                    help="a fresh interpreter per step instead of the warm engine (same box; slower; for comparison)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: a scheduler's address (tcp://host:8786), or local:N for N worker "
+                        "processes here (needs pip install -e '.[cluster]')")
+    p.add_argument("--allow-weak-box", action="store_true",
+                   help="with --cluster: accept workers that cannot build the full box (not root)")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("gradescope", help="grade one Gradescope submission")

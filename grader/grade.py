@@ -204,8 +204,13 @@ def not_graded(sub: Submission, plan: Plan, why: str) -> LearnerResult:
 def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, timeout: float = STEP_TIMEOUT,
                 jobs: int | None = None, on_result: Callable[[LearnerResult, bool], None] | None = None,
                 on_start: Callable[[int], None] | None = None, warm: bool = True,
-                on_note: Callable[[str], None] | None = None) -> GradingRun:
-    """Grade every learner of `source` (a folder or a zip) into `out`; see `store` for resuming."""
+                on_note: Callable[[str], None] | None = None, cluster: Any = None,
+                allow_weak_box: bool = False) -> GradingRun:
+    """Grade every learner of `source` (a folder or a zip) into `out`; see `store` for resuming.
+
+    With `cluster` (a Dask scheduler's address, "local:N", or a `distributed.Client`) the learners are
+    graded on its workers and only saved here (see `grader.cluster`); `allow_weak_box` accepts workers
+    that cannot build the full box."""
     from .api import private_api
     from .capacity import default_workers
     from .reports import write_reports
@@ -214,6 +219,10 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
 
     from course.offline.server import raise_open_files
 
+    if cluster is not None:
+        from .cluster import need_dask
+
+        need_dask()
     raise_open_files()  # the grader's own descriptors: slots, channels, logs
     guard_grader()  # a step running as this user cannot read this process's environment or memory
     source, out = source.resolve(), out.resolve()
@@ -246,13 +255,28 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
                 todo.append(sub)
         if on_start:
             on_start(len(todo))
-        if todo:
+
+        def record(sub: Submission, result: LearnerResult) -> None:
+            book.save(run_id, result)
+            done[result.learner] = result
+            if on_result:
+                on_result(result, False)
+
+        def note(text: str) -> None:
+            notes.append(text)
+            if on_note:
+                on_note(text)
+
+        if todo and cluster is not None:
+            from .cluster import grade_on_cluster
+
+            grade_on_cluster(cluster, todo, plan, lessons=lessons, timeout=timeout, warm=warm,
+                             allow_weak_box=allow_weak_box, save=record, on_note=note)
+        elif todo:
             from .engine import Engine
 
-            for note in box().notes:  # what the box lacks here, said once per run
-                notes.append(note)
-                if on_note:
-                    on_note(note)
+            for text in box().notes:  # what the box lacks here, said once per run
+                note(text)
             workers = max(1, jobs or default_workers())
             with private_api(out / ".offline-api") as api:
                 workers = min(workers, len(todo))
@@ -267,10 +291,7 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
                                 result = future.result()
                             except Exception as exc:  # noqa: BLE001 - our fault: recorded as not graded, run goes on
                                 result = not_graded(sub, plan, f"the grader failed ({type(exc).__name__}: {exc})")
-                            book.save(run_id, result)
-                            done[result.learner] = result
-                            if on_result:
-                                on_result(result, False)
+                            record(sub, result)
                 finally:
                     engine.close()
         book.finish(run_id)
