@@ -121,6 +121,7 @@ def measure(clients: int, requests: int, work_dir: Path) -> dict:
     server = Server(data_dir, work_dir / "home")
     totals = {way: {"sent": 0, "completed": 0, "errors": [], "elapsed_s": 0.0, "first_ms": [], "final_ms": [],
                     "client_cpu_s": 0.0, "server_cpu_s": 0.0, "busy_s": 0.0, "rows": []} for way in set(ORDER)}
+    blocks: list[dict] = []
     try:
         warm_up(server.port)
         seen = {way: 0 for way in set(ORDER)}
@@ -132,16 +133,22 @@ def measure(clients: int, requests: int, work_dir: Path) -> dict:
             print(f"  {way:<8} block {block + 1}/2: {clients} clients x {per_client} requests ...", flush=True)
             cpu0, busy0 = tree_cpu_seconds(server.proc.pid), system_busy_seconds()
             r = run_loop(one_block(server.port, way, prompts(clients, per_client, block)))
+            server_cpu, busy = tree_cpu_seconds(server.proc.pid) - cpu0, system_busy_seconds() - busy0
             t = totals[way]
-            t["server_cpu_s"] += tree_cpu_seconds(server.proc.pid) - cpu0
-            t["busy_s"] += system_busy_seconds() - busy0
+            t["server_cpu_s"] += server_cpu
+            t["busy_s"] += busy
+            e = r["elapsed_s"] or float("nan")
+            blocks.append({"way": way, "block": block + 1, "elapsed_s": r["elapsed_s"],
+                           "images_per_s": r["completed"] / e, "final_p50_ms": pct(r["final_ms"], 50),
+                           "server_cpu_cores": server_cpu / e,
+                           "other_cpu_cores": (busy - server_cpu - r["client_cpu_s"]) / e})
             for k in ("sent", "completed", "errors", "elapsed_s", "first_ms", "final_ms", "client_cpu_s"):
                 t[k] += r[k]
             time.sleep(0.2)
             t["rows"] += read_log(data_dir, since_id=since)
     finally:
         server.stop()
-    return {way: summarise(way, t) for way, t in totals.items()}
+    return {**{way: summarise(way, t) for way, t in totals.items()}, "blocks": blocks}
 
 
 def summarise(way: str, t: dict) -> dict:
@@ -250,6 +257,11 @@ def main() -> int:
     widths = [max(len(x[i]) for x in rows + [header]) for i in range(4)]
     for cells in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+    print("\nblocks, in order (other programs' CPU weighs on each differently):")
+    for x in report["blocks"]:
+        print(f"  {x['way']:<8} {x['block']}/2: {x['elapsed_s']:.1f} s, {x['images_per_s']:.1f} images/s, "
+              f"p50 {x['final_p50_ms']:.0f} ms, CPU cores server {x['server_cpu_cores']:.2f} "
+              f"other {x['other_cpu_cores']:.2f}")
     print()
     for name, value in ratio_rows:
         print(f"{name:<{widths[0] + 2}}{value:.2f}x")
