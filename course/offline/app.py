@@ -27,7 +27,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import errors, files, params, streaming, uploads, urls
+from . import conversations, errors, files, params, streaming, uploads, urls
 from .budget import LOG_VALUE_CHARS, Budgets, bounded
 from .channels import CONTROL_KEY, STATE_KEY, ChannelError, Channels
 from .config import ServerConfig
@@ -71,6 +71,7 @@ class OfflineAPI:
         self.log = RequestLog(data_dir)
         self.store = ImageStore(data_dir)
         self.files = files.FileStore(data_dir, lambda: self.clock())
+        self.responses = conversations.ResponseStore(data_dir, lambda: self.clock())  # for previous_response_id
         self.secret = load_secret(data_dir)
         self.keys = Keys(load_keys(self.config.keys_file) if self.config.keys_file else None)
         self.policy = ContentPolicy(load_terms(self.config.blocked_terms_file))
@@ -147,6 +148,7 @@ class OfflineAPI:
         cancel = threading.Event()
         events = streamed.events(cancel)
         stats = streaming.StreamStats()
+        errored = False  # an error event went out (a refused picture inside a completed stream is no such error)
         partial = int(record.params.get("partial_images") or 0) if isinstance(record.params, dict) else 0
         gone = asyncio.ensure_future(_disconnect(request))
 
@@ -160,14 +162,14 @@ class OfflineAPI:
                 try:
                     following = await streaming.next_event(events, run, gone)
                 except APIError as exc:  # a refusal found mid-stream goes out as the stream's error event
-                    following = None
+                    following, errored = None, True
                     pending = ("error", {"type": "error", **exc.body()["error"]})
                     record.error_code, record.error_message = exc.code or exc.type, exc.message
                 chunk = streaming.encode_event(*pending)
                 stats.events += 1
                 stats.bytes += len(chunk)
                 if following is None:  # the last event: the row first, so the log never lags the answer
-                    stats.completed = record.error_code is None
+                    stats.completed = not errored
                     record.status = 200
                     record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
                     record.stream = stats.as_dict(partial)
@@ -280,7 +282,8 @@ class OfflineAPI:
                 self.on_idle()
 
     def sweep(self) -> int:
-        return self.store.sweep(self.clock())
+        now = self.clock()
+        return self.store.sweep(now) + self.responses.sweep(now)
 
     async def _control_request(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
                                send: Callable[..., Awaitable[Any]]) -> None:

@@ -380,3 +380,54 @@ def body_too_large(limit: int) -> APIError:  # [ours]
         f"Request body too large: the maximum is {limit // (1024 * 1024)} MB ({limit} bytes).",
         code="request_too_large",
     )
+
+
+# --- the Responses API (its image tool only) -------------------------------------------
+
+
+class Responses:
+    @staticmethod
+    def model_not_found(model: str) -> APIError:
+        return bad(f"The requested model '{model}' does not exist.", param="model", code="model_not_found")
+
+    @staticmethod
+    def image_model_as_model(model: str) -> APIError:  # [ours]
+        return bad(f"The model '{model}' is an image model and cannot answer a response. Name a chat model such as "
+                   f"'gpt-5.5' as 'model', and put '{model}' in the image_generation tool: "
+                   f"tools=[{{\"type\": \"image_generation\", \"model\": \"{model}\"}}].", param="model",
+                   code="model_not_found")
+
+    @staticmethod
+    def image_tool_only(param: str = "tools") -> APIError:  # [ours]
+        return bad("The offline API serves only the image_generation tool of the Responses API: add "
+                   "tools=[{\"type\": \"image_generation\"}] to ask for a picture. Text answers, function calls and "
+                   "other tools need the real API.", param=param, code="image_generation_tool_required")
+
+    @staticmethod
+    def one_image_tool(param: str) -> APIError:  # [ours]
+        return bad("Invalid 'tools': give the image_generation tool once.", param=param, code="invalid_value")
+
+    @staticmethod
+    def not_offline(param: str, what: str) -> APIError:  # [ours]
+        return bad(f"Unsupported parameter: '{param}' ({what}) needs the real API; the offline API serves only the "
+                   "image_generation tool.", param=param, code="unsupported_parameter")
+
+    @staticmethod
+    def format_not_offline(param: str, value: str) -> APIError:  # [ours]
+        return bad(f"Unsupported value: '{param}' does not support '{value}' offline. The offline API draws "
+                   "'png', 'jpeg', and 'webp'.", param=param, code="unsupported_value")
+
+    @staticmethod
+    def nothing_to_edit(param: str) -> APIError:  # [ours]
+        return bad(f"Invalid '{param}': 'edit' needs a picture to edit. Send one as an 'input_image' part, or "
+                   "continue a response that made one with 'previous_response_id'.", param=param,
+                   code="invalid_value")
+
+    @staticmethod
+    def no_user_message() -> APIError:  # [ours]
+        return bad("Invalid 'input': there is no user message to draw from.", param="input", code="invalid_value")
+
+    @staticmethod
+    def previous_not_found(response_id: str) -> APIError:
+        return bad(f"Previous response with id '{response_id}' not found.", param="previous_response_id",
+                   code="previous_response_not_found")

@@ -1,0 +1,544 @@
+"""The Responses API's image tool, offline: `client.responses.create(model=..., input=..., tools=[{"type":
+"image_generation", ...}])`, streamed or not, and `previous_response_id` to edit the last picture.
+
+The answer's `output` is an `image_generation_call` item (the picture in `result`, drawn exactly as
+/v1/images/generations draws the same prompt and settings) and a short assistant message saying it
+comes from the offline stand-in. A follow-up with `previous_response_id` ("now make it blue") edits
+the previous response's picture with the machinery of /v1/images/edits; an `input_image` part in
+the input is edited the same way. Past responses are kept by `conversations.ResponseStore`.
+
+Decisions: any other use of /v1/responses (no image_generation tool, another tool, a text-only
+answer) is a 400 that says so. A prompt the content policy refuses is not an HTTP error, as with the
+real tool: the call item comes back with status "failed", no `result`, an `error` whose code is
+`moderation_blocked`, and the message explains.
+
+Request-log row (one per request, refused ones included): `route` "/v1/responses", `model` the
+Responses model (e.g. "gpt-5.5"), `status`, and `error_code`/`error_message` (for a picture the
+policy refused: "moderation_blocked" with status 200). `params` is a plain dict:
+
+    {"model": "gpt-5.5",                  # as sent
+     "input": "a red fox",                # the text prompt (the raw input when it could not be read)
+     "previous_response_id": None,        # or "resp_..."
+     "stream": False,
+     "tool": {"type": "image_generation", "size": "1024x1024", ...},   # as sent; None without one
+     "tool_types": ["image_generation"],  # the type of every tool sent
+     "action": "generate",                # what was done: "generate" or "edit" (None when refused)
+     "partial_images": 0}                 # partial pictures streamed (0 when not streamed)
+
+`images` holds the fingerprints of every picture sent (`sha256`, `pixels`; a streamed partial has
+`"partial": "0"`...; the final one `total_tokens`), `stream` the stream's statistics when streamed.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterator
+
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..lesson import fingerprints
+from . import errors, params, render, streaming, uploads
+from .conversations import LIFETIME, Stored
+from .errors import APIError, Gpt, Responses
+from .models import DATA, all_models
+from .produce import _usage
+from .requestlog import Record
+from .streaming import Streamed
+
+if TYPE_CHECKING:
+    from .app import OfflineAPI
+
+# Every parameter the SDK's `responses.create` sends; the offline API reads the few that matter here.
+BODY_FIELDS = (
+    "access_programs", "background", "background_options", "context_management", "conversation", "image", "include",
+    "input", "instructions", "max_output_tokens", "max_tool_calls", "metadata", "model", "moderation",
+    "parallel_tool_calls", "previous_response_id", "prompt", "prompt_cache_key", "prompt_cache_options",
+    "prompt_cache_retention", "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
+    "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user",
+)
+BODY_TYPES = {
+    "instructions": "string", "max_output_tokens": "integer", "max_tool_calls": "integer", "metadata": "object",
+    "parallel_tool_calls": "boolean", "previous_response_id": "string", "prompt_cache_key": "string",
+    "safety_identifier": "string", "store": "boolean", "stream": "boolean", "temperature": "number",
+    "top_logprobs": "integer", "top_p": "number", "user": "string",
+}
+# What the offline API cannot do, named so that a learner knows why.
+NOT_OFFLINE = {"conversation": "the Conversations API", "prompt": "reusable prompts",
+               "context_management": "context management"}
+TOOL_FIELDS = (
+    "type", "action", "background", "complexity", "frame_count", "frame_duration_ms", "input_fidelity",
+    "input_image_mask", "model", "moderation", "output_compression", "output_format", "partial_images", "quality",
+    "size", "svg",
+)
+# Tool options that `params` validates exactly as the Images API does (named `tools[i].<option>` here).
+IMAGE_OPTIONS = ("background", "output_format", "output_compression", "moderation", "quality", "size",
+                 "partial_images", "input_fidelity")
+SDK_FORMATS = ["png", "webp", "jpeg", "gif", "svg"]
+
+
+@lru_cache(maxsize=1)
+def response_models() -> dict[str, Any]:
+    """`data/response_models.json`: the chat and Responses models accepted, and the tool's default image model."""
+    data: dict[str, Any] = json.loads((DATA / "response_models.json").read_text(encoding="utf-8"))
+    return data
+
+
+def accepted_models() -> frozenset[str]:
+    data = response_models()
+    return frozenset(data["chat_models"]) | frozenset(data["responses_models"])
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(24)}"
+
+
+@dataclass
+class Ask:
+    """A valid request: what to draw, how, and from which picture."""
+
+    body: dict[str, Any]
+    model: str
+    prompt: str
+    tool: dict[str, Any]
+    tool_index: int
+    p: params.Params
+    action: str  # "generate" or "edit"
+    source: uploads.Upload | None = None
+    mask: uploads.Upload | None = None
+    previous: Stored | None = None
+    blocked: bool = False
+    images: list[Image.Image] = field(default_factory=list)
+    region: Image.Image | None = None
+    digest: str = ""
+
+
+async def create_response(api: OfflineAPI, request: Request, record: Record) -> Response | Streamed:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise errors.wrong_content_type(content_type, "application/json")
+    body = await api._json_body(request, record)
+    record.params = row_params(body)
+    record.model = body["model"] if isinstance(body.get("model"), str) else None
+    ask = read_request(api, body, record)
+    if ask.previous is None and isinstance(body.get("previous_response_id"), str):
+        ask.previous = await run_in_threadpool(api.responses.load, body["previous_response_id"])
+        if ask.previous is None:
+            raise Responses.previous_not_found(body["previous_response_id"])
+    choose_action(api, ask)
+    record.params["action"] = ask.action
+    if ask.action == "edit":
+        files = {"image": [ask.source]} if ask.source else {}
+        if ask.mask is not None:
+            files["mask"] = [ask.mask]
+        ask.images, ask.region, ask.digest = await api._render(api._read_uploads, ask.p, files)
+    ask.blocked = bool(api.policy.blocked(ask.prompt))
+    limits = {} if ask.blocked else api._admit(ask.p, record)
+    if ask.blocked:
+        record.error_code = "moderation_blocked"
+        record.error_message = blocked_error(record)["message"]
+    turn = Turn(api, ask, record)
+    record.params["partial_images"] = 0 if ask.blocked else ask.p.partial_images
+    if ask.p.stream:
+        return Streamed(turn.events, headers=limits)
+    return JSONResponse(await api._render(turn.complete, watch=request), headers=limits)
+
+
+def row_params(body: dict[str, Any]) -> dict[str, Any]:
+    """The log row's params, from the body as sent (refined once the input has been read)."""
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    tool = next((t for t in tools if isinstance(t, dict) and t.get("type") == "image_generation"), None)
+    return {"model": body.get("model"), "input": body.get("input"),
+            "previous_response_id": body.get("previous_response_id"), "stream": body.get("stream") is True,
+            "tool": tool, "tool_types": [t.get("type") if isinstance(t, dict) else None for t in tools],
+            "action": None, "partial_images": 0}
+
+
+# --- reading the request ------------------------------------------------------------------------
+
+
+def read_request(api: OfflineAPI, body: dict[str, Any], record: Record) -> Ask:
+    """Check the body in the API's order (model, unknown fields, types, input, tools) and return what to do."""
+    model = check_model(body.get("model"))
+    given = {k: v for k, v in body.items() if v is not None}
+    for name in given:
+        if name not in BODY_FIELDS:
+            raise Gpt.unknown_parameter(name)
+    for name, kind in BODY_TYPES.items():
+        if name in given and not _is(kind, given[name]):
+            raise Gpt.invalid_type(name, kind, given[name])
+    for name, what in NOT_OFFLINE.items():
+        if name in given:
+            raise Responses.not_offline(name, what)
+    if given.get("background") is True:
+        raise Responses.not_offline("background", "background mode")
+    prompt, refs = read_input(given.get("input"))
+    record.params["input"] = prompt
+    index, tool = find_tool(given.get("tools"))
+    check_tool_choice(given.get("tool_choice"))
+    p = tool_params(tool, index, prompt, stream=given.get("stream") is True)
+    source = None
+    if refs:  # a picture in the input is the one to edit (the first, as the Images API takes the first)
+        where, ref = refs[0]
+        source = api.files.reference(ref, where)
+    mask = None
+    if tool.get("input_image_mask") is not None:
+        mask = api.files.reference(tool["input_image_mask"], f"tools[{index}].input_image_mask")
+    return Ask(body=given, model=model, prompt=prompt, tool=tool, tool_index=index, p=p,
+               action=tool.get("action") or "auto", source=source, mask=mask)
+
+
+def check_model(value: Any) -> str:
+    if value is None:
+        raise Gpt.missing("model")
+    if not isinstance(value, str):
+        raise Gpt.invalid_type("model", "string", value)
+    if value in accepted_models():
+        return value
+    if value in all_models():
+        raise Responses.image_model_as_model(value)
+    raise Responses.model_not_found(value)
+
+
+def read_input(value: Any) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """The prompt (the last user message's text) and the pictures in that message, with where each is."""
+    if value is None:
+        raise Gpt.missing("input")
+    if isinstance(value, str):
+        return value, []
+    if not isinstance(value, list):
+        raise Gpt.invalid_type("input", "string", value)
+    users = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise Gpt.invalid_type(f"input[{i}]", "object", item)
+        if item.get("role") == "user":
+            users.append((i, item))
+    if not users:
+        raise Responses.no_user_message()
+    i, message = users[-1]
+    content = message.get("content")
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        raise Gpt.invalid_type(f"input[{i}].content", "array", content)
+    texts: list[str] = []
+    refs: list[tuple[str, dict[str, Any]]] = []
+    for j, part in enumerate(content):
+        where = f"input[{i}].content[{j}]"
+        if not isinstance(part, dict):
+            raise Gpt.invalid_type(where, "object", part)
+        kind = part.get("type")
+        if kind == "input_text":
+            if not isinstance(part.get("text"), str):
+                raise Gpt.invalid_type(f"{where}.text", "string", part.get("text"))
+            texts.append(part["text"])
+        elif kind == "input_image":
+            refs.append((where, {k: part[k] for k in ("image_url", "file_id") if part.get(k) is not None}))
+        else:
+            raise Gpt.invalid_value(f"{where}.type", kind, ["input_text", "input_image"])
+    return "\n".join(texts), refs
+
+
+def find_tool(tools: Any) -> tuple[int, dict[str, Any]]:
+    """The one image_generation tool; any other tool, or none, is refused."""
+    if tools is None or tools == []:
+        raise Responses.image_tool_only()
+    if not isinstance(tools, list):
+        raise Gpt.invalid_type("tools", "array", tools)
+    found: tuple[int, dict[str, Any]] | None = None
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise Gpt.invalid_type(f"tools[{i}]", "object", tool)
+        if tool.get("type") is None:
+            raise Gpt.missing(f"tools[{i}].type")
+        if tool["type"] != "image_generation":
+            raise Responses.image_tool_only(f"tools[{i}].type")
+        if found is not None:
+            raise Responses.one_image_tool(f"tools[{i}]")
+        found = (i, tool)
+    assert found is not None
+    return found
+
+
+def check_tool_choice(choice: Any) -> None:
+    if choice is None or choice in ("auto", "required"):
+        return
+    if choice == "none" or (isinstance(choice, dict) and choice.get("type") != "image_generation"):
+        raise Responses.image_tool_only("tool_choice")
+    if not isinstance(choice, (str, dict)):
+        raise Gpt.invalid_type("tool_choice", "string", choice)
+    if isinstance(choice, str):
+        raise Gpt.invalid_value("tool_choice", choice, ["none", "auto", "required"])
+
+
+def tool_params(tool: dict[str, Any], index: int, prompt: str, *, stream: bool) -> params.Params:
+    """The tool's options, checked as /v1/images/edits checks them (errors name `tools[i].<option>`);
+    returns the parameters of a generation (an edit's are made from these in `choose_action`)."""
+    at = f"tools[{index}]"
+    given = {k: v for k, v in tool.items() if v is not None}
+    for name in given:
+        if name not in TOOL_FIELDS:
+            raise Gpt.unknown_parameter(f"{at}.{name}")
+    for name, options in (("action", ["generate", "edit", "auto"]), ("complexity", ["low", "medium", "high"])):
+        if name in given and given[name] not in options:
+            raise Gpt.invalid_value(f"{at}.{name}", given[name], options)
+    fmt = given.get("output_format")
+    if isinstance(fmt, str) and fmt in ("gif", "svg"):
+        raise Responses.format_not_offline(f"{at}.output_format", fmt)
+    if isinstance(fmt, str) and fmt not in SDK_FORMATS:
+        raise Gpt.invalid_value(f"{at}.output_format", fmt, SDK_FORMATS)
+    for name, what in (("frame_count", "GIF frames"), ("frame_duration_ms", "GIF frames"), ("svg", "SVG output")):
+        if name in given:
+            raise Responses.not_offline(f"{at}.{name}", what)
+    image_model = given.get("model", response_models()["default_image_model"])
+    gpt_models = [m.id for m in all_models().values() if m.is_gpt]
+    if not isinstance(image_model, str):
+        raise Gpt.invalid_type(f"{at}.model", "string", image_model)
+    if image_model not in gpt_models:
+        raise Gpt.invalid_value(f"{at}.model", image_model, gpt_models)
+    fields: dict[str, Any] = {"model": image_model, "prompt": prompt,
+                              **{k: given[k] for k in IMAGE_OPTIONS if k in given}}
+    if stream:
+        fields["stream"] = True
+    try:
+        params.parse("edits", {**fields, "image": "(the picture to edit)"})  # every option, input_fidelity too
+        fields.pop("input_fidelity", None)
+        return params.parse("generations", fields)
+    except APIError as exc:
+        raise _renamed(exc, at) from None
+
+
+def _renamed(exc: APIError, at: str) -> APIError:
+    """An Images API error about `size` becomes one about `tools[0].size`; about `prompt`, one about `input`."""
+    if exc.param:
+        name = "input" if exc.param == "prompt" else f"{at}.{exc.param}"
+        exc.message = exc.message.replace(f"'{exc.param}'", f"'{name}'")
+        exc.param = name
+    return exc
+
+
+def choose_action(api: OfflineAPI, ask: Ask) -> None:
+    """Generate, or edit the picture of the input or of the previous response (`action` "auto" edits when
+    there is one). An edit's parameters are those of /v1/images/edits for the same options."""
+    if ask.source is None and ask.previous is not None and ask.previous.image is not None:
+        fmt = ask.previous.image_format or "png"
+        ask.source = uploads.Upload("previous_response_id", f"{ask.previous.id}.{fmt}", f"image/{fmt}",
+                                    ask.previous.image)
+    where = f"tools[{ask.tool_index}]"
+    if ask.action == "edit" and ask.source is None:
+        raise Responses.nothing_to_edit(f"{where}.action")
+    editing = ask.action == "edit" or (ask.action == "auto" and ask.source is not None)
+    if ask.mask is not None and not editing:
+        raise Responses.nothing_to_edit(f"{where}.input_image_mask")
+    ask.action = "edit" if editing else "generate"
+    if editing:
+        fields = {k: v for k, v in ask.p.given.items()}
+        fields.update({"image": "(the picture to edit)"})
+        if "input_fidelity" in ask.tool and ask.tool["input_fidelity"] is not None:
+            fields["input_fidelity"] = ask.tool["input_fidelity"]
+        try:
+            ask.p = params.parse("edits", fields)
+        except APIError as exc:  # checked already; kept for safety
+            raise _renamed(exc, where) from None
+
+
+def _is(kind: str, value: Any) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "object":
+        return isinstance(value, dict)
+    return isinstance(value, str)
+
+
+def blocked_error(record: Record) -> dict[str, Any]:
+    error = Gpt.content_policy(record.request_id or "")
+    return {"code": error.code, "message": error.message, "type": error.type, "param": None}
+
+
+# --- answering --------------------------------------------------------------------------------
+
+
+class Turn:
+    """One answer: the picture drawn (or refused), the output items, the Response, and what is remembered."""
+
+    def __init__(self, api: OfflineAPI, ask: Ask, record: Record) -> None:
+        self.api = api
+        self.ask = ask
+        self.record = record
+        self.id = new_id("resp")
+        self.call_id = new_id("ig")
+        self.message_id = new_id("msg")
+        self.created = int(api.clock())
+        p = ask.p
+        self.settings = {"background": p.background, "output_format": p.output_format,
+                         "quality": "medium" if p.quality == "auto" else p.quality, "size": p.size}
+        self.usage = _usage(p, len(ask.images))
+        self.revised = revised_prompt(ask)
+
+    # The picture ---------------------------------------------------------------------------------
+
+    def draw(self) -> Image.Image:
+        return self.api.producer.picture(self.ask.p, self.ask.images, self.ask.region, self.ask.digest, 0)
+
+    def encode(self, picture: Image.Image, partial: int | None = None) -> str:
+        p = self.ask.p
+        payload = render.encode(picture, p.output_format, p.output_compression)
+        mark = fingerprints.of_payload(payload, picture, lossless=p.output_format == "png")
+        if partial is None:
+            mark["total_tokens"] = str(self.usage["total_tokens"])
+            self.payload = payload
+        else:
+            mark["partial"] = str(partial)
+        self.record.images.append(mark)
+        return base64.b64encode(payload).decode("ascii")
+
+    # The items -------------------------------------------------------------------------------------
+
+    def call_item(self, status: str, result: str | None = None) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": self.call_id, "type": "image_generation_call", "status": status,
+                                "action": self.ask.action, **self.settings, "revised_prompt": self.revised,
+                                "result": result}
+        if status == "failed":
+            item["error"] = blocked_error(self.record)
+        return item
+
+    def text(self) -> str:
+        p, ask = self.ask.p, self.ask
+        if ask.blocked:
+            return ("I can't create that image: the safety system rejected the request (moderation_blocked). "
+                    "This is the course's offline stand-in for the image_generation tool; reword the prompt and try again.")
+        what = "edited the previous picture" if ask.action == "edit" else "drew a picture"
+        return (f"I {what} for \"{ask.prompt.strip()}\" ({p.model.id}, {p.size}, {self.settings['quality']} quality). "
+                f"This is the course's offline stand-in for the image_generation tool, not OpenAI's model; "
+                f"to change the picture, reply with previous_response_id=\"{self.id}\".")
+
+    def message_item(self, status: str, text: str | None) -> dict[str, Any]:
+        content = [] if text is None else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+        return {"id": self.message_id, "type": "message", "role": "assistant", "status": status,
+                "content": content}
+
+    def response(self, status: str, output: list[dict[str, Any]], done: bool) -> dict[str, Any]:
+        b = self.ask.body
+        tool = {"type": "image_generation", "action": "auto", "background": "auto", "model": self.ask.p.model.id,
+                "moderation": "auto", "output_compression": 100, "output_format": "png", "partial_images": 0,
+                "quality": "auto", "size": "auto", **{k: v for k, v in self.ask.tool.items() if v is not None}}
+        body: dict[str, Any] = {
+            "id": self.id, "object": "response", "created_at": self.created, "status": status, "background": False,
+            "completed_at": int(self.api.clock()) if done else None, "error": None, "incomplete_details": None,
+            "instructions": b.get("instructions"), "max_output_tokens": b.get("max_output_tokens"),
+            "max_tool_calls": b.get("max_tool_calls"), "metadata": b.get("metadata") or {}, "model": self.ask.model,
+            "output": output, "parallel_tool_calls": b.get("parallel_tool_calls", True),
+            "previous_response_id": b.get("previous_response_id"), "prompt_cache_key": b.get("prompt_cache_key"),
+            "reasoning": {"effort": None, "summary": None}, "safety_identifier": b.get("safety_identifier"),
+            "service_tier": "default", "store": b.get("store", True), "temperature": b.get("temperature", 1.0),
+            "text": {"format": {"type": "text"}, "verbosity": "medium"}, "tool_choice": b.get("tool_choice", "auto"),
+            "tools": [tool], "top_logprobs": b.get("top_logprobs", 0), "top_p": b.get("top_p", 1.0),
+            "truncation": "disabled", "usage": None, "user": b.get("user"),
+        }
+        if done:
+            body["usage"], body["tool_usage"] = self.usages()
+        return body
+
+    def usages(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The chat model's own tokens (`usage`) and the image tool's (`tool_usage.image_gen`) [ours: estimates]."""
+        chain = (self.ask.previous.prompts if self.ask.previous else []) + [self.ask.prompt]
+        read = 1 + (len(self.ask.body.get("instructions") or "") + sum(len(t) for t in chain)) // 4
+        written = 1 + len(self.text()) // 4 + 24  # the message, and the tool call's own arguments
+        usage = {"input_tokens": read, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                 "output_tokens": written, "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": read + written}
+        image = {k: 0 for k in ("input_tokens", "output_tokens", "total_tokens")} if self.ask.blocked else self.usage
+        image_gen = {"input_tokens": image["input_tokens"], "output_tokens": image["output_tokens"],
+                     "total_tokens": image["total_tokens"],
+                     "input_tokens_details": {"image_tokens": 0, "text_tokens": 0} if self.ask.blocked else
+                     self.usage["input_tokens_details"],
+                     "output_tokens_details": {"image_tokens": 0, "text_tokens": 0} if self.ask.blocked else
+                     self.usage["output_tokens_details"]}
+        return usage, {"image_gen": image_gen, "web_search": {"num_requests": 0}}
+
+    # The two ways out --------------------------------------------------------------------------------
+
+    def complete(self, cancel: threading.Event | None = None) -> dict[str, Any]:
+        """The whole Response at once (a client that leaves stops it before the picture is drawn)."""
+        if cancel is not None and cancel.is_set():
+            from .produce import Cancelled
+
+            raise Cancelled()
+        call = self.call_item("failed") if self.ask.blocked else self.call_item("completed", self.encode(self.draw()))
+        body = self.response("completed", [call, self.message_item("completed", self.text())], done=True)
+        self.remember()
+        return body
+
+    def events(self, cancel: threading.Event) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The stream, in the API's order, every event with the next sequence_number."""
+        numbers = itertools.count()
+
+        def event(kind: str, **payload: Any) -> tuple[str, dict[str, Any]]:
+            return kind, {"type": kind, "sequence_number": next(numbers), **payload}
+
+        on_call = {"output_index": 0, "item_id": self.call_id}
+        on_text = {"output_index": 1, "item_id": self.message_id, "content_index": 0}
+        yield event("response.created", response=self.response("in_progress", [], done=False))
+        yield event("response.in_progress", response=self.response("in_progress", [], done=False))
+        yield event("response.output_item.added", output_index=0, item=self.call_item("in_progress"))
+        yield event("response.image_generation_call.in_progress", **on_call)
+        if self.ask.blocked:
+            call = self.call_item("failed")
+        else:
+            yield event("response.image_generation_call.generating", **on_call)
+            picture = self.draw()
+            for index, stage in enumerate(streaming.stages(picture, self.ask.p.partial_images)):
+                yield event("response.image_generation_call.partial_image", **on_call, partial_image_index=index,
+                            partial_image_b64=self.encode(stage, index), **self.settings)
+            call = self.call_item("completed", self.encode(picture))
+            yield event("response.image_generation_call.completed", **on_call)
+        yield event("response.output_item.done", output_index=0, item=call)
+        text = self.text()
+        yield event("response.output_item.added", output_index=1, item=self.message_item("in_progress", None))
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        yield event("response.content_part.added", **on_text, part=part)
+        for delta in re.findall(r"(?:\S+\s*){1,4}", text):
+            yield event("response.output_text.delta", **on_text, delta=delta, logprobs=[])
+        yield event("response.output_text.done", **on_text, text=text, logprobs=[])
+        yield event("response.content_part.done", **on_text, part={**part, "text": text})
+        message = self.message_item("completed", text)
+        yield event("response.output_item.done", output_index=1, item=message)
+        self.remember()
+        yield event("response.completed", response=self.response("completed", [call, message], done=True))
+
+    def remember(self) -> None:
+        """Keep the response for a follow-up (unless `store` is false): the prompts so far and the last picture."""
+        if self.ask.body.get("store") is False:
+            return
+        previous = self.ask.previous
+        drawn = getattr(self, "payload", None)
+        image = drawn if drawn is not None else previous.image if previous else None
+        fmt = self.ask.p.output_format if drawn is not None else previous.image_format if previous else None
+        self.api.responses.save(Stored(
+            id=self.id, created_at=self.created, expires_at=self.created + LIFETIME, model=self.ask.model,
+            image_model=self.ask.p.model.id, prompts=(previous.prompts if previous else []) + [self.ask.prompt],
+            revised_prompt=self.revised if drawn is not None else previous.revised_prompt if previous else None,
+            image_format=fmt, image=image))
+
+
+def revised_prompt(ask: Ask) -> str:
+    """The prompt the tool drew from [ours: the prompt itself; an edit names what it changed]."""
+    text = ask.prompt.strip()
+    if ask.action == "edit" and ask.previous is not None and ask.previous.revised_prompt:
+        return f"{ask.previous.revised_prompt.rstrip('.')}; edited: {text}"
+    return text
+
