@@ -32,6 +32,7 @@ policy refused: "moderation_blocked" with status 200). `params` is a plain dict:
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import json
 import re
@@ -310,10 +311,10 @@ def tool_params(tool: dict[str, Any], index: int, prompt: str, *, stream: bool) 
                               **{k: given[k] for k in IMAGE_OPTIONS if k in given}}
     if stream:
         fields["stream"] = True
-    try:
-        params.parse("edits", {**fields, "image": "(the picture to edit)"})  # every option, input_fidelity too
-        fields.pop("input_fidelity", None)
-        return params.parse("generations", fields)
+    try:  # a generation's options, then an edit's (input_fidelity is an edit's; moderation a generation's)
+        p = params.parse("generations", {k: v for k, v in fields.items() if k != "input_fidelity"})
+        params.parse("edits", {**{k: v for k, v in fields.items() if k != "moderation"}, "image": "(a picture)"})
+        return p
     except APIError as exc:
         raise _renamed(exc, at) from None
 
@@ -342,14 +343,23 @@ def choose_action(api: OfflineAPI, ask: Ask) -> None:
         raise Responses.nothing_to_edit(f"{where}.input_image_mask")
     ask.action = "edit" if editing else "generate"
     if editing:
-        fields = {k: v for k, v in ask.p.given.items()}
-        fields.update({"image": "(the picture to edit)"})
+        assert ask.source is not None
+        fields = {**{k: v for k, v in ask.p.given.items() if k != "moderation"}, "image": "(the picture to edit)"}
         if "input_fidelity" in ask.tool and ask.tool["input_fidelity"] is not None:
             fields["input_fidelity"] = ask.tool["input_fidelity"]
         try:
             ask.p = params.parse("edits", fields)
         except APIError as exc:  # checked already; kept for safety
             raise _renamed(exc, where) from None
+        if ask.source.field == "previous_response_id" and fields.get("size", "auto") == "auto":
+            # A follow-up keeps the picture's size (an edit with `size` "auto" would pick a standard one),
+            # where the tool's model can draw it.
+            with Image.open(io.BytesIO(ask.source.data)) as previous:
+                kept = "{}x{}".format(*previous.size)
+            try:
+                ask.p = params.parse("edits", {**fields, "size": kept})
+            except APIError:
+                pass
 
 
 def _is(kind: str, value: Any) -> bool:
