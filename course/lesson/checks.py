@@ -5,7 +5,7 @@ A step's checks live in its lesson's `checks.json`. Each is a dict with a `kind`
 optional `points`, `hidden`, `success` and `failure` (what a learner reads). `course try`, the
 notebook's Try-it and the grader call the same `evaluate()`.
 
-Which requests a check looks at is chosen by `route` (generations, edits, variations), `status`,
+Which requests a check looks at is chosen by `route` (generations, edits, variations, responses), `status`,
 `params` (a value, a list of allowed values, {"not_in": [...]} or {"family": "gpt-image"}), `has`
 (parameters that must be sent, such as a mask), `not_asset` (an upload that must not be a lesson
 asset: the mask sent as the image), `code` (the error code of a refusal, or a list of them) and
@@ -25,7 +25,13 @@ Kinds:
   (`"step4"`), the step's function calls that step first, so a step that did not refuse (its own
   failure) does not fail this one as well.
 - `file_saved`: a file matching `glob` was written by the run and opens as `format` (of `size`);
-  with `returned` (the default) it must be one of the very images the API sent this run.
+  with `returned` (the default) it must be one of the very images the API sent this run: with `which`,
+  one of a stream's `partial` pictures or one of the `final` ones; with a `route`, one sent for such a
+  request. `at_least`: that many different such pictures were saved (every partial picture).
+- `streamed`: such a request was streamed (`stream=True`) and read to its last event, and the stream
+  sent the partial pictures it asked for (`partial_images`).
+- `follows_up`: such a request continued a conversation: its `previous_response_id` is the id of a
+  response the API gave this run earlier.
 - `printed_field`: stdout shows the `field` (such as `revised_prompt`) of an image the API sent this run.
 - `returns`: the step's function hands a value back (`return response`), as the page asks, so later
   steps can use it. Read from the step's code, the only place it shows.
@@ -44,8 +50,9 @@ from typing import Any, Callable
 
 from ..offline.requestlog import Record
 
-ROUTES = {"generations": "/v1/images/generations", "edits": "/v1/images/edits", "variations": "/v1/images/variations"}
-ROUTE_WORDS = {"generations": "image", "edits": "edit", "variations": "variation"}
+ROUTES = {"generations": "/v1/images/generations", "edits": "/v1/images/edits", "variations": "/v1/images/variations",
+          "responses": "/v1/responses"}
+ROUTE_WORDS = {"generations": "image", "edits": "edit", "variations": "variation", "responses": "response"}
 DEFAULTS = {"model": "dall-e-2", "n": 1}
 NOT_WORK = ("exit", "returns")  # kinds that say how a step ran, not what it did
 NO_WORK = {"exit": "the step ran without an error, but its work is not done yet",
@@ -201,7 +208,7 @@ def describe_request(params: dict[str, Any], route: str = "generations", *, has:
     """A request in words: `one dall-e-2 image at 256x256`, `an edit with a mask`, `two variations`."""
     noun = ROUTE_WORDS.get(route, route)
     n = params.get("n")
-    count = {1: "one", 2: "two", 3: "three"}.get(n, str(n)) if isinstance(n, int) else None
+    count = {1: "one", 2: "two", 3: "three"}.get(n, str(n)) if isinstance(n, int) and route != "responses" else None
     words = []
     model = params.get("model")
     if isinstance(model, str):
@@ -221,7 +228,7 @@ def describe_request(params: dict[str, Any], route: str = "generations", *, has:
         phrase += f" at {_sized(size)}"
     extras = []
     for name, value in params.items():
-        if name in ("model", "n", "size", "prompt"):
+        if name in ("model", "n", "size", "prompt", "input", "stream"):
             continue
         if name == "response_format":
             extras.append("as base64" if value == "b64_json" else f"as a {value}")
@@ -416,6 +423,24 @@ def _saved_files(folder: Path, pattern: str, since: float, depth: int = 3) -> li
     return found
 
 
+def _sent_images(spec: dict[str, Any], run: StepRun) -> dict[str, int]:
+    """The fingerprints of the images the API sent this run that a `file_saved` check accepts, each
+    mapped to the image it belongs to (so two files of one picture count once)."""
+    records = [r for r in run.records if "route" not in spec or _matches(r, spec, 200, run.workdir)]
+    which = spec.get("which")  # "partial": a stream's partial pictures only; "final": the finished ones
+    prints: dict[str, int] = {}
+    number = 0
+    for record in records:
+        for image in record.images:
+            number += 1
+            if which is not None and (which == "partial") != ("partial" in image):
+                continue
+            for key in ("sha256", "pixels"):
+                if key in image:
+                    prints.setdefault(image[key], number)
+    return prints
+
+
 def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
     if run.workdir is None:
         return False, "there was no working folder to look in"
@@ -427,8 +452,11 @@ def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
     fresh = sorted(_saved_files(run.workdir, pattern, run.started), key=lambda p: (len(p.parts), str(p)))
     if not fresh:
         return False, f"no new {pattern} file was saved"
-    sent = {image[k] for r in run.records for image in r.images for k in ("sha256", "pixels") if k in image}
+    sent = _sent_images(spec, run)
+    wanted = int(spec.get("at_least", 1))
+    kind = {"partial": "partial picture", "final": "finished picture"}.get(spec.get("which", ""), "picture")
     problem = ""
+    found: dict[int, str] = {}  # image -> the first file that holds it
     for path in fresh[:20]:
         try:
             with Image.open(path) as image:
@@ -447,11 +475,69 @@ def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
                 prints = fingerprints.of_file(path.read_bytes()[: 64 * 1024 * 1024])
             except OSError:
                 prints = None
-            if not prints or not sent.intersection(prints.values()):
-                problem = problem or f"{path.name} is not the picture the API sent this run"
+            hits = [sent[v] for v in (prints or {}).values() if v in sent]
+            if not hits:
+                problem = problem or f"{path.name} is not the {kind} the API sent this run"
                 continue
-        return True, f"{path.name}"
+            found.setdefault(hits[0], path.name)
+        else:
+            found.setdefault(-len(found) - 1, path.name)
+        if len(found) >= wanted:
+            return True, ", ".join(found.values())
+    if found:
+        return False, (f"only {len(found)} of the {kind}s {'was' if len(found) == 1 else 'were'} saved "
+                       f"({', '.join(found.values())}); each one needs a file of its own")
     return False, problem
+
+
+def _check_streamed(spec: dict[str, Any], run: StepRun) -> Outcome:
+    matching = [r for r in run.records if _matches(r, spec, None, run.workdir)]
+    streams = [r for r in matching if r.stream is not None]
+    for record in streams:
+        if record.status == 200 and record.stream.get("completed"):
+            sent = sum(1 for image in record.images if "partial" in image)
+            asked = int(params_of(record).get("partial_images") or 0)
+            if sent >= asked:
+                return True, ""
+            return False, f"the stream sent {sent} of the {asked} partial pictures asked for"
+    if streams:
+        return False, ("the stream was not read to its end: loop over it (for event in stream:) until its "
+                       "completed event")
+    refused = [r for r in matching if r.status >= 400]
+    if any(r.status == 200 for r in matching):
+        return False, "the request was not streamed: add stream=True (partial_images alone sends no partial pictures)"
+    if refused:
+        return False, f"the request was refused: {refused[-1].error_message or refused[-1].error_code}"
+    return False, _nearest(run, spec)
+
+
+def _check_follows_up(spec: dict[str, Any], run: StepRun) -> Outcome:
+    """The API accepted the request's previous_response_id (it refuses ids it does not know), changed that
+    response's picture, and this run made a response before it. The log row does not hold a response's
+    own id, so "this run's" is read as: an earlier successful response of the same run."""
+    plain = {**spec, "has": [h for h in spec.get("has", []) if h != "previous_response_id"]}
+    asked = [r for r in run.records if _matches(r, plain, None, run.workdir)]
+    if not asked:
+        return False, _nearest(run, spec)
+    following = [r for r in asked if r.params.get("previous_response_id")]
+    if not following:
+        return False, ("no request sent previous_response_id, so each one started a new conversation and the "
+                       "model could not see the first picture")
+    accepted = [r for r in following if r.status == 200]
+    if not accepted:
+        last = following[-1]
+        return False, f"the API refused the follow-up: {last.error_message or last.error_code}"
+
+    def made_before(record: Record) -> bool:
+        return any(r.route == record.route and r.status == 200 and (r.id or 0) < (record.id or 0) for r in run.records)
+
+    if any(made_before(r) and r.params.get("action", "edit") == "edit" for r in accepted):
+        return True, ""
+    if not any(made_before(r) for r in accepted):
+        first = f"call {spec['first']}() first" if spec.get("first") else "make the first response in the same run"
+        return False, (f"previous_response_id names a response this run did not make (each step runs on its own): "
+                       f"{first} and follow up on the response it returns")
+    return False, "the follow-up did not change a picture: the response it continues made none"
 
 
 def _check_printed_field(spec: dict[str, Any], run: StepRun) -> Outcome:
@@ -522,6 +608,8 @@ CHECKS: dict[str, Callable[[dict[str, Any], StepRun], Outcome]] = {
     "caught": _check_caught,
     "after_error": _check_after_error,
     "file_saved": _check_file_saved,
+    "streamed": _check_streamed,
+    "follows_up": _check_follows_up,
     "printed_field": _check_printed_field,
     "returns": _check_returns,
     "output_matches": _check_output_matches,

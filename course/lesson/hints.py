@@ -64,6 +64,7 @@ def hint_for_text(text: str, request: dict[str, Any] | None = None) -> Hint | No
                 "size": repr(request["size"]) if "size" in request else "That size",
                 "sizes": sizes_for(model),
                 "n": request.get("n", "a value outside that range"),
+                "partial_images": request.get("partial_images", "a value outside that range"),
             }
             return Hint(entry["id"], entry["hint"].format(**values))
     return None
@@ -71,7 +72,7 @@ def hint_for_text(text: str, request: dict[str, Any] | None = None) -> Hint | No
 
 # Errors a step is sometimes meant to cause (and catch): in a step that calls it, the advice is to catch them.
 REFUSALS_A_STEP_MAY_ASK_FOR = {"invalid-size", "content-policy", "edit-not-png", "edit-not-square", "edit-mask-size",
-                               "edit-no-transparency", "n-dalle3", "n-out-of-range"}
+                               "edit-no-transparency", "n-dalle3", "n-out-of-range", "partial-images-range"}
 
 
 def earlier_step_hint(number: int, earlier: int, exception_type: str, cause: Hint | None) -> Hint:
