@@ -131,11 +131,12 @@ async def create_response(api: OfflineAPI, request: Request, record: Record) -> 
     record.params = row_params(body)
     record.model = body["model"] if isinstance(body.get("model"), str) else None
     ask = read_request(api, body, record)
-    if ask.previous is None and isinstance(body.get("previous_response_id"), str):
-        ask.previous = await run_in_threadpool(api.responses.load, body["previous_response_id"])
+    previous_id = ask.body.get("previous_response_id")
+    if previous_id is not None:
+        ask.previous = await run_in_threadpool(api.responses.load, previous_id)
         if ask.previous is None:
-            raise Responses.previous_not_found(body["previous_response_id"])
-    choose_action(api, ask)
+            raise Responses.previous_not_found(previous_id)
+    choose_action(ask)
     record.params["action"] = ask.action
     if ask.action == "edit":
         files = {"image": [ask.source]} if ask.source else {}
@@ -156,7 +157,7 @@ async def create_response(api: OfflineAPI, request: Request, record: Record) -> 
 
 def row_params(body: dict[str, Any]) -> dict[str, Any]:
     """The log row's params, from the body as sent (refined once the input has been read)."""
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    tools: list[Any] = body["tools"] if isinstance(body.get("tools"), list) else []
     tool = next((t for t in tools if isinstance(t, dict) and t.get("type") == "image_generation"), None)
     return {"model": body.get("model"), "input": body.get("input"),
             "previous_response_id": body.get("previous_response_id"), "stream": body.get("stream") is True,
@@ -328,7 +329,7 @@ def _renamed(exc: APIError, at: str) -> APIError:
     return exc
 
 
-def choose_action(api: OfflineAPI, ask: Ask) -> None:
+def choose_action(ask: Ask) -> None:
     """Generate, or edit the picture of the input or of the previous response (`action` "auto" edits when
     there is one). An edit's parameters are those of /v1/images/edits for the same options."""
     if ask.source is None and ask.previous is not None and ask.previous.image is not None:
@@ -398,6 +399,7 @@ class Turn:
                          "quality": "medium" if p.quality == "auto" else p.quality, "size": p.size}
         self.usage = _usage(p, len(ask.images))
         self.revised = revised_prompt(ask)
+        self.payload: bytes | None = None  # the final picture, once drawn
 
     # The picture ---------------------------------------------------------------------------------
 
@@ -431,7 +433,8 @@ class Turn:
         if ask.blocked:
             return ("I can't create that image: the safety system rejected the request (moderation_blocked). "
                     "This is the course's offline stand-in for the image_generation tool; reword the prompt and try again.")
-        what = "edited the previous picture" if ask.action == "edit" else "drew a picture"
+        what = "drew a picture" if ask.action == "generate" else "edited the previous picture" \
+            if ask.source is not None and ask.source.field == "previous_response_id" else "edited your picture"
         return (f"I {what} for \"{ask.prompt.strip()}\" ({p.model.id}, {p.size}, {self.settings['quality']} quality). "
                 f"This is the course's offline stand-in for the image_generation tool, not OpenAI's model; "
                 f"to change the picture, reply with previous_response_id=\"{self.id}\".")
@@ -457,7 +460,8 @@ class Turn:
             "service_tier": "default", "store": b.get("store", True), "temperature": b.get("temperature", 1.0),
             "text": {"format": {"type": "text"}, "verbosity": "medium"}, "tool_choice": b.get("tool_choice", "auto"),
             "tools": [tool], "top_logprobs": b.get("top_logprobs", 0), "top_p": b.get("top_p", 1.0),
-            "truncation": "disabled", "usage": None, "user": b.get("user"),
+            "truncation": "auto" if b.get("truncation") == "auto" else "disabled", "usage": None,
+            "user": b.get("user"),
         }
         if done:
             body["usage"], body["tool_usage"] = self.usages()
@@ -535,7 +539,7 @@ class Turn:
         if self.ask.body.get("store") is False:
             return
         previous = self.ask.previous
-        drawn = getattr(self, "payload", None)
+        drawn = self.payload
         image = drawn if drawn is not None else previous.image if previous else None
         fmt = self.ask.p.output_format if drawn is not None else previous.image_format if previous else None
         self.api.responses.save(Stored(
@@ -548,7 +552,8 @@ class Turn:
 def revised_prompt(ask: Ask) -> str:
     """The prompt the tool drew from [ours: the prompt itself; an edit names what it changed]."""
     text = ask.prompt.strip()
-    if ask.action == "edit" and ask.previous is not None and ask.previous.revised_prompt:
+    from_previous = ask.source is not None and ask.source.field == "previous_response_id"
+    if ask.action == "edit" and from_previous and ask.previous is not None and ask.previous.revised_prompt:
         return f"{ask.previous.revised_prompt.rstrip('.')}; edited: {text}"
     return text
 
