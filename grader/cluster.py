@@ -146,9 +146,9 @@ class GradingPlugin(WorkerPlugin):  # type: ignore[misc,valid-type]
 
     name = PLUGIN
 
-    def __init__(self, lessons: list[str] | None, fingerprint: str, *, timeout: float, warm: bool,
+    def __init__(self, lessons: list[str] | None, fingerprint: dict[str, str], *, timeout: float, warm: bool,
                  allow_weak_box: bool) -> None:
-        self.lessons, self.fingerprint = lessons, fingerprint
+        self.lessons, self.fingerprint = lessons, fingerprint  # the client's, part by part
         self.timeout, self.warm, self.allow_weak_box = timeout, warm, allow_weak_box
         self.refused = ""
         self.notes: list[str] = []
@@ -168,13 +168,13 @@ class GradingPlugin(WorkerPlugin):  # type: ignore[misc,valid-type]
 
         try:
             plan = make_plan(self.lessons)
-            here = plan.fingerprint()
-        except CourseError as exc:
+            here = plan.fingerprint_parts()
+        except (CourseError, OSError) as exc:
             self.refused = f"it cannot make the grading plan ({exc})"
             return
         if here != self.fingerprint:
-            self.refused = (f"its course or grader differs from the client's (grading plan {here}, the client's "
-                            f"{self.fingerprint}): give every worker the same checkout and answer keys")
+            self.refused = (f"its course or grader differs from the client's ({_differences(here, self.fingerprint)}): "
+                            "give every worker the same checkout and answer keys")
             return
         found = box()
         self.full, self.notes = found.full, list(found.notes)
@@ -204,6 +204,15 @@ class GradingPlugin(WorkerPlugin):  # type: ignore[misc,valid-type]
 
     def report(self) -> dict[str, Any]:
         return {"refused": self.refused, "full": self.full, "notes": self.notes}
+
+
+def _differences(here: dict[str, str], client: dict[str, str]) -> str:
+    differ = [name for name in client if name in here and here[name] != client[name]]
+    missing = [name for name in client if name not in here]
+    extra = [name for name in here if name not in client]
+    said = [f"{', '.join(names[:4])}{' and more' if len(names) > 4 else ''} {what}"
+            for names, what in ((differ, "differ"), (missing, "missing here"), (extra, "only here")) if names]
+    return "; ".join(said)
 
 
 def _report(dask_worker: Any) -> dict[str, Any]:
@@ -238,9 +247,16 @@ def grade_packed(learner: str, folder_name: bytes, packed: bytes, content_hash: 
 # ---------------------------------------------------------------------------------- the client
 
 
-def _set_allowed_failures(dask_scheduler: Any, count: int) -> int:
-    previous = int(dask_scheduler.allowed_failures)
-    dask_scheduler.allowed_failures = count
+def _tune_scheduler(dask_scheduler: Any, allowed_failures: int, saturation: float) -> tuple[int, float]:
+    """For the run: how many worker deaths a learner may cause, and one learner per worker thread at a time
+    (so a worker that dies takes the suspicion of the learner it was grading only, not of one queued
+    behind it). Returns the settings before, to restore."""
+    import math
+
+    previous = (int(dask_scheduler.allowed_failures), float(dask_scheduler.WORKER_SATURATION))
+    dask_scheduler.allowed_failures = allowed_failures
+    if math.isfinite(previous[1]) and math.isfinite(saturation):  # queuing on: never switched on or off mid-run
+        dask_scheduler.WORKER_SATURATION = saturation
     return previous
 
 
@@ -314,14 +330,14 @@ def grade_on_cluster(cluster: Any, todo: list[Submission], plan: Any, *, lessons
 
     connection = _Connection(cluster)
     client = connection.client
-    plugin = GradingPlugin(lessons, plan.fingerprint(), timeout=timeout, warm=warm, allow_weak_box=allow_weak_box)
-    previous: int | None = None
+    plugin = GradingPlugin(lessons, plan.fingerprint_parts(), timeout=timeout, warm=warm, allow_weak_box=allow_weak_box)
+    previous: tuple[int, float] | None = None
     try:
         for note in _register(client, plugin):
             on_note(note)
         try:
-            previous = client.run_on_scheduler(_set_allowed_failures, ALLOWED_FAILURES)
-        except Exception:  # noqa: BLE001 - a scheduler that forbids it keeps its own setting
+            previous = client.run_on_scheduler(_tune_scheduler, ALLOWED_FAILURES, 1.0)
+        except Exception:  # noqa: BLE001 - a scheduler that forbids it keeps its own settings
             previous = None
         for sub, outcome in _results(client, todo):
             if isinstance(outcome, dict):
@@ -334,7 +350,7 @@ def grade_on_cluster(cluster: Any, todo: list[Submission], plan: Any, *, lessons
     finally:
         try:
             if previous is not None:
-                client.run_on_scheduler(_set_allowed_failures, previous)
+                client.run_on_scheduler(_tune_scheduler, *previous)
             client.unregister_worker_plugin(PLUGIN)  # each worker's engine and API stop
         except Exception:  # noqa: BLE001 - a cluster already gone has nothing left to stop
             pass

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from course.errors import CourseError
 from course.lesson.lessons import Lesson, all_lessons
@@ -80,20 +80,28 @@ class Plan:
         return [LessonColumns(l.number, l.title, [step_column(l, s["number"]) for s in l.steps], self.lesson_questions(l))
                 for l in self.lessons]
 
-    def fingerprint(self) -> str:
-        """Changes whenever what grading means changes: lessons graded, checks, keys, the grader's code."""
-        digest = hashlib.sha256()
+    def _parts(self) -> Iterator[tuple[str, bytes]]:
         for lesson in self.lessons:
-            digest.update(f"lesson {lesson.number}\0".encode())
-            digest.update(json.dumps(lesson.steps, sort_keys=True).encode())
+            steps = json.dumps(lesson.steps, sort_keys=True).encode()
+            yield f"lesson {lesson.number}", f"lesson {lesson.number}\0".encode() + steps
         for task_id in sorted(self.questions):  # the key files' bytes: stable across processes, unlike repr()
             path = self.questions[task_id].path
-            digest.update(task_id.encode() + (Path(path).read_bytes() if path else b""))
+            yield f"key {task_id}", task_id.encode() + (Path(path).read_bytes() if path else b"")
         modules = (sorted((REPO / "grader").glob("*.py")) + sorted((REPO / "course" / "lesson").glob("*.py"))
                    + [REPO / "course" / name for name in ("steps.py", "scripts.py", "jupyter/notebooks.py")])
         for module in modules:
-            digest.update(module.read_bytes())
+            yield module.relative_to(REPO).as_posix(), module.read_bytes()
+
+    def fingerprint(self) -> str:
+        """Changes whenever what grading means changes: lessons graded, checks, keys, the grader's code."""
+        digest = hashlib.sha256()
+        for _, data in self._parts():
+            digest.update(data)
         return digest.hexdigest()[:16]
+
+    def fingerprint_parts(self) -> dict[str, str]:
+        """Each part of the fingerprint with a digest of its own: says which part differs between two machines."""
+        return {name: hashlib.sha256(data).hexdigest()[:16] for name, data in self._parts()}
 
 
 def make_plan(lessons: list[str] | None = None, *, keys: Path | None = KEYS) -> Plan:
