@@ -379,8 +379,13 @@ def enter(job: dict[str, Any]) -> bool:
     try:
         os.setsid()
         work = job["work"]
-        for folder in job.get("cgroups", []):  # before anything else, so every process of the step is in it
-            Path(folder, "cgroup.procs").write_text(str(os.getpid()))
+        try:  # a step out of memory is stopped before the zygote it shares its cgroup with (see engine.py)
+            Path("/proc/self/oom_score_adj").write_text("1000")
+        except OSError:
+            pass
+        cgroups = job.get("cgroups", [])
+        if cgroups and not in_cgroups(cgroups):  # before anything else, so every process of the step is in it
+            join_cgroups(os.getpid(), cgroups)  # (a zygote that joined its slot's cgroups forks into them)
         rules = None
         if job.get("seccomp"):  # built before the chroot hides the binding; loaded last, before learner code
             from .syscalls import prepare
@@ -469,30 +474,72 @@ def enter(job: dict[str, Any]) -> bool:
 
 
 def uid_processes(uid: int) -> list[int]:
-    """Every process of `uid`, zombies included."""
+    """Every process of `uid`, zombies included (a scan of /proc: a few ms on a busy machine)."""
     pids = []
+    wanted = str(uid).encode()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                with open(f"/proc/{entry}/status") as f:
-                    for line in f:
-                        if line.startswith("Uid:"):
-                            if int(line.split()[1]) == uid:
-                                pids.append(int(entry))
-                            break
+                fd = os.open(f"/proc/{entry}/status", os.O_RDONLY)
             except OSError:
                 continue
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+            at = data.find(b"\nUid:\t")
+            if at >= 0 and data[at + 6:].split(b"\t", 1)[0] == wanted:
+                pids.append(int(entry))
     return pids
 
 
+def _pids_counted(cgroups: list[str]) -> Path | None:
+    """The pids cgroup's count of its processes, zombies included until they are reaped; None without one."""
+    for folder in cgroups:
+        counted = Path(folder, "pids.current")
+        if counted.exists():
+            return counted
+    return None
+
+
+def leftovers(uid: int | None, cgroups: list[str], ours: int | None = None) -> bool:
+    """Whether anything of a step is left, zombies included: the pids cgroup's count (less `ours`, a process
+    of ours that lives in the slot's cgroups, the zygote) where there is one, else a scan for the uid."""
+    counted = _pids_counted(cgroups)
+    if counted is not None:
+        try:
+            return int(counted.read_text()) > int(ours is not None and ours in cgroup_pids(cgroups))
+        except (OSError, ValueError):
+            pass
+    return bool(uid is not None and uid_processes(uid))
+
+
 def kill_step(uid: int | None, cgroups: list[str]) -> None:
-    """Kill everything a step left behind (its cgroup, its uid), reaping what we adopted, until none is left."""
+    """Kill everything a step left behind (its cgroup, its uid), reaping what we adopted, until none is left.
+    The step's processes cannot leave its cgroups, so where a pids cgroup counts them (zombies too) its
+    count says when none is left; else every process of the uid is looked for."""
     import time
 
+    own = os.getpid()
+    counted = _pids_counted(cgroups)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        pids = cgroup_pids(cgroups) | (set(uid_processes(uid)) if uid is not None else set())
-        pids.discard(os.getpid())
+        members = cgroup_pids(cgroups)
+        inside = own in members
+        members.discard(own)
+        pids = members
+        if not members and counted is not None:
+            try:
+                if int(counted.read_text()) <= int(inside):
+                    return
+            except (OSError, ValueError):
+                pass
+            reap()  # zombies of ours: reap them, then look for them by uid
+        if not members or counted is None:
+            pids = members | (set(uid_processes(uid)) if uid is not None else set())
+            pids.discard(own)
         if not pids:
             return
         for pid in pids:
@@ -502,6 +549,32 @@ def kill_step(uid: int | None, cgroups: list[str]) -> None:
                 pass
         reap()
         time.sleep(0.002)
+
+
+def in_cgroups(cgroups: list[str], pid: str = "self") -> bool:
+    """Whether process `pid` is in every one of the cgroup folders `cgroups` already (v1 or v2)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return False
+    places = set()
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            places.add((controller, path))
+    for folder in cgroups:
+        relative = Path(folder).relative_to(CGROUP_ROOT).parts
+        v1 = relative and relative[0] in {c for c, _ in places if c}
+        controller, path = (relative[0], "/" + "/".join(relative[1:])) if v1 else ("", "/" + "/".join(relative))
+        if not any(path == p and (c == controller or (v1 and controller in c.split(","))) for c, p in places):
+            return False
+    return True
+
+
+def join_cgroups(pid: int, cgroups: list[str]) -> None:
+    """Put process `pid` (and its future children) into the cgroup folders `cgroups`."""
+    for folder in cgroups:
+        Path(folder, "cgroup.procs").write_text(str(pid))
 
 
 def kill_uid(uid: int) -> int:

@@ -25,14 +25,78 @@ def _warm_up() -> None:
     import course.lesson.hints
     import course.steps  # noqa: F401
 
+    import course.scripts  # noqa: F401  (what each step runs the learner's script with)
+
+    _share_default_tls_context()
     client = openai.OpenAI(api_key="sk-warm", base_url="http://127.0.0.1:9/v1")
     _ = client.images  # the SDK imports its resources lazily
     client.close()
+    _exercise_sdk(openai)
     course.lesson.hints.catalogue()
     from grader import syscalls
 
     if syscalls.available()[0]:
         syscalls.prepare()  # importing the binding alone takes ~25 ms: once here, not once per step
+
+
+def _share_default_tls_context() -> None:
+    """Each `OpenAI()` builds the default HTTPS context of its HTTP library, and OpenSSL reads every root
+    certificate to do it: about half of a step's own time, though a step in the box only speaks plain HTTP
+    to the offline API. Build that default context once, here, and let the steps' clients share it (forked,
+    so each step has its own copy); a client asking for anything else (`verify=`, `cert=`, `SSL_CERT_FILE`
+    set by the script) gets its own, as before."""
+    import importlib
+
+    for package in ("httpx2", "httpx"):  # the SDK's HTTP library, and the one learners' code may use
+        try:
+            transports = importlib.import_module(f"{package}._transports.default")
+        except ImportError:
+            continue
+        build = transports.create_ssl_context
+        shared: dict[tuple, object] = {}
+
+        def create_ssl_context(verify=True, cert=None, trust_env=True, _build=build, _shared=shared):  # type: ignore[no-untyped-def]
+            if verify is not True or cert is not None:
+                return _build(verify=verify, cert=cert, trust_env=trust_env)
+            key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+            if key not in _shared:
+                _shared[key] = _build(verify=True, cert=None, trust_env=trust_env)
+            return _shared[key]
+
+        create_ssl_context.__wrapped__ = build  # type: ignore[attr-defined]
+        transports.create_ssl_context = create_ssl_context
+        create_ssl_context()
+
+
+def _exercise_sdk(openai) -> None:  # type: ignore[no-untyped-def]
+    """One generation and one refusal through the SDK, answered in memory: the SDK's lazy work (its platform
+    headers, which run `uname -p` in a subprocess; its response and error types) is done once, here, instead
+    of in every step. Nothing is sent anywhere; an SDK this does not fit is simply left cold."""
+    import importlib
+
+    try:
+        probe = openai.OpenAI(api_key="sk-warm", base_url="http://127.0.0.1:9/v1")
+        library = next(c for c in type(probe._client).__mro__ if not c.__module__.startswith("openai"))
+        http = importlib.import_module(library.__module__.split(".")[0])  # httpx2, or httpx for older SDKs
+        probe.close()
+
+        def answer(request):  # type: ignore[no-untyped-def]
+            if b"255x255" in request.content:
+                return http.Response(400, json={"error": {"message": "'255x255' is not one of ['256x256', "
+                                                          "'512x512', '1024x1024'] - 'size'", "type":
+                                                          "invalid_request_error", "param": None, "code": None}})
+            return http.Response(200, json={"created": 0, "data": [{"url": "http://127.0.0.1:9/warm.png"}]})
+
+        client = openai.OpenAI(api_key="sk-warm", base_url="http://127.0.0.1:9/v1", max_retries=0,
+                               http_client=http.Client(transport=http.MockTransport(answer)))
+        client.images.generate(model="dall-e-2", prompt="warm", n=1, size="256x256")
+        try:
+            client.images.generate(model="dall-e-2", prompt="warm", n=1, size="255x255")
+        except openai.BadRequestError:
+            pass
+        client.close()
+    except Exception:  # noqa: BLE001 - a warm-up, not a requirement
+        pass
 
 
 def _child(job: dict) -> None:
@@ -54,18 +118,34 @@ def _child(job: dict) -> None:
     os._exit(code & 0xFF)
 
 
+def _wait_until(pid: int, deadline: float) -> int | None:
+    """The wait status of child `pid` once it ends, or None at `deadline`. Woken by the child's end (a pidfd)
+    where the kernel has them, else by polling every 3 ms."""
+    import select
+
+    try:
+        handle = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        handle = None
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            if handle is None:
+                time.sleep(min(0.003, left))
+            else:
+                select.select([handle], [], [], left)
+        return None
+    finally:
+        if handle is not None:
+            os.close(handle)
+
+
 def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None) -> dict:
     from grader.sandbox import kill_step
 
-    deadline = time.monotonic() + timeout
-    status = None
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.003)
-    else:
-        status = None
+    status = _wait_until(pid, time.monotonic() + timeout)
     timed_out = status is None
     for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
         try:
