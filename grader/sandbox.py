@@ -424,10 +424,12 @@ def enter(job: dict[str, Any]) -> bool:
             threading.Thread(target=_forward, args=(listener, job["uds"]), daemon=True).start()
         in_pid_namespace = False
         if job.get("isolate") and job.get("pid_namespace", True):
-            # A process that joined a new PID namespace can start no thread, so the forwarder stays here and a
-            # child makes the namespace; its child is pid 1 there, a small init (root, so the step can signal
-            # it no more than any of ours) whose child is the step, in a session of its own.
+            # Only this thread joins the new PID namespace (for its children): the forwarder thread keeps the
+            # old one, where it can still start a thread per connection, and this one starts none. Its child
+            # is pid 1 there, a small init (root, so the step can signal it no more than any of ours) whose
+            # child is the step, in a session of its own.
             report_in, report_out = os.pipe()
+            _check(_libc.unshare(CLONE_NEWPID), "unshare (PID namespace)")
             pid = os.fork()
             if pid != 0:
                 os.close(report_out)
@@ -435,10 +437,6 @@ def enter(job: dict[str, Any]) -> bool:
             os.close(report_in)
             if listener is not None:
                 listener.close()
-            _check(_libc.unshare(CLONE_NEWPID), "unshare (PID namespace)")
-            pid = os.fork()
-            if pid != 0:
-                _supervise(pid)
             os.setsid()  # pid 1 leads a session inside the namespace, so the step sees its group as 1, not 0
             pid = os.fork()
             if pid != 0:

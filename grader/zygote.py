@@ -6,6 +6,7 @@ Protocol on stdin/stdout, one JSON object per line: a job in (see `sandbox.enter
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -167,6 +168,10 @@ def main() -> None:
 
     _warm_up()
     become_subreaper()
+    # Everything imported so far is shared with each step until one of them writes to its page: moved out of
+    # the collector's reach, a step's garbage collections no longer touch (and so copy) those pages.
+    gc.collect()
+    gc.freeze()
     reply = sys.stdout
     print(json.dumps({"ready": True}), file=reply, flush=True)
     for line in sys.stdin:
