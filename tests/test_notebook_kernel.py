@@ -107,6 +107,17 @@ def test_solution_notebook_of_lesson_2_shows_base64_pictures_and_edits(lesson_fo
     assert shown[5].count("data:image/png;base64,") == 2  # two variations, both inline
 
 
+def test_solution_notebook_of_lesson_3_streams_and_follows_up(lesson_folder: Path) -> None:
+    nb = execute(build_notebook(find_lesson(3), solutions=True), lesson_folder)
+    shown = {n: text_of(step_cell(nb, n)) for n in range(1, 6)}
+    for n, text in shown.items():
+        assert ": passed" in text, (n, text)
+    assert "partial_image" in shown[1]  # the events' types, printed as they come
+    assert "data:image/png;base64," in shown[1]
+    saved = sorted(p.name for p in lesson_folder.iterdir() if p.suffix in (".png", ".webp", ".jpeg"))
+    assert len(saved) >= 4, saved  # two partial pictures and the final one, then the others
+
+
 KERNEL_SCRIPT = r'''
 import json, os
 from course.jupyter import progress, question, start, try_it
