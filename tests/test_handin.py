@@ -117,7 +117,7 @@ def test_not_handed_in_and_not_found_are_told_apart(tmp_path: Path) -> None:
     assert handin.holds_line() == "the folder holds README.md"
     lesson1_only = put(tmp_path / "l1", {"imageGen.py": SOLUTION, "answers.json": "{}"})
     statuses = {n: f.status for n, f in find_work(lesson1_only, LESSONS).lessons.items()}
-    assert statuses == {1: FOUND, 2: NOT_HANDED_IN}
+    assert statuses == {1: FOUND, 2: NOT_HANDED_IN, 3: NOT_HANDED_IN}
     misnamed = put(tmp_path / "misnamed", {"imageGen.py": SOLUTION, "homework.py": SOLUTION.replace("imageGen", "x")})
     assert find_work(misnamed, LESSONS).lessons[2].status == NOT_FOUND  # homework.py might be lesson 2's
 

@@ -182,7 +182,7 @@ def test_course_notebook_writes_refuses_to_overwrite_work_and_builds_solutions(t
     assert course_main(["notebook", "1", "--out", str(tmp_path), "--solutions", "--force"]) == 0
     assert "print(image_url)" in path.read_text(encoding="utf-8")
     assert course_main(["notebook", "--out", str(tmp_path / "all")]) == 0
-    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["imageGen.ipynb", "imageGen2.ipynb"]
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["imageGen.ipynb", "imageGen2.ipynb", "imageGen3.ipynb"]
     assert course_main(["notebook", "9", "--out", str(tmp_path)]) == 1
     assert "there is no lesson '9'" in capsys.readouterr().err
 
