@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 
 def png(size: tuple[int, int] = (64, 64), mode: str = "RGBA", hole: bool = False, colour: tuple = (30, 120, 200)) -> bytes:
@@ -36,3 +37,22 @@ def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+def picture(b64: str) -> Image.Image:
+    """A base64 image of a response, decoded and loaded."""
+    image = Image.open(io.BytesIO(base64.b64decode(b64)))
+    image.load()
+    return image
+
+
+def difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference per channel, 0-255."""
+    diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
+    return sum(ImageStat.Stat(diff).mean) / 3
+
+
+def sharpness(image: Image.Image) -> float:
+    """How much detail a picture has: the mean difference to itself shifted by one pixel."""
+    rgb = image.convert("RGB")
+    return difference(rgb, ImageChops.offset(rgb, 1, 0))

@@ -18,9 +18,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageStat
 
 from course.offline.requestlog import read_log
+from tests.pngs import difference, picture, sharpness
 
 KEY = "sk-test-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -29,22 +30,6 @@ FAST = {"type": "image_generation", "size": "512x512", "quality": "low"}
 
 MESSAGE_EVENTS = ["response.output_item.added", "response.content_part.added", "response.output_text.delta",
                   "response.output_text.done", "response.content_part.done", "response.output_item.done"]
-
-
-def picture(b64: str) -> Image.Image:
-    image = Image.open(io.BytesIO(base64.b64decode(b64)))
-    image.load()
-    return image
-
-
-def difference(a: Image.Image, b: Image.Image) -> float:
-    diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
-    return sum(ImageStat.Stat(diff).mean) / 3
-
-
-def sharpness(image: Image.Image) -> float:
-    rgb = image.convert("RGB")
-    return difference(rgb, ImageChops.offset(rgb, 1, 0))
 
 
 def blueness(image: Image.Image) -> float:

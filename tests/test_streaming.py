@@ -17,30 +17,13 @@ from typing import Any
 
 import httpx2
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image
 
 from course.offline.requestlog import read_log
+from tests.pngs import difference, picture, sharpness
 
 KEY = "sk-test-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-def picture(b64: str) -> Image.Image:
-    image = Image.open(io.BytesIO(base64.b64decode(b64)))
-    image.load()
-    return image
-
-
-def difference(a: Image.Image, b: Image.Image) -> float:
-    """Mean absolute difference per channel, 0-255."""
-    diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
-    return sum(ImageStat.Stat(diff).mean) / 3
-
-
-def sharpness(image: Image.Image) -> float:
-    """How much detail a picture has: the mean difference to itself shifted by one pixel."""
-    rgb = image.convert("RGB")
-    return difference(rgb, ImageChops.offset(rgb, 1, 0))
 
 
 def square_png(size: int = 256, hole: bool = False) -> bytes:
