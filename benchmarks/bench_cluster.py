@@ -42,7 +42,7 @@ from bench_grading import compare_gradebooks, git_state, make_class, own_cpu_sec
 def timed_grading(source: Path, out: Path, *, jobs: int | None = None, cluster: object = None) -> dict:
     from grader.grade import grade_class
 
-    busy0, cpu0 = system_busy_seconds(), own_cpu_seconds()
+    busy0, cpu0, mine0 = system_busy_seconds(), own_cpu_seconds(), time.process_time()
     t0 = time.perf_counter()
     run = grade_class(source, out, lessons=["1"], jobs=jobs, warm=True, cluster=cluster)
     wall = time.perf_counter() - t0
@@ -53,7 +53,9 @@ def timed_grading(source: Path, out: Path, *, jobs: int | None = None, cluster: 
             "incomplete": sum(1 for r in run.results if not r.complete),
             "result_bytes": [len(pickle.dumps(r.to_dict())) for r in run.results],
             "cpu_cores_all_programs": busy / wall if wall else float("nan"),
-            "cpu_s_this_process_tree": own_cpu_seconds() - cpu0}
+            "cpu_s_this_process_tree": own_cpu_seconds() - cpu0,
+            # this process alone: the gradebook and reports (and, on a LocalCluster, the scheduler's threads)
+            "cpu_ms_this_process_per_learner": 1000 * (time.process_time() - mine0) / max(1, len(run.results))}
 
 
 def on_cluster(source: Path, out: Path, workers: int) -> dict:
@@ -144,6 +146,10 @@ def main() -> int:
               f"{c['learners_per_s']:>11.2f} {c['overhead_per_learner_ms']:>14.1f} ms "
               f"{str(same['identical']) + ' (' + str(same['compared']) + ')':>10}")
     t = report["travel"]
+    for c in [local, *report["clusters"]]:
+        print(f"{'local:' + str(c['workers']) if 'workers' in c else 'local':<8}: this process (client, writer"
+              f"{', scheduler' if 'workers' in c else ', grader threads'}) {c['cpu_ms_this_process_per_learner']:.1f} ms "
+              f"CPU per learner; all programs {c['cpu_cores_all_programs']:.2f} cores")
     print(f"per learner: {t['packed_bytes_mean'] / 1024:.1f} KiB packed (max {t['packed_bytes_max'] / 1024:.1f}), "
           f"result {t['result_bytes_mean'] / 1024:.1f} KiB pickled (max {t['result_bytes_max'] / 1024:.1f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)

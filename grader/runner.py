@@ -35,6 +35,7 @@ STEP_TIMEOUT = 30.0
 MAX_OUTPUT = 1024 * 1024  # per stream
 KEEP_OUTPUT = 20_000  # what is kept in the results of a step's output
 WORK_SIZE = "64m"  # a step's working copy, on its own tmpfs
+SCRATCH_SIZE = "24m"  # the run's own folders (the step's stdout and stderr, at most 8 MB each), on another
 BOX_PORT = 8765  # inside a box, the API answers on the course's usual port (forwarded to the step's channel)
 
 
@@ -154,17 +155,24 @@ def box_folders(slot: Any, prefix: str = "grade-") -> Iterator[tuple[Path, Path,
     """A run's folders: `work` (its only writable place: a size-capped tmpfs where the box can be built, so
     no run fills the disk), `logs` (its output, the grader's only) and `root` (where the box is built)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        os.chmod(tmp, 0o755)
-        work, logs, root = Path(tmp) / "work", Path(tmp) / "logs", Path(tmp) / "root"
-        work.mkdir()
-        logs.mkdir(mode=0o700)
-        root.mkdir()
-        on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
+        # With the box, the run's folders live on a tmpfs of their own too: creating a file or a folder on a
+        # disk's filesystem (ext4 searches for a free inode) cost more than the mount, and the disk sees nothing.
+        scratch = slot.isolate and mount_tmpfs(tmp, SCRATCH_SIZE)
         try:
-            yield work, logs, root
+            os.chmod(tmp, 0o755)
+            work, logs, root = Path(tmp) / "work", Path(tmp) / "logs", Path(tmp) / "root"
+            work.mkdir()
+            logs.mkdir(mode=0o700)
+            root.mkdir()
+            on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
+            try:
+                yield work, logs, root
+            finally:
+                if on_tmpfs:
+                    unmount(str(work))
         finally:
-            if on_tmpfs:
-                unmount(str(work))
+            if scratch:
+                unmount(tmp)
 
 
 def not_graded_step(step: dict[str, Any], lesson: int, number: int, column: str, title: str, why: str) -> StepOutcome:

@@ -308,6 +308,142 @@ def _forward(listener: socket.socket, uds: str) -> None:
             threading.Thread(target=_pipe, args=(a, b, done), daemon=True).start()
 
 
+class _Relay:
+    """The step's loopback port forwarded to its channel, in the one thread of the namespace's init (a thread
+    more would be a process id the step can see): at most FORWARDED_AT_ONCE connections, each relayed both
+    ways with its half-closes, a bounded buffer per direction."""
+
+    BUFFER = 1 << 20  # bytes held for a peer that does not read, before the other side is no longer read
+
+    def __init__(self, selector: Any, listener: socket.socket, uds: str) -> None:
+        self.selector, self.listener, self.uds = selector, listener, uds
+        self.peer: dict[socket.socket, socket.socket] = {}
+        self.out: dict[socket.socket, bytearray] = {}  # what is still to be written to a socket
+        self.read_done: set[socket.socket] = set()  # sockets whose other end has stopped sending
+        listener.setblocking(False)
+        selector.register(listener, 1, self)  # selectors.EVENT_READ
+
+    def handle(self, sock: socket.socket, mask: int) -> None:
+        if sock is self.listener:
+            self._accept()
+            return
+        if sock not in self.peer:
+            return
+        try:
+            if mask & 2 and self.out[sock]:  # EVENT_WRITE
+                self._flush(sock)
+            if mask & 1 and sock not in self.read_done:
+                data = sock.recv(65536)
+                other = self.peer[sock]
+                if data:
+                    self.out[other] += data
+                    self._flush(other)
+                else:
+                    self.read_done.add(sock)
+                    self._flush(other)
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._close(sock)
+            return
+        self._update(sock)
+
+    def _accept(self) -> None:
+        try:
+            client, _ = self.listener.accept()
+        except OSError:
+            return
+        if len(self.peer) // 2 >= FORWARDED_AT_ONCE:
+            client.close()
+            return
+        try:
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.uds)
+        except OSError:
+            client.close()
+            return
+        for a, b in ((client, upstream), (upstream, client)):
+            a.setblocking(False)
+            self.peer[a], self.out[a] = b, bytearray()
+            self.selector.register(a, 1, self)
+
+    def _flush(self, sock: socket.socket) -> None:
+        """Write what waits for `sock`; once its peer has stopped sending and all is written, half-close it."""
+        pending = self.out[sock]
+        if pending:
+            try:
+                del pending[:sock.send(pending)]
+            except BlockingIOError:
+                pass
+        if not pending and self.peer[sock] in self.read_done:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def _update(self, sock: socket.socket) -> None:
+        for s in (sock, self.peer.get(sock)):
+            if s is None or s not in self.peer:
+                continue
+            other = self.peer[s]
+            if s in self.read_done and other in self.read_done and not self.out[s] and not self.out[other]:
+                self._close(s)
+                return
+            events = (1 if s not in self.read_done and len(self.out[other]) < self.BUFFER else 0) | (2 if self.out[s] else 0)
+            try:
+                if events:
+                    self.selector.modify(s, events, self)
+                else:
+                    self.selector.unregister(s)
+            except KeyError:
+                if events:
+                    self.selector.register(s, events, self)
+
+    def _close(self, sock: socket.socket) -> None:
+        for s in (sock, self.peer.get(sock)):
+            if s is None or s not in self.peer:
+                continue
+            try:
+                self.selector.unregister(s)
+            except (KeyError, ValueError):
+                pass
+            del self.peer[s], self.out[s]
+            self.read_done.discard(s)
+            s.close()
+
+
+def _init_relaying(step: int, report: int, listener: socket.socket | None, uds: str) -> None:
+    """Pid 1 of the step's namespace, in one thread: relay the step's loopback to its channel, reap whatever is
+    orphaned there, and when the step ends, write how it ended into `report` and exit (the kernel then stops
+    all that is left). Never returns."""
+    import selectors
+
+    selector = selectors.DefaultSelector()
+    try:
+        ended = os.pidfd_open(step)
+        selector.register(ended, selectors.EVENT_READ, None)
+    except (AttributeError, OSError):
+        ended = None  # an older kernel: look every 10 ms
+    if listener is not None:
+        _Relay(selector, listener, uds)
+    while True:
+        for key, mask in selector.select(timeout=0.5 if ended is not None else 0.01):
+            if key.data is not None:
+                key.data.handle(key.fileobj, mask)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                os._exit(97)
+            except InterruptedError:
+                continue
+            if pid == 0:
+                break
+            if pid == step:
+                os.write(report, str(os.waitstatus_to_exitcode(status)).encode())
+                os._exit(0)
+
+
 def _python_paths() -> list[str]:
     paths = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}
     return sorted(p for p in paths if p and p != "/")
@@ -366,6 +502,35 @@ def _init(step: int, report: int) -> None:
             os._exit(0)
 
 
+_OWN_PID_NAMESPACE: int | None = None
+
+
+def fork_as_init() -> int | None:
+    """Fork a child that is pid 1 of a PID namespace of its own, while this (single-threaded, root) process
+    stays in its own: the child can then build the step's box and fork the step itself, one process fewer
+    than `enter` needs when it starts from an ordinary child. Returns as `os.fork` does; None (nothing
+    forked) where the kernel refuses, so the caller forks as usual."""
+    global _OWN_PID_NAMESPACE
+    if _OWN_PID_NAMESPACE is None:
+        try:
+            _OWN_PID_NAMESPACE = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+    if _libc.unshare(CLONE_NEWPID) != 0:
+        return None
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0 and _libc.setns(_OWN_PID_NAMESPACE, CLONE_NEWPID) != 0:  # the parent's next children: as before
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"could not return to the grader's own PID namespace: {os.strerror(errno)}")
+    if pid == 0:
+        os.close(_OWN_PID_NAMESPACE)
+        _OWN_PID_NAMESPACE = None
+    return pid
+
+
 def enter(job: dict[str, Any]) -> bool:
     """Put this (forked, not yet exec'd) process into the box described by `job`, and return in the process
     that runs the step, as the step's uid, under its limits, keyring and syscall filter.
@@ -420,10 +585,24 @@ def enter(job: dict[str, Any]) -> bool:
             listener.bind(("127.0.0.1", int(job["port"])))
             listener.listen(64)
         os.chdir(work)
+        in_pid_namespace = False
+        if job.get("isolate") and job.get("pid_namespace", True) and job.get("report") is not None:
+            # Forked by `fork_as_init`, this process is already pid 1 of the step's own PID namespace: it forks
+            # the step (in a session of its own), then, in its one thread, relays the step's loopback, reaps what
+            # is orphaned there, and writes how the step ended into `report` for the zygote.
+            report_out = int(job["report"])
+            pid = os.fork()
+            if pid != 0:
+                _init_relaying(pid, report_out, listener, job["uds"])
+            os.close(report_out)
+            if listener is not None:
+                listener.close()
+            os.setsid()
+            in_pid_namespace = True
+            listener = None
         if listener is not None:  # this process forwards the step's loopback to its channel
             threading.Thread(target=_forward, args=(listener, job["uds"]), daemon=True).start()
-        in_pid_namespace = False
-        if job.get("isolate") and job.get("pid_namespace", True):
+        if job.get("isolate") and job.get("pid_namespace", True) and not in_pid_namespace:
             # Only this thread joins the new PID namespace (for its children): the forwarder thread keeps the
             # old one, where it can still start a thread per connection, and this one starts none. Its child
             # is pid 1 there, a small init (root, so the step can signal it no more than any of ours) whose

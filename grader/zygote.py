@@ -143,7 +143,23 @@ def _wait_until(pid: int, deadline: float) -> int | None:
             os.close(handle)
 
 
-def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None) -> dict:
+def _said(report: int | None) -> int | None:
+    """How the step ended, as its namespace's init wrote it into `report` (closed here); None if it did not."""
+    if report is None:
+        return None
+    try:
+        said = os.read(report, 32).decode(errors="replace").strip()
+    except OSError:
+        said = ""
+    finally:
+        os.close(report)
+    return int(said) if said.lstrip("-").isdigit() else None
+
+
+def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None,
+         report: int | None = None) -> dict:
+    """Wait for the step's first process `pid` (the step, or its namespace's init, which then says in `report`
+    how the step ended), at most `timeout` seconds; then kill whatever is left of the step."""
     from grader.sandbox import kill_step
 
     status = _wait_until(pid, time.monotonic() + timeout)
@@ -156,11 +172,12 @@ def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = 
     if timed_out:
         _, status = os.waitpid(pid, 0)
     kill_step(uid, cgroups or [])
+    said = _said(report)
     if timed_out:
         return {"exit_code": None, "timed_out": True}
     assert status is not None
     code = os.waitstatus_to_exitcode(status)
-    return {"exit_code": code, "timed_out": False}
+    return {"exit_code": code if said is None else said, "timed_out": False}
 
 
 def main() -> None:
@@ -177,11 +194,31 @@ def main() -> None:
     for line in sys.stdin:
         job = json.loads(line)
         reply.flush()
-        pid = os.fork()
+        pid, report = _fork(job)
         if pid == 0:
             _child(job)
-        print(json.dumps(wait(pid, float(job.get("timeout", 30)), job.get("uid"), job.get("cgroups"))), file=reply,
-              flush=True)
+        print(json.dumps(wait(pid, float(job.get("timeout", 30)), job.get("uid"), job.get("cgroups"), report)),
+              file=reply, flush=True)
+
+
+def _fork(job: dict) -> tuple[int, int | None]:
+    """Fork the step's first process: with the full box, pid 1 of the step's own PID namespace, which builds
+    the box and forks the step (`job["report"]` is where it writes how the step ended; the read end is
+    returned). Otherwise an ordinary child, which builds the rest of the box itself."""
+    from grader.sandbox import fork_as_init
+
+    if job.get("isolate") and job.get("pid_namespace", True):
+        read, write = os.pipe()
+        pid = fork_as_init()
+        if pid == 0:
+            os.close(read)
+            job["report"] = write
+            return 0, None
+        os.close(write)
+        if pid is not None:
+            return pid, read
+        os.close(read)
+    return os.fork(), None
 
 
 if __name__ == "__main__":
