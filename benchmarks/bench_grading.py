@@ -15,7 +15,7 @@
 2. Grades lesson 1 (steps 1 to 5 and its questions) with the FAST design:
    `grade_class(..., warm=True, jobs=<cores>)`: one zygote per worker imports the SDK once and forks a
    boxed child per step; its rows are checked against the golden gradebook of the fixture scenarios
-   (tests/files/grader/gradebook.csv). Wall time, and peak memory: a background thread sums the RSS of this process
+   (tests/files/grader/gradebook.csv). Wall time, and peak memory: a small sampling process of its own sums the RSS of this process
    and all its descendants (zygotes, the offline API server, the steps) from /proc every 50 ms (PSS,
    which counts pages shared after fork once, every 500 ms), plus getrusage(RUSAGE_CHILDREN).ru_maxrss.
 3. Grades the SAME class with the PLAIN design: `grade_class(..., warm=False, jobs=1)`: a fresh
@@ -44,7 +44,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -162,7 +161,9 @@ def pss_bytes(pid: int) -> int:
 
 
 class MemorySampler:
-    """Peak of the summed RSS (every `interval`) and PSS (every 10th sample) of this process's tree."""
+    """Peak of the summed RSS (every `interval`) and PSS (every 10th sample) of this process's tree, sampled by
+    a small process of its own (a thread here would take the interpreter lock from the grader's threads);
+    its own CPU time is reported apart (`cpu_s`) and left out of the grader's."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
@@ -170,29 +171,44 @@ class MemorySampler:
         self.peak_procs = 0
         self.samples = 0
         self.peak_at = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        me, start = os.getpid(), time.perf_counter()
-        while not self._stop.is_set():
-            pids = process_tree(me)
-            total = sum(rss_bytes(p) for p in pids)
-            if total > self.peak_rss:
-                self.peak_rss, self.peak_at = total, time.perf_counter() - start
-            self.peak_procs = max(self.peak_procs, len(pids))
-            if self.samples % 10 == 0:
-                self.peak_pss = max(self.peak_pss, sum(pss_bytes(p) for p in pids))
-            self.samples += 1
-            self._stop.wait(self.interval)
+        self.cpu_s = 0.0
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> MemorySampler:  # noqa: PYI034
-        self._thread.start()
+        self._proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--sample-memory",
+                                       str(os.getpid()), str(self.interval)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self._proc.stdout is not None
+        self._proc.stdout.readline()  # it is sampling
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        assert self._proc is not None
+        out, _ = self._proc.communicate(b"")
+        found = json.loads(out.decode().strip().splitlines()[-1])
+        for name in ("peak_rss", "peak_pss", "peak_procs", "samples", "peak_at", "cpu_s"):
+            setattr(self, name, found[name])
+
+
+def sample_memory(root: int, interval: float) -> None:
+    """The sampler's own loop (`--sample-memory ROOT INTERVAL`): until its stdin closes, then one JSON line."""
+    import select
+
+    me, start = os.getpid(), time.perf_counter()
+    found = {"peak_rss": 0, "peak_pss": 0, "peak_procs": 0, "samples": 0, "peak_at": 0.0}
+    print("sampling", flush=True)
+    while not select.select([sys.stdin], [], [], interval)[0]:
+        pids = [p for p in process_tree(root) if p != me]
+        total = sum(rss_bytes(p) for p in pids)
+        if total > found["peak_rss"]:
+            found["peak_rss"], found["peak_at"] = total, time.perf_counter() - start
+        found["peak_procs"] = max(found["peak_procs"], len(pids))
+        if found["samples"] % 10 == 0:
+            found["peak_pss"] = max(found["peak_pss"], sum(pss_bytes(p) for p in pids))
+        found["samples"] += 1
+    t = os.times()
+    found["cpu_s"] = t.user + t.system
+    print(json.dumps(found), flush=True)
 
 
 def system_busy_seconds() -> float:
@@ -229,8 +245,8 @@ def grade(source: Path, out: Path, *, warm: bool, jobs: int, label: str, total: 
         t0 = time.perf_counter()
         run = grade_class(source, out, lessons=["1"], jobs=jobs, warm=warm, on_result=on_result)
         wall = time.perf_counter() - t0
-    cpu = own_cpu_seconds() - cpu0
-    busy = system_busy_seconds() - busy0
+    cpu = own_cpu_seconds() - cpu0 - mem.cpu_s  # the grader's tree, without the sampler
+    busy = system_busy_seconds() - busy0 - mem.cpu_s
     steps = [s for r in run.results for s in r.steps]
     reasons: dict[str, int] = {}
     for s in steps:
@@ -247,6 +263,7 @@ def grade(source: Path, out: Path, *, warm: bool, jobs: int, label: str, total: 
         "step_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
         "peak_rss_tree_mb": mem.peak_rss / 2**20, "peak_pss_tree_mb": mem.peak_pss / 2**20,
         "peak_rss_at_s": mem.peak_at, "peak_processes": mem.peak_procs, "memory_samples": mem.samples,
+        "sampler_cpu_s": mem.cpu_s,
         "ru_maxrss_children_mb_after": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "ru_maxrss_self_mb_after": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "cpu_s": cpu, "cpu_cores": cpu / wall if wall > 0 else float("nan"),
@@ -320,6 +337,9 @@ def git_state() -> dict:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--sample-memory"]:
+        sample_memory(int(sys.argv[2]), float(sys.argv[3]))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--learners", type=int, default=None, help="class size (default 200; 20 with --quick)")
     ap.add_argument("--quick", action="store_true", help="20 learners")

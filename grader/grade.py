@@ -221,7 +221,7 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     that cannot build the full box."""
     from .api import private_api
     from .capacity import default_workers
-    from .reports import write_reports
+    from .reports import preload_charts, write_reports
     from .sandbox import box, guard_grader
     from .store import Gradebook
 
@@ -263,6 +263,8 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
                 todo.append(sub)
         if on_start:
             on_start(len(todo))
+        if todo:
+            preload_charts()
 
         def record(sub: Submission, result: LearnerResult) -> None:
             book.save(run_id, result)
