@@ -99,7 +99,8 @@ class Slot:
             reply = json.loads(self.zygote.stdout.readline())
         else:
             reply = self._run_plain(job)
-        if self.uid is not None and leftovers(self.uid, self.cgroups, self.zygote.pid if self.zygote else None):
+        ours = tuple(pid for pid in (self.zygote.pid if self.zygote else None, reply.get("host")) if pid)
+        if self.uid is not None and leftovers(self.uid, self.cgroups, ours):
             # Something of the step lingers that we cannot reap (a zombie adopted by init): it would count
             # against the next step's limits, so this slot moves on to a fresh uid.
             self._release_uid(keep_locked=True)

@@ -221,6 +221,8 @@ def _run_in(work: Path, logs: Path, root: Path, found: Found, assets: Path | Non
         raise GraderFault(f"the grading engine failed ({type(exc).__name__}: {exc})") from None
     finally:
         api.close_channel(channel)
+    if reply.get("fault"):  # the engine could not run the step (its namespace host ended): ours, not the learner's
+        raise GraderFault(f"the grading engine failed ({reply['fault']})")
     stdout, out_flood = _read_capped(logs / "out", MAX_OUTPUT)
     stderr, err_flood = _read_capped(logs / "err", MAX_OUTPUT)
     if reply.get("exit_code") == 97 and "grading sandbox could not be set up" in stderr:

@@ -2,7 +2,8 @@
 learner code, and ends in either `runpy` (the warm engine) or `execv` of a new interpreter (plain).
 
 With root (the usual grading machine, and CI):
-- new mount and network namespaces; the child `chroot`s into a root holding only the system
+- new mount, network, IPC, UTS and PID namespaces (the PID and network ones made once per worker slot
+  by its namespace host, `host`, nothing of a step outliving it); the child `chroot`s into a root holding only the system
   folders and Python (read-only), the `course` package without its lessons, checks and questions
   (read-only), a private /tmp, and its own fresh copy of the submission (the one writable place);
 - its network namespace has only loopback, where a forwarder reaches the offline API through a Unix
@@ -356,10 +357,12 @@ class _Relay:
         if len(self.peer) // 2 >= FORWARDED_AT_ONCE:
             client.close()
             return
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.settimeout(5)  # the API's backlog full: the step's connection fails, the relay goes on
             upstream.connect(self.uds)
         except OSError:
+            upstream.close()
             client.close()
             return
         for a, b in ((client, upstream), (upstream, client)):
@@ -369,7 +372,9 @@ class _Relay:
 
     def _flush(self, sock: socket.socket) -> None:
         """Write what waits for `sock`; once its peer has stopped sending and all is written, half-close it."""
-        pending = self.out[sock]
+        pending = self.out.get(sock)
+        if pending is None:  # closed already, with its peer
+            return
         if pending:
             try:
                 del pending[:sock.send(pending)]
@@ -399,6 +404,16 @@ class _Relay:
                 if events:
                     self.selector.register(s, events, self)
 
+    def drop_all(self) -> None:
+        """Close every relayed connection (the step they belong to has ended); keep listening."""
+        for sock in list(self.peer):
+            self._close(sock)
+
+    def close_in_child(self) -> None:
+        """In a process forked from the relay's: close its copies of the relay's sockets, touching nothing else."""
+        for sock in [self.listener, *self.peer]:
+            sock.close()
+
     def _close(self, sock: socket.socket) -> None:
         for s in (sock, self.peer.get(sock)):
             if s is None or s not in self.peer:
@@ -412,36 +427,108 @@ class _Relay:
             s.close()
 
 
-def _init_relaying(step: int, report: int, listener: socket.socket | None, uds: str) -> None:
-    """Pid 1 of the step's namespace, in one thread: relay the step's loopback to its channel, reap whatever is
-    orphaned there, and when the step ends, write how it ended into `report` and exit (the kernel then stops
-    all that is left). Never returns."""
+def host(jobs: int, reports: int, run_step: Any) -> None:
+    """The slot's namespace host: forked once per slot by `fork_as_init`, pid 1 of the slot's own PID
+    namespace, with a network namespace of its own (loopback only). For each job read from `jobs` (a JSON
+    line) it forks the step, which `run_step(job)` runs (building the rest of the box: mounts, chroot, IPC
+    and UTS namespaces, limits, uid, filter), relays the step's loopback port to the job's channel, reaps
+    whatever is orphaned, and writes `{"exit_code": N}` to `reports` when the step ends; `{"kill": true}`
+    kills the running step; `{"ready": true}` once it is set up. One thread, so each fork is safe and no
+    thread is a process id a step can see.
+    Between steps the zygote kills all the step left (`kill_step`), so a step sees only pid 1 and its own.
+    Exits when `jobs` is closed. Never returns."""
+    import json
     import selectors
 
-    selector = selectors.DefaultSelector()
     try:
-        ended = os.pidfd_open(step)
-        selector.register(ended, selectors.EVENT_READ, None)
-    except (AttributeError, OSError):
-        ended = None  # an older kernel: look every 10 ms
-    if listener is not None:
-        _Relay(selector, listener, uds)
+        os.setsid()  # its own session and group (1 and 1, as a step sees them), none of the grader's
+        _check(_libc.unshare(CLONE_NEWNET), "unshare (network)")
+        _loopback_up()
+        selector = selectors.DefaultSelector()
+        wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_write)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # an orphan's end wakes the loop, which reaps it
+        selector.register(jobs, selectors.EVENT_READ, "jobs")
+        selector.register(wake_read, selectors.EVENT_READ, "wake")
+        os.write(reports, b'{"ready": true}\n')
+    except BaseException as exc:  # noqa: BLE001 - the zygote reports it and grades with a box per step
+        os.write(reports, (json.dumps({"error": f"the slot's namespace host could not start: {exc}"}) + "\n").encode())
+        os._exit(97)
+    relay: _Relay | None = None
+    step = 0
+    buffered = b""
+
+    def start(job: dict[str, Any]) -> int:
+        nonlocal relay
+        port, uds = int(job["port"]), str(job["uds"])
+        if relay is not None and relay.listener.getsockname()[1] != port:
+            relay.drop_all()
+            selector.unregister(relay.listener)
+            relay.listener.close()
+            relay = None
+        if relay is None:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", port))
+            listener.listen(64)
+            relay = _Relay(selector, listener, uds)
+        relay.uds = uds
+        pid = os.fork()
+        if pid == 0:  # the step: none of the host's descriptors, signal handling as a fresh process has
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            relay.close_in_child()
+            selector.close()
+            for fd in (jobs, reports, wake_read, wake_write):
+                os.close(fd)
+            run_step({**job, "hosted": True})
+            os._exit(97)
+        return pid
+
     while True:
-        for key, mask in selector.select(timeout=0.5 if ended is not None else 0.01):
-            if key.data is not None:
+        for key, mask in selector.select(timeout=1.0):
+            if key.data == "jobs":
+                data = os.read(jobs, 65536)
+                if not data:
+                    os._exit(0)  # the zygote is gone
+                buffered += data
+                while b"\n" in buffered:
+                    line, buffered = buffered.split(b"\n", 1)
+                    message = json.loads(line)
+                    if message.get("kill"):
+                        for kill in (lambda: os.killpg(step, signal.SIGKILL), lambda: os.kill(step, signal.SIGKILL)):
+                            try:
+                                if step:
+                                    kill()
+                            except (ProcessLookupError, PermissionError):
+                                pass
+                    elif step == 0:
+                        try:
+                            step = start(message)
+                        except OSError as exc:
+                            os.write(reports, (json.dumps({"error": f"the step could not be started: {exc}"}) + "\n").encode())
+            elif key.data == "wake":
+                try:
+                    while os.read(wake_read, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif key.data is not None:
                 key.data.handle(key.fileobj, mask)
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                os._exit(97)
+                break
             except InterruptedError:
                 continue
             if pid == 0:
                 break
             if pid == step:
-                os.write(report, str(os.waitstatus_to_exitcode(status)).encode())
-                os._exit(0)
+                step = 0
+                if relay is not None:
+                    relay.drop_all()
+                os.write(reports, (json.dumps({"exit_code": os.waitstatus_to_exitcode(status)}) + "\n").encode())
 
 
 def _python_paths() -> list[str]:
@@ -535,10 +622,13 @@ def enter(job: dict[str, Any]) -> bool:
     """Put this (forked, not yet exec'd) process into the box described by `job`, and return in the process
     that runs the step, as the step's uid, under its limits, keyring and syscall filter.
 
-    With the full box, the step runs as pid 1 of a PID namespace of its own (it sees no other process),
-    a grandchild of this process, which stays behind to forward its loopback and wait for it: then True is
-    returned (in the step), and the step may exec. Otherwise (no box, or no PID namespace) False: the
-    loopback forwarder, if any, is a thread of the returning process, which must not exec.
+    With the full box, the step runs in a PID namespace where it sees only itself, its children and pid 1
+    (root, which it cannot signal), and True is returned (in the step), which may exec. A job marked
+    `hosted` comes from the slot's namespace host (`host`), which is that pid 1 and relays the loopback of
+    the network namespace it made: this process adds mount, IPC and UTS namespaces. Otherwise this process
+    makes them all, and its grandchild is the step: it stays behind to forward the loopback and wait, and
+    its child is the namespace's init. Without a box or a PID namespace, False: the loopback forwarder, if
+    any, is a thread of the returning process, which must not exec.
 
     Never returns on failure: a box that cannot be built must not run learner code, so it exits with 97."""
     try:
@@ -557,8 +647,9 @@ def enter(job: dict[str, Any]) -> bool:
 
             rules = prepare()
         listener = None
+        hosted = bool(job.get("hosted"))  # forked by the slot's host: its PID and network namespaces are there
         if job.get("isolate"):
-            _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+            _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (0 if hosted else CLONE_NEWNET)), "unshare")
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
             root = job["root"]
             _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=755")
@@ -579,27 +670,14 @@ def enter(job: dict[str, Any]) -> bool:
             _bind(job["uds"], root)
             _mount(None, root + job["uds"], None, MS_BIND | MS_REMOUNT | MS_NOSUID)  # connectable, not read-only
             os.chroot(root)
-            _loopback_up()
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(("127.0.0.1", int(job["port"])))
-            listener.listen(64)
+            if not hosted:
+                _loopback_up()
+                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind(("127.0.0.1", int(job["port"])))
+                listener.listen(64)
         os.chdir(work)
-        in_pid_namespace = False
-        if job.get("isolate") and job.get("pid_namespace", True) and job.get("report") is not None:
-            # Forked by `fork_as_init`, this process is already pid 1 of the step's own PID namespace: it forks
-            # the step (in a session of its own), then, in its one thread, relays the step's loopback, reaps what
-            # is orphaned there, and writes how the step ended into `report` for the zygote.
-            report_out = int(job["report"])
-            pid = os.fork()
-            if pid != 0:
-                _init_relaying(pid, report_out, listener, job["uds"])
-            os.close(report_out)
-            if listener is not None:
-                listener.close()
-            os.setsid()
-            in_pid_namespace = True
-            listener = None
+        in_pid_namespace = hosted
         if listener is not None:  # this process forwards the step's loopback to its channel
             threading.Thread(target=_forward, args=(listener, job["uds"]), daemon=True).start()
         if job.get("isolate") and job.get("pid_namespace", True) and not in_pid_namespace:
@@ -681,42 +759,44 @@ def _pids_counted(cgroups: list[str]) -> Path | None:
     return None
 
 
-def leftovers(uid: int | None, cgroups: list[str], ours: int | None = None) -> bool:
-    """Whether anything of a step is left, zombies included: the pids cgroup's count (less `ours`, a process
-    of ours that lives in the slot's cgroups, the zygote) where there is one, else a scan for the uid."""
+def leftovers(uid: int | None, cgroups: list[str], ours: tuple[int, ...] = ()) -> bool:
+    """Whether anything of a step is left, zombies included: the pids cgroup's count (less `ours`, processes
+    of ours that live in the slot's cgroups: the zygote, its namespace host) where there is one, else a scan
+    for the uid."""
     counted = _pids_counted(cgroups)
     if counted is not None:
         try:
-            return int(counted.read_text()) > int(ours is not None and ours in cgroup_pids(cgroups))
+            return int(counted.read_text()) > len(set(ours) & cgroup_pids(cgroups))
         except (OSError, ValueError):
             pass
     return bool(uid is not None and uid_processes(uid))
 
 
-def kill_step(uid: int | None, cgroups: list[str]) -> None:
-    """Kill everything a step left behind (its cgroup, its uid), reaping what we adopted, until none is left.
-    The step's processes cannot leave its cgroups, so where a pids cgroup counts them (zombies too) its
-    count says when none is left; else every process of the uid is looked for."""
+def kill_step(uid: int | None, cgroups: list[str], keep: tuple[int, ...] = ()) -> None:
+    """Kill everything a step left behind (its cgroup, its uid), reaping what we adopted, until none is left;
+    never this process or those in `keep` (the slot's namespace host). The step's processes cannot leave
+    its cgroups, so where a pids cgroup counts them (zombies too) its count says when none is left; else
+    every process of the uid is looked for."""
     import time
 
-    own = os.getpid()
+    ours = {os.getpid(), *keep}
     counted = _pids_counted(cgroups)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         members = cgroup_pids(cgroups)
-        inside = own in members
-        members.discard(own)
+        inside = len(members & ours)
+        members -= ours
         pids = members
         if not members and counted is not None:
             try:
-                if int(counted.read_text()) <= int(inside):
+                if int(counted.read_text()) <= inside:
                     return
             except (OSError, ValueError):
                 pass
             reap()  # zombies of ours: reap them, then look for them by uid
         if not members or counted is None:
             pids = members | (set(uid_processes(uid)) if uid is not None else set())
-            pids.discard(own)
+            pids -= ours
         if not pids:
             return
         for pid in pids:

@@ -1,7 +1,16 @@
 """The warm engine: one process per worker that imports the SDK once and forks a boxed child per step.
 
 Protocol on stdin/stdout, one JSON object per line: a job in (see `sandbox.enter` and `engine.py`),
-`{"exit_code": int | null, "timed_out": bool}` out. The zygote stays single-threaded, so forking is safe.
+`{"exit_code": int | null, "timed_out": bool}` out (with `"host": pid` where a namespace host ran the
+step, and `"fault"` where it could not). The zygote stays single-threaded, so forking is safe.
+
+With the full box, the zygote forks once per slot a namespace host (`sandbox.host`): pid 1 of the slot's
+own PID namespace, in a network namespace with loopback only, which forks each step from its copy of the
+zygote's memory and relays the step's loopback to the step's channel. A step then costs one fork of the
+zygote's image, and the slot's PID and network namespaces are made once; each step still gets its own
+mount, IPC and UTS namespaces, root, copy, limits and filter, and nothing of a step outlives it (the
+zygote kills what is left before the next one). Where the host cannot start, each step gets namespaces
+of its own as before.
 """
 
 from __future__ import annotations
@@ -143,23 +152,8 @@ def _wait_until(pid: int, deadline: float) -> int | None:
             os.close(handle)
 
 
-def _said(report: int | None) -> int | None:
-    """How the step ended, as its namespace's init wrote it into `report` (closed here); None if it did not."""
-    if report is None:
-        return None
-    try:
-        said = os.read(report, 32).decode(errors="replace").strip()
-    except OSError:
-        said = ""
-    finally:
-        os.close(report)
-    return int(said) if said.lstrip("-").isdigit() else None
-
-
-def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None,
-         report: int | None = None) -> dict:
-    """Wait for the step's first process `pid` (the step, or its namespace's init, which then says in `report`
-    how the step ended), at most `timeout` seconds; then kill whatever is left of the step."""
+def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None) -> dict:
+    """Wait for the step's first process `pid`, at most `timeout` seconds; then kill whatever is left of it."""
     from grader.sandbox import kill_step
 
     status = _wait_until(pid, time.monotonic() + timeout)
@@ -172,12 +166,96 @@ def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = 
     if timed_out:
         _, status = os.waitpid(pid, 0)
     kill_step(uid, cgroups or [])
-    said = _said(report)
     if timed_out:
         return {"exit_code": None, "timed_out": True}
     assert status is not None
     code = os.waitstatus_to_exitcode(status)
-    return {"exit_code": code if said is None else said, "timed_out": False}
+    return {"exit_code": code, "timed_out": False}
+
+
+class _Host:
+    """The slot's namespace host (`sandbox.host`), as the zygote drives it: one job at a time."""
+
+    def __init__(self, pid: int, jobs: int, reports: int) -> None:
+        self.pid, self.jobs, self.reports = pid, jobs, reports
+        self.buffered = b""
+
+    @classmethod
+    def start(cls) -> _Host | None:
+        """Fork the host; None where there can be none (the steps then get a namespace each)."""
+        from grader.sandbox import fork_as_init, host
+
+        jobs_read, jobs_write = os.pipe()
+        reports_read, reports_write = os.pipe()
+        try:
+            pid = fork_as_init()
+        except OSError:
+            pid = None
+        if pid == 0:
+            os.close(jobs_write)
+            os.close(reports_read)
+            sys.stdin.close()
+            host(jobs_read, reports_write, _child)
+        os.close(jobs_read)
+        os.close(reports_write)
+        if pid is None:
+            os.close(jobs_write)
+            os.close(reports_read)
+            return None
+        started = cls(pid, jobs_write, reports_read)
+        try:
+            said = started.receive(time.monotonic() + 10)
+        except EOFError:
+            said = None
+        if not said or not said.get("ready"):
+            started.close()
+            return None
+        return started
+
+    def send(self, message: dict) -> None:
+        os.write(self.jobs, (json.dumps(message) + "\n").encode())
+
+    def receive(self, deadline: float) -> dict | None:
+        """The host's next message, or None at `deadline`; EOFError if the host is gone."""
+        import select
+
+        while b"\n" not in self.buffered:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.reports], [], [], left)[0]:
+                return None
+            data = os.read(self.reports, 65536)
+            if not data:
+                raise EOFError("the slot's namespace host ended")
+            self.buffered += data
+        line, self.buffered = self.buffered.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(self, job: dict) -> dict:
+        from grader.sandbox import kill_step
+
+        self.send(job)
+        said = self.receive(time.monotonic() + float(job.get("timeout", 30)))
+        timed_out = said is None
+        if timed_out:
+            self.send({"kill": True})
+        kill_step(job.get("uid"), job.get("cgroups") or [], keep=(self.pid,))
+        if timed_out:
+            said = self.receive(time.monotonic() + 10)
+            if said is None:
+                raise EOFError("the slot's namespace host did not say how a killed step ended")
+        if "error" in said:
+            raise EOFError(said["error"])
+        reply = {"exit_code": None if timed_out else said["exit_code"], "timed_out": timed_out, "host": self.pid}
+        return reply
+
+    def close(self) -> None:
+        for fd in (self.jobs, self.reports):
+            os.close(fd)
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
 
 
 def main() -> None:
@@ -191,34 +269,31 @@ def main() -> None:
     gc.freeze()
     reply = sys.stdout
     print(json.dumps({"ready": True}), file=reply, flush=True)
+    slot_host: _Host | None = None
+    hosted = True  # until the host fails to start: then each step gets its own namespaces
     for line in sys.stdin:
         job = json.loads(line)
         reply.flush()
-        pid, report = _fork(job)
+        if hosted and job.get("isolate") and job.get("pid_namespace", True):
+            if slot_host is None:
+                slot_host = _Host.start()
+                hosted = slot_host is not None
+            if slot_host is not None:
+                try:
+                    answer = slot_host.run(job)
+                except EOFError as exc:  # the host is gone: a fault of ours, said; a fresh host for the next step
+                    slot_host.close()
+                    slot_host = None
+                    answer = {"exit_code": None, "timed_out": False, "fault": str(exc)}
+                print(json.dumps(answer), file=reply, flush=True)
+                continue
+        pid = os.fork()
         if pid == 0:
             _child(job)
-        print(json.dumps(wait(pid, float(job.get("timeout", 30)), job.get("uid"), job.get("cgroups"), report)),
-              file=reply, flush=True)
-
-
-def _fork(job: dict) -> tuple[int, int | None]:
-    """Fork the step's first process: with the full box, pid 1 of the step's own PID namespace, which builds
-    the box and forks the step (`job["report"]` is where it writes how the step ended; the read end is
-    returned). Otherwise an ordinary child, which builds the rest of the box itself."""
-    from grader.sandbox import fork_as_init
-
-    if job.get("isolate") and job.get("pid_namespace", True):
-        read, write = os.pipe()
-        pid = fork_as_init()
-        if pid == 0:
-            os.close(read)
-            job["report"] = write
-            return 0, None
-        os.close(write)
-        if pid is not None:
-            return pid, read
-        os.close(read)
-    return os.fork(), None
+        print(json.dumps(wait(pid, float(job.get("timeout", 30)), job.get("uid"), job.get("cgroups"))), file=reply,
+              flush=True)
+    if slot_host is not None:
+        slot_host.close()
 
 
 if __name__ == "__main__":

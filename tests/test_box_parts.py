@@ -59,6 +59,97 @@ def test_the_forwarder_holds_at_most_so_many_connections(tmp_path: Path) -> None
         conn.close()
 
 
+def test_the_hosts_relay_caps_connections_relays_both_ways_and_drops_them_when_the_step_ends(tmp_path: Path) -> None:
+    """The relay of the slot's namespace host, in one thread: at most FORWARDED_AT_ONCE connections, bytes
+    both ways (more than its buffer), a half-close passed on, and every connection closed by `drop_all`."""
+    import selectors
+
+    path = str(tmp_path / "api.sock")
+    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    upstream.bind(path)
+    upstream.listen(100)
+    upstream.settimeout(0.1)
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def serve() -> None:  # each connection: echo until the client half-closes, then say "bye" and close
+        def echo(conn: socket.socket) -> None:
+            try:
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+                conn.sendall(b"bye")
+            except OSError:  # the client went away first
+                pass
+            conn.close()
+
+        while not done.is_set():
+            try:
+                conn = upstream.accept()[0]
+            except TimeoutError:
+                continue
+            accepted.append(conn)
+            threading.Thread(target=echo, args=(conn,), daemon=True).start()
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(100)
+    selector = selectors.DefaultSelector()
+    relay = sandbox._Relay(selector, listener, path)
+
+    calls: list = []  # run by the relay's own thread, as the host runs it
+
+    def loop() -> None:
+        while not done.is_set():
+            for key, mask in selector.select(0.05):
+                key.data.handle(key.fileobj, mask)
+            while calls:
+                calls.pop(0)()
+
+    threads = [threading.Thread(target=serve, daemon=True), threading.Thread(target=loop, daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        clients = [socket.create_connection(listener.getsockname()) for _ in range(sandbox.FORWARDED_AT_ONCE + 4)]
+        time.sleep(0.5)
+        assert len(accepted) == sandbox.FORWARDED_AT_ONCE
+        big = os.urandom(3 * sandbox._Relay.BUFFER)
+        first = clients[0]
+        first.settimeout(10)
+        sender = threading.Thread(target=lambda: (first.sendall(big), first.shutdown(socket.SHUT_WR)))
+        sender.start()
+        back = bytearray()
+        while chunk := first.recv(65536):
+            back += chunk
+        sender.join()
+        assert bytes(back) == big + b"bye"  # every byte, in order, then the upstream's last word and its close
+        for c in clients[sandbox.FORWARDED_AT_ONCE:]:
+            c.settimeout(1)
+            try:
+                assert c.recv(10) == b""  # over the cap: closed at once
+            except ConnectionResetError:
+                pass
+        for c in clients[1:]:
+            c.close()
+        time.sleep(0.3)
+        second = socket.create_connection(listener.getsockname())
+        second.settimeout(5)
+        second.sendall(b"ping")
+        assert second.recv(10) == b"ping"
+        calls.append(relay.drop_all)  # the step has ended
+        assert second.recv(10) == b""
+        assert relay.peer == {} and relay.out == {}
+        first.close()
+        second.close()
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+        relay.close_in_child()
+        upstream.close()
+        for conn in accepted:
+            conn.close()
+
+
 @pytest.mark.parametrize("version", [1, 2])
 def test_a_slot_gets_memory_pids_and_cpu_cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int) -> None:
     root = tmp_path / "cgroup"
