@@ -38,6 +38,7 @@ class Slot:
         self.cgroups: list[str] = []
         self.uid = self._claim_uid() if self.isolate else None
         self.zygote: subprocess.Popen[str] | None = None
+        self._waiting = False
         self.lock = threading.Lock()
         if warm:
             self._start_zygote()
@@ -63,9 +64,15 @@ class Slot:
         raise RuntimeError(f"all {UID_COUNT} sandbox uids are in use by other grading runs")
 
     def _start_zygote(self) -> None:
+        """Start the zygote; its first job waits until it is ready (`_ready`), so the zygotes of an engine
+        and the offline API warm up side by side."""
         self.zygote = subprocess.Popen([sys.executable, "-m", "grader.zygote"], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, text=True, env=python_env(), cwd=str(REPO))
-        assert self.zygote.stdout is not None
+        self._waiting = True
+
+    def _ready(self) -> None:
+        assert self.zygote is not None and self.zygote.stdout is not None
+        self._waiting = False
         ready = self.zygote.stdout.readline()
         if '"ready"' not in ready:
             raise RuntimeError("the grading zygote did not start")
@@ -94,6 +101,8 @@ class Slot:
             assert self.zygote.stdin is not None and self.zygote.stdout is not None
             if self.zygote.poll() is not None:
                 self._start_zygote()
+            if self._waiting:
+                self._ready()
             self.zygote.stdin.write(json.dumps(job) + "\n")
             self.zygote.stdin.flush()
             reply = json.loads(self.zygote.stdout.readline())

@@ -287,23 +287,21 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
 
             for text in box().notes:  # what the box lacks here, said once per run
                 note(text)
-            workers = max(1, jobs or default_workers())
-            with private_api(out / ".offline-api") as api:
-                workers = min(workers, len(todo))
-                engine = Engine(workers, warm=warm)
-                try:
-                    with ThreadPoolExecutor(max_workers=workers) as pool:
-                        futures = {pool.submit(grade_submission, sub, plan, engine=engine, api=api,
-                                               timeout=timeout): sub for sub in todo}
-                        for future in as_completed(futures):
-                            sub = futures[future]
-                            try:
-                                result = future.result()
-                            except Exception as exc:  # noqa: BLE001 - our fault: recorded as not graded, run goes on
-                                result = not_graded(sub, plan, f"the grader failed ({type(exc).__name__}: {exc})")
-                            record(sub, result)
-                finally:
-                    engine.close()
+            workers = min(max(1, jobs or default_workers()), len(todo))
+            engine = Engine(workers, warm=warm)  # its zygotes warm up while the offline API starts
+            try:
+                with private_api(out / ".offline-api") as api, ThreadPoolExecutor(max_workers=workers) as pool:
+                    futures = {pool.submit(grade_submission, sub, plan, engine=engine, api=api,
+                                           timeout=timeout): sub for sub in todo}
+                    for future in as_completed(futures):
+                        sub = futures[future]
+                        try:
+                            result = future.result()
+                        except Exception as exc:  # noqa: BLE001 - our fault: recorded as not graded, run goes on
+                            result = not_graded(sub, plan, f"the grader failed ({type(exc).__name__}: {exc})")
+                        record(sub, result)
+            finally:
+                engine.close()
         book.finish(run_id)
         book.close()
         run = GradingRun([done[s.learner] for s in submissions], plan.step_columns, plan.question_columns,
