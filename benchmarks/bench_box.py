@@ -9,11 +9,12 @@ boxed child per step), a private offline Images API, a channel opened and closed
 on a tmpfs. Each round runs the five steps once in each box, the order of the boxes rotating from
 round to round, so all see the same machine:
 
-- **full**: the box as it is (a PID namespace of its own under a small init, a seccomp filter loaded
-  before the learner's code, as `sandbox.box()` finds them on this machine);
-- **without**: the same slot with `pid_namespace` and `seccomp` switched off: the box as it was
-  before those two parts (mount, network, IPC and UTS namespaces, chroot, a uid, cgroups, limits, a
-  fresh keyring and no_new_privs stay on in every variant, as they cost one system call each);
+- **full**: the box as it is: the slot's namespace host (pid 1 of the slot's PID namespace, with its
+  network namespace, made once) forks the step, which makes its own mount, IPC and UTS namespaces;
+  a seccomp filter loaded before the learner's code; as `sandbox.box()` finds them on this machine;
+- **without**: the same slot with `pid_namespace` and `seccomp` switched off: the zygote forks the
+  step, which makes all its namespaces (network included) itself, and no PID namespace (chroot, a uid,
+  cgroups, limits, a fresh keyring and no_new_privs stay on in every variant);
 - **pid namespace only** and **seccomp only**: one of the two, to tell their costs apart.
 
 The time of a step is what `run_step` reports for it (from copying the work in to judging the

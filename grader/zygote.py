@@ -152,8 +152,9 @@ def _wait_until(pid: int, deadline: float) -> int | None:
             os.close(handle)
 
 
-def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None) -> dict:
-    """Wait for the step's first process `pid`, at most `timeout` seconds; then kill whatever is left of it."""
+def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None, keep: tuple[int, ...] = ()) -> dict:
+    """Wait for the step's first process `pid`, at most `timeout` seconds; then kill whatever is left of it
+    (never the processes in `keep`: the slot's namespace host)."""
     from grader.sandbox import kill_step
 
     status = _wait_until(pid, time.monotonic() + timeout)
@@ -165,7 +166,7 @@ def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = 
             pass
     if timed_out:
         _, status = os.waitpid(pid, 0)
-    kill_step(uid, cgroups or [])
+    kill_step(uid, cgroups or [], keep)
     if timed_out:
         return {"exit_code": None, "timed_out": True}
     assert status is not None
@@ -213,7 +214,16 @@ class _Host:
         return started
 
     def send(self, message: dict) -> None:
-        os.write(self.jobs, (json.dumps(message) + "\n").encode())
+        try:
+            os.write(self.jobs, (json.dumps(message) + "\n").encode())
+        except OSError as exc:
+            raise EOFError(f"the slot's namespace host is gone ({exc.strerror or exc})") from None
+
+    def alive(self) -> bool:
+        try:
+            return os.waitpid(self.pid, os.WNOHANG)[0] == 0
+        except ChildProcessError:
+            return False
 
     def receive(self, deadline: float) -> dict | None:
         """The host's next message, or None at `deadline`; EOFError if the host is gone."""
@@ -250,7 +260,10 @@ class _Host:
 
     def close(self) -> None:
         for fd in (self.jobs, self.reports):
-            os.close(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         try:
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
@@ -274,6 +287,9 @@ def main() -> None:
     for line in sys.stdin:
         job = json.loads(line)
         reply.flush()
+        if slot_host is not None and not slot_host.alive():  # ended between steps: a new one, nothing lost
+            slot_host.close()
+            slot_host = None
         if hosted and job.get("isolate") and job.get("pid_namespace", True):
             if slot_host is None:
                 slot_host = _Host.start()
@@ -290,8 +306,9 @@ def main() -> None:
         pid = os.fork()
         if pid == 0:
             _child(job)
-        print(json.dumps(wait(pid, float(job.get("timeout", 30)), job.get("uid"), job.get("cgroups"))), file=reply,
-              flush=True)
+        keep = (slot_host.pid,) if slot_host is not None else ()
+        answer = wait(pid, float(job.get("timeout", 30)), job.get("uid"), job.get("cgroups"), keep)
+        print(json.dumps({**answer, "host": keep[0]} if keep else answer), file=reply, flush=True)
     if slot_host is not None:
         slot_host.close()
 

@@ -908,3 +908,74 @@ def test_without_root_the_weaker_box_keeps_what_it_says(tmp_path: Path) -> None:
         assert "'=cmd|' -C calc'!A0" in cells
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+LEAVE_BEHIND = '''
+import ctypes, os, socket, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+shm = libc.shmget(0x5EED, 4096, 0o1666)  # IPC_CREAT | 0666: a System V segment the next step might find
+if os.fork() == 0:  # a daemon: its own session, a listening port, an hour of sleep
+    os.setsid()
+    if os.fork() == 0:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 9999))
+        server.listen(5)
+        time.sleep(3600)
+    os._exit(0)
+time.sleep(0.3)
+print("LEFT", shm, os.getpid(), os.getppid(), flush=True)
+'''
+
+LOOK_AROUND = '''
+import ctypes, errno, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+me = os.getpid()
+seen = [pid for pid in range(1, 4096) if pid != me and (libc.kill(pid, 0) == 0 or ctypes.get_errno() == errno.EPERM)]
+shm = libc.shmget(0x5EED, 0, 0)
+try:
+    socket.create_connection(("127.0.0.1", 9999), timeout=1).close()
+    port = "open"
+except OSError:
+    port = "closed"
+print("SAW", seen, shm, port, os.getppid(), flush=True)
+'''
+
+
+def test_a_slots_steps_share_nothing_through_its_namespaces(tmp_path: Path) -> None:
+    """The steps of one worker slot run in its PID and network namespaces, one after another: what a step
+    leaves (a daemon with a listening port, a System V segment) is gone for the next, which sees only pid 1
+    and itself; a step with namespaces of its own in between leaves the slot's host as it was."""
+    from grader.api import private_api
+    from grader.engine import Engine
+    from grader.grade import choose_lessons, step_column
+    from grader.handin import find_work
+    from grader.runner import run_step
+
+    lesson = choose_lessons(["1"])[0]
+    step = lesson.steps[0]
+    work = {}
+    for name, script in (("leaves", LEAVE_BEHIND), ("looks", LOOK_AROUND)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "imageGen.py").write_text(script, encoding="utf-8")
+        work[name] = find_work(tmp_path / name, [lesson], tmp_path / f"scratch-{name}").lessons[lesson.number]
+    engine = Engine(1, warm=True)
+    (slot,) = engine._all
+    if not slot.pid_namespace:
+        engine.close()
+        pytest.skip("no PID namespace on this machine")
+    outputs: list[str] = []
+    try:
+        with private_api(tmp_path / "api") as api:
+            for name, own_namespaces in (("leaves", False), ("looks", False), ("leaves", True), ("looks", False)):
+                slot.pid_namespace = not own_namespaces
+                outcome = run_step(work[name], step, step_column(lesson, 1), slot=slot, api=api)
+                assert not outcome.fault, outcome.fault
+                outputs.append(outcome.stdout)
+    finally:
+        engine.close()
+    left = outputs[0].split()
+    assert left[0] == "LEFT" and int(left[1]) >= 0 and left[3] == "1", outputs[0]  # it made its segment; parent pid 1
+    for seen in (outputs[1], outputs[3]):
+        assert seen.startswith("SAW [1] -1 closed 1"), seen  # pid 1 only, no segment, the port gone
+    assert outputs[2].startswith("LEFT"), outputs[2]
