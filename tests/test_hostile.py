@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -979,3 +980,46 @@ def test_a_slots_steps_share_nothing_through_its_namespaces(tmp_path: Path) -> N
     for seen in (outputs[1], outputs[3]):
         assert seen.startswith("SAW [1] -1 closed 1"), seen  # pid 1 only, no segment, the port gone
     assert outputs[2].startswith("LEFT"), outputs[2]
+
+
+def test_a_namespace_host_lost_mid_step_is_our_fault_and_the_next_step_runs(tmp_path: Path) -> None:
+    """The slot's namespace host killed while a step runs (by us: no step can signal it): that step is not
+    graded, with the reason, never a zero; the next step gets a new host and is graded."""
+    from grader.api import private_api
+    from grader.engine import Engine
+    from grader.grade import choose_lessons, step_column
+    from grader.handin import find_work
+    from grader.runner import run_step
+
+    lesson = choose_lessons(["1"])[0]
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "imageGen.py").write_text("import time\ntime.sleep(20)\n", encoding="utf-8")
+    slow = find_work(tmp_path / "slow", [lesson], tmp_path / "scratch-slow").lessons[lesson.number]
+    honest = find_work(HONEST["honest_correct"], [lesson], tmp_path / "scratch-honest").lessons[lesson.number]
+    engine = Engine(1, warm=True)
+    (slot,) = engine._all
+    if not slot.pid_namespace:
+        engine.close()
+        pytest.skip("no PID namespace on this machine")
+    try:
+        with private_api(tmp_path / "api") as api:
+            outcomes: list = []
+            runner = threading.Thread(target=lambda: outcomes.append(
+                run_step(slow, lesson.steps[0], step_column(lesson, 1), slot=slot, api=api, timeout=15)))
+            runner.start()
+            zygote = slot.zygote.pid  # type: ignore[union-attr]
+            deadline = time.monotonic() + 10
+            hosts: list[str] = []
+            while not hosts and time.monotonic() < deadline:
+                time.sleep(0.1)
+                hosts = Path(f"/proc/{zygote}/task/{zygote}/children").read_text().split()
+            assert hosts, "the zygote forked no namespace host"
+            time.sleep(0.5)  # the step is asleep in it
+            os.kill(int(hosts[0]), signal.SIGKILL)
+            runner.join(30)
+            (lost,) = outcomes
+            assert lost.fault and "namespace host" in lost.fault and not lost.passed, lost
+            after = run_step(honest, lesson.steps[0], step_column(lesson, 1), slot=slot, api=api)
+            assert not after.fault and after.passed, after
+    finally:
+        engine.close()
