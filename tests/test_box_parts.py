@@ -108,9 +108,13 @@ def test_the_hosts_relay_caps_connections_relays_both_ways_and_drops_them_when_t
     threads = [threading.Thread(target=serve, daemon=True), threading.Thread(target=loop, daemon=True)]
     for t in threads:
         t.start()
+    clients: list[socket.socket] = []
     try:
-        clients = [socket.create_connection(listener.getsockname()) for _ in range(sandbox.FORWARDED_AT_ONCE + 4)]
-        time.sleep(0.5)
+        clients += [socket.create_connection(listener.getsockname()) for _ in range(sandbox.FORWARDED_AT_ONCE + 4)]
+        deadline = time.monotonic() + 10
+        while len(accepted) < sandbox.FORWARDED_AT_ONCE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # time for any connection past the cap to be (wrongly) relayed too
         assert len(accepted) == sandbox.FORWARDED_AT_ONCE
         big = os.urandom(3 * sandbox._Relay.BUFFER)
         first = clients[0]
@@ -130,17 +134,22 @@ def test_the_hosts_relay_caps_connections_relays_both_ways_and_drops_them_when_t
                 pass
         for c in clients[1:]:
             c.close()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while relay.peer and time.monotonic() < deadline:  # each closed connection frees its place
+            time.sleep(0.05)
         second = socket.create_connection(listener.getsockname())
+        clients.append(second)
         second.settimeout(5)
         second.sendall(b"ping")
         assert second.recv(10) == b"ping"
-        calls.append(relay.drop_all)  # the step has ended
+        dropped = threading.Event()
+        calls.append(lambda: (relay.drop_all(), dropped.set()))  # the step has ended
+        assert dropped.wait(5)
         assert second.recv(10) == b""
         assert relay.peer == {} and relay.out == {}
-        first.close()
-        second.close()
     finally:
+        for c in clients:
+            c.close()
         done.set()
         for t in threads:
             t.join()
