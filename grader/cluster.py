@@ -4,16 +4,19 @@
 `--cluster local:4` (a LocalCluster of four worker processes on this machine).
 
 - **Submissions travel as data.** Each learner's folder is packed here into a tar (regular files
-  only, never a link, within the bounds below) and unpacked on the worker into a private temporary
-  folder: no shared filesystem is needed.
+  only, never a link, within the bounds of a submission, `handin.submission_files`) and unpacked on
+  the worker into a private temporary folder: no shared filesystem is needed. A folder past those
+  bounds is the learner's fault wherever it is graded: it is graded here, as a worker or a local run
+  grades it (nothing of it runs, every lesson fails with the reason), never "not graded".
 - **Each worker grades as `grader grade` does on one machine.** A worker plugin starts, once per
   worker, the warm engine (one slot per worker thread), the box and a private offline API, and stops
   them at teardown. Each learner is graded by the same `grade_submission` the local path runs, so a
   result is the same wherever it was computed.
 - **Refused workers.** At registration every worker says whether its grading plan (lessons, checks,
-  keys, the grader's own code: `Plan.fingerprint`) is this machine's and whether it can build the
-  full box. One that differs, or one with the weaker box unless `--allow-weak-box`, stops the run
-  before anything is graded, with the reason for each.
+  keys, the grader's code and the whole `course` package, the offline API and its data included:
+  `Plan.fingerprint_parts`) is this machine's and whether it can build the full box. One that
+  differs, or one with the weaker box unless `--allow-weak-box`, stops the run before anything is
+  graded, with the reason for each.
 - **Only this process writes.** Results come back as plain data and are saved as they arrive, so
   resuming a run and skipping unchanged learners work as they do locally. At most `WINDOW_PER_THREAD`
   learners per worker thread are in flight at once.
@@ -39,8 +42,8 @@ from typing import Any, Callable, Iterator
 
 from course.errors import CourseError
 
-from .copying import MAX_DEPTH, SKIPPED, TooBig, walk
-from .handin import MAX_DEPTH as HANDIN_DEPTH
+from .copying import TooBig
+from .handin import MAX_SUBMISSION_BYTES, check_submission, submission_files
 from .submissions import Submission
 
 try:
@@ -54,11 +57,9 @@ CRASH_ON = "COURSE_GRADER_CRASH_ON"  # tests only: a worker dies (exit 137) when
 ALLOWED_FAILURES = 3  # workers a learner's grading may kill before it is given up as not graded
 WINDOW_PER_THREAD = 4  # learners in flight per worker thread
 NO_WORKERS_SECONDS = 600.0  # with no worker at all for this long, the learners left are not graded
-MAX_PACK_BYTES = 200 * 1024 * 1024  # as a class's zip or a Gradescope submission may hold
-MAX_PACK_FILES = 20_000
-PACK_SECONDS = 60.0
-# Folders no stage of grading reads (hand-in search, step copies), except `.course`: its attempts.json counts.
-PACK_SKIPPED = tuple(name for name in SKIPPED if name != ".course")
+# A worker is sent what grading may read of a submission, within a submission's bounds: the same bounds as
+# on one machine, so that a folder too large to send is one too large to grade anywhere.
+MAX_PACK_BYTES = MAX_SUBMISSION_BYTES  # and at most handin.MAX_SUBMISSION_FILES files
 MTIME_NS = "COURSE.mtime_ns"  # a pax field: the exact mtime, as "the newest file" decides between copies
 
 
@@ -76,9 +77,7 @@ def need_dask() -> None:
 def pack(folder: Path) -> bytes:
     """A learner's folder as a tar: its regular files (no links, no special files) with their exact
     modification times, without the folders no grading stage reads; TooBig past the bounds."""
-    deadline = time.monotonic() + PACK_SECONDS
-    files = walk(folder, max_files=MAX_PACK_FILES, max_depth=HANDIN_DEPTH + MAX_DEPTH, skipped=PACK_SKIPPED,
-                 deadline=deadline)
+    files = submission_files(folder)
     total = sum(e.size for e in files)
     if total > MAX_PACK_BYTES:
         raise TooBig(f"the submission holds {total // 2**20} MB, more than the {MAX_PACK_BYTES // 2**20} MB "
@@ -331,6 +330,9 @@ def grade_on_cluster(cluster: Any, todo: list[Submission], plan: Any, *, lessons
     connection = _Connection(cluster)
     client = connection.client
     plugin = GradingPlugin(lessons, plan.fingerprint_parts(), timeout=timeout, warm=warm, allow_weak_box=allow_weak_box)
+
+    def unsent(sub: Submission, why: str) -> dict[str, Any] | str:
+        return _grade_unsent(sub, plan, why, timeout=timeout)
     previous: tuple[int, float] | None = None
     try:
         for note in _register(client, plugin):
@@ -339,7 +341,7 @@ def grade_on_cluster(cluster: Any, todo: list[Submission], plan: Any, *, lessons
             previous = client.run_on_scheduler(_tune_scheduler, ALLOWED_FAILURES, 1.0)
         except Exception:  # noqa: BLE001 - a scheduler that forbids it keeps its own settings
             previous = None
-        for sub, outcome in _results(client, todo):
+        for sub, outcome in _results(client, todo, unsent):
             if isinstance(outcome, dict):
                 from .results import LearnerResult
 
@@ -357,8 +359,28 @@ def grade_on_cluster(cluster: Any, todo: list[Submission], plan: Any, *, lessons
         connection.close()
 
 
-def _results(client: Any, todo: list[Submission]) -> Iterator[tuple[Submission, dict[str, Any] | str]]:
-    """(submission, its result as data, or why it was not graded), as they come, with a bounded window."""
+def _grade_unsent(sub: Submission, plan: Any, why: str, *, timeout: float) -> dict[str, Any] | str:
+    """A submission that could not be packed: past a submission's bounds it is the learner's, graded here as
+    anywhere (the hand-in search refuses it the same way, so nothing of it runs and no worker is needed);
+    else (it changed while it was read, say) why it was not graded."""
+    from .grade import grade_submission
+
+    try:
+        check_submission(sub.path)
+    except TooBig:
+        result = grade_submission(sub, plan, engine=None, api=None, timeout=timeout)
+        if not any(step.fault for step in result.steps):  # it stayed past the bounds while it was graded
+            return result.to_dict()
+    return f"the submission could not be sent to a grading worker ({why})"
+
+
+Outcome = dict[str, Any] | str  # a learner's result as data, or why they were not graded
+
+
+def _results(client: Any, todo: list[Submission],
+             unsent: Callable[[Submission, str], Outcome]) -> Iterator[tuple[Submission, Outcome]]:
+    """(submission, its result as data, or why it was not graded), as they come, with a bounded window;
+    `unsent(sub, why)` gives the outcome of a submission that cannot be sent to a worker."""
     from distributed import KilledWorker, wait
 
     run = uuid.uuid4().hex[:8]
@@ -378,7 +400,7 @@ def _results(client: Any, todo: list[Submission]) -> Iterator[tuple[Submission, 
             try:
                 packed = pack(sub.path)
             except TooBig as exc:
-                yield sub, f"the submission could not be sent to a grading worker ({exc})"
+                yield sub, unsent(sub, str(exc))
                 continue
             future = client.submit(grade_packed, sub.learner, os.fsencode(sub.path.name), packed, sub.content_hash(),
                                    key=f"grade-learner-{run}-{index}", pure=False)

@@ -61,6 +61,7 @@ class Plan:
     lessons: list[Lesson]
     questions: dict[str, Question]
     _ids: dict[int, list[str]] = field(default_factory=dict, repr=False)
+    root: Path = REPO  # the checkout whose files the fingerprint reads
 
     def lesson_questions(self, lesson: Lesson) -> list[str]:
         if lesson.number not in self._ids:
@@ -87,13 +88,12 @@ class Plan:
         for task_id in sorted(self.questions):  # the key files' bytes: stable across processes, unlike repr()
             path = self.questions[task_id].path
             yield f"key {task_id}", task_id.encode() + (Path(path).read_bytes() if path else b"")
-        modules = (sorted((REPO / "grader").glob("*.py")) + sorted((REPO / "course" / "lesson").glob("*.py"))
-                   + [REPO / "course" / name for name in ("steps.py", "scripts.py", "jupyter/notebooks.py")])
-        for module in modules:
-            yield module.relative_to(REPO).as_posix(), module.read_bytes()
+        for path in graded_files(self.root):
+            yield path.relative_to(self.root).as_posix(), path.read_bytes()
 
     def fingerprint(self) -> str:
-        """Changes whenever what grading means changes: lessons graded, checks, keys, the grader's code."""
+        """Changes whenever what grading means changes: lessons graded, checks, keys, and the code and data that
+        grade (the grader, the whole `course` package with the offline API and its data, the lesson assets)."""
         digest = hashlib.sha256()
         for _, data in self._parts():
             digest.update(data)
@@ -102,6 +102,27 @@ class Plan:
     def fingerprint_parts(self) -> dict[str, str]:
         """Each part of the fingerprint with a digest of its own: says which part differs between two machines."""
         return {name: hashlib.sha256(data).hexdigest()[:16] for name, data in self._parts()}
+
+
+# What decides a grade, besides the lessons and keys above: the grader; the whole `course` package, since a
+# step imports it in its box (the SDK's connection, the step runner, the notebook runner), the grader
+# reads its lessons, pages, checks and hints, and its offline API answers every request (with the models,
+# sizes and policies of its data files); and the assets a lesson's steps upload.
+GRADED_TREES = ("grader", "course", "solutions/assets")
+NOT_GRADED = ("__pycache__",)  # compiled copies: made by each machine from the files counted here
+
+
+def graded_files(root: Path = REPO) -> list[Path]:
+    """Every file under `GRADED_TREES` of the checkout `root` (caches and hidden files aside), in a stable order."""
+    found = []
+    for tree in GRADED_TREES:
+        for path in sorted((root / tree).rglob("*")):
+            parts = path.relative_to(root).parts
+            if any(part in NOT_GRADED or part.startswith(".") for part in parts) or path.suffix == ".pyc":
+                continue
+            if path.is_file() and not path.is_symlink():
+                found.append(path)
+    return found
 
 
 def make_plan(lessons: list[str] | None = None, *, keys: Path | None = KEYS) -> Plan:

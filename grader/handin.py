@@ -22,22 +22,39 @@ Learners do not always hand in `imageGen.py` at the top of their folder. The rul
 A lesson with no such file is "not handed in" when the folder holds nothing that could be it, and
 "handed in but not found" when it holds files that might be (another name, another place): the
 feedback then lists what the folder holds, and the summary lists those learners by name.
+
+Everything here runs in the grader's own process, outside any box, so it reads within bounds: a
+folder past `MAX_SUBMISSION_FILES` or `MAX_SUBMISSION_BYTES` is not searched at all (every lesson of
+it fails with the reason, on one machine as on a cluster, whose workers are sent no more), and a
+lesson's code past `MAX_SOURCE_BYTES` is never parsed (the lesson fails with the reason).
 """
 
 from __future__ import annotations
 
-import ast
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from course.jupyter.notebooks import MAX_NOTEBOOK_BYTES
+from course.lesson.checks import MAX_SOURCE_BYTES, code_facts, too_much_code
 from course.lesson.lessons import Lesson
 
-from .copying import readable
+from . import copying
+from .copying import Entry, TooBig, readable
 
 MAX_DEPTH = 3  # folders below the learner's own
+# A learner's whole folder: every file some stage of grading may read (this search, a step's copy of
+# a folder three down, .course/attempts.json). Far past any lesson's needs; the same bound on one
+# machine and on a cluster, which sends a worker no more.
+MAX_SUBMISSION_FILES = 20_000
+MAX_SUBMISSION_BYTES = 200 * 1024 * 1024  # as a class's zip may hold
+SUBMISSION_DEPTH = MAX_DEPTH + copying.MAX_DEPTH
+SUBMISSION_SKIPPED = tuple(name for name in copying.SKIPPED if name != ".course")  # its attempts.json counts
+SUBMISSION_SECONDS = 60.0
+MAX_KEY_SCAN = 1_000_000  # bytes of a file searched for an API key
 MAX_LISTED = 40  # files a "what the folder holds" line names
 MAX_INNER_ZIP = 50 * 1024 * 1024  # what a zip inside a submission may unpack to
 MAX_INNER_ZIPS = 5
@@ -91,7 +108,7 @@ class Found:
     def note(self) -> str:
         """What the feedback says about the file graded, when it is not simply `imageGen.py`."""
         if self.chosen is None:
-            return ""
+            return f"lesson {self.lesson.number}: {self.problem}" if self.status == FOUND and self.problem else ""
         parts = []
         if self.chosen.notebook:
             parts.append(f"lesson {self.lesson.number}: graded the notebook {self.chosen.relative} "
@@ -194,33 +211,28 @@ def walk(folder: Path, max_depth: int = MAX_DEPTH) -> list[tuple[Path, int]]:
 
 
 def _untouched(data: bytes, notebook: bool) -> bool:
-    """Every step still as the exercise has it (`todo()`): nothing of the learner's to grade."""
+    """Every step still as the exercise has it (`todo()`): nothing of the learner's to grade. Code too large
+    to parse is the learner's (an exercise is a few KB), to be graded as it is."""
     try:
         if notebook:
             from course.jupyter.notebooks import code_cells_text
 
             text = code_cells_text(data)
         else:
-            text = data.decode("utf-8-sig")
-        tree = ast.parse(text)
+            text = data.decode("utf-8-sig", "replace")  # as `_script_of` decodes it: the checks reuse this parse
     except Exception:  # noqa: BLE001 - unreadable or broken: it is the learner's, to be graded as it is
         return False
-    steps = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and re.fullmatch(r"step\d+", n.name)]
-    if not steps:
-        return False
-
-    def calls_todo(fn: ast.FunctionDef) -> bool:
-        return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "todo" for n in ast.walk(fn))
-
-    return all(calls_todo(fn) for fn in steps)
+    steps = [facts for name, facts in code_facts(text).items() if re.fullmatch(r"step\d+", name)]
+    return bool(steps) and all("todo" in facts.calls for facts in steps)
 
 
 def _course_mark(path: Path) -> tuple[int, str] | None:
-    """(lesson, script) a notebook made by `course notebook` carries in its metadata, whatever its name."""
+    """(lesson, script) a notebook made by `course notebook` carries in its metadata, whatever its name.
+    A notebook too large to be read as a lesson's is not parsed for it."""
     import json
 
     try:
-        if path.stat().st_size > 32 * 1024 * 1024:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
             return None
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
         mark = data["metadata"]["course"]
@@ -239,13 +251,23 @@ def _candidates(files: list[tuple[Path, int]], shown: dict[Path, str], lesson: L
         if ranked is None:
             continue
         try:
-            data = path.read_bytes()
-            mtime = path.stat().st_mtime
+            info = path.stat()
+            # Read only what could be parsed: a file past these bounds is the learner's, never an untouched exercise.
+            limit = MAX_NOTEBOOK_BYTES if ranked[1] else MAX_SOURCE_BYTES
+            data = None if info.st_size > limit else _read_at_most(path, limit)
         except OSError:
             continue
         rank, notebook = ranked
-        out.append(Candidate(path, shown[path], depth, rank, notebook, _untouched(data, notebook), mtime))
+        untouched = data is not None and _untouched(data, notebook)
+        out.append(Candidate(path, shown[path], depth, rank, notebook, untouched, info.st_mtime))
     return sorted(out, key=Candidate.order)
+
+
+def _read_at_most(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None when it holds more than `limit` (never reading more than that)."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    return data if len(data) <= limit else None
 
 
 def _script_of(candidate: Candidate, lesson: Lesson) -> tuple[bytes | None, str, str]:
@@ -255,18 +277,20 @@ def _script_of(candidate: Candidate, lesson: Lesson) -> tuple[bytes | None, str,
 
     if not candidate.notebook:
         try:
-            data = candidate.path.read_bytes()
+            size = candidate.path.stat().st_size
+            data = None if size > MAX_SOURCE_BYTES else _read_at_most(candidate.path, MAX_SOURCE_BYTES)
         except OSError as exc:
             return None, f"{candidate.relative} can't be read ({exc.strerror})", ""
+        if data is None:  # never parsed, nor run: the learner is told why
+            return None, too_much_code(max(size, MAX_SOURCE_BYTES + 1), candidate.relative), ""
         return data, "", data.decode("utf-8-sig", "replace")
-    from course.jupyter.notebooks import notebook_code, notebook_script, read_notebook
+    from course.jupyter.notebooks import graded_notebook, read_notebook
 
     try:
         steps = [int(s["number"]) for s in lesson.steps]
         notebook = read_notebook(candidate.path)
-        name = candidate.path.name
-        return (notebook_script(notebook, steps, name=name).encode("utf-8"), "",
-                notebook_code(notebook, steps, name=name))
+        script, code = graded_notebook(notebook, steps, name=candidate.path.name, shown=candidate.relative)
+        return script.encode("utf-8"), "", code
     except CourseError as exc:
         return None, str(exc), ""
     except Exception as exc:  # noqa: BLE001 - a hostile notebook must not stop the class's grading
@@ -278,7 +302,8 @@ def _key_warning(scripts: list[Candidate], files: list[tuple[Path, int]], shown:
     places = []
     for path in [c.path for c in scripts] + [p for p, _ in files if p.name.lower() in (".env", "env", "key.txt", "keys.txt")]:
         try:
-            text = path.read_bytes()[:1_000_000].decode("utf-8", "replace")
+            with open(path, "rb") as f:
+                text = f.read(MAX_KEY_SCAN).decode("utf-8", "replace")
         except OSError:
             continue
         match = KEY.search(text)
@@ -315,9 +340,34 @@ def _unpacked(files: list[tuple[Path, int]], root: Path, scratch: Path | None) -
     return out
 
 
+def submission_files(folder: Path) -> list[Entry]:
+    """Every file of a learner's folder that a stage of grading may read, listed within the bounds (files
+    and time); TooBig, with the reason in the learner's words, past them. A cluster sends a worker these."""
+    return copying.walk(folder, max_files=MAX_SUBMISSION_FILES, max_depth=SUBMISSION_DEPTH, skipped=SUBMISSION_SKIPPED,
+                        deadline=time.monotonic() + SUBMISSION_SECONDS)
+
+
+def check_submission(folder: Path) -> None:
+    """TooBig, with the reason, when a learner's folder is past the bounds of a submission."""
+    total = sum(entry.size for entry in submission_files(folder))
+    if total > MAX_SUBMISSION_BYTES:
+        raise TooBig(f"the submission holds {total // 2**20} MB, more than the {MAX_SUBMISSION_BYTES // 2**20} MB "
+                     "a submission may hold")
+
+
+def _too_big(lessons: list[Lesson], why: str) -> Handin:
+    """A folder past the bounds: not searched; each lesson fails with the reason, and nothing of it runs."""
+    problem = f"{why}, too many to grade: hand in the lesson's files without the rest"
+    return Handin({lesson.number: Found(lesson, FOUND, problem=problem) for lesson in lessons}, [], [])
+
+
 def find_work(root: Path, lessons: list[Lesson], scratch: Path | None = None) -> Handin:
     """Apply the rules above to one learner's folder, for the lessons being graded. Zips in the folder
     are unpacked into `scratch` (which must outlive the grading of this learner); without it, they are not."""
+    try:
+        check_submission(root)
+    except TooBig as exc:
+        return _too_big(lessons, str(exc))
     files = walk(root)
     holds = [readable(p.relative_to(root).as_posix()) for p, _ in files if not _junk(p.name)]
     shown = {p: readable(p.relative_to(root).as_posix()) for p, _ in files}

@@ -34,6 +34,7 @@ CLASS = ["amara", "ben.k", "wen_l", "kaito", "mateo.r", "sven.j", "laura.b", "ko
          "eitan_r"]
 LESSONS = ("--lesson", "1", "--lesson", "2")
 CORRECT = Path(__file__).with_name("fixtures") / "submissions" / "correct_everything"
+MAX_SUBMISSION_FILES = 20_000  # the files a submission may hold (grader.handin.MAX_SUBMISSION_FILES)
 TIMING = {"execution_time", "duration"}
 VOLATILE = [(re.compile(r"http://127\.0\.0\.1:\d+/\S*?(?=['\"\s)]|$)"), "<image url>"),
             (re.compile(r"\bcreated=\d+"), "created=<time>"), (re.compile(r"\bimg-[A-Za-z0-9]+"), "img-<id>"),
@@ -324,3 +325,72 @@ def test_workers_without_the_full_box_are_refused_unless_allowed(cluster: Cluste
     finally:
         cluster.close()
         shutil.rmtree(local, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------- the same code everywhere
+
+
+def checkout_copy(into: Path, *, changed: str | None = None) -> Path:
+    """The parts of this checkout that grade, copied; with `changed`, one byte of that file differs (a letter
+    of its docstring: the code still imports and grades the same)."""
+    for tree in ("grader", "course", "solutions"):
+        shutil.copytree(REPO / tree, into / tree, ignore=shutil.ignore_patterns("__pycache__"))
+    if changed is not None:
+        path = into / changed
+        data = path.read_bytes()
+        assert data.startswith(b'"""V')
+        path.write_bytes(b'"""v' + data[4:])
+    return into
+
+
+def test_the_fingerprint_names_a_worker_s_offline_api_when_one_byte_of_it_differs(tmp_path: Path) -> None:
+    from grader.grade import Plan, make_plan
+
+    plan = make_plan(["1"])
+    here = plan.fingerprint_parts()
+    same = Plan(plan.lessons, plan.questions, root=checkout_copy(tmp_path / "same")).fingerprint_parts()
+    assert same == here
+    assert {"course/offline/params.py", "course/offline/data/models.json", "course/steps.py",
+            "solutions/assets/mask.png"} <= set(here)
+    other = Plan(plan.lessons, plan.questions,
+                 root=checkout_copy(tmp_path / "other", changed="course/offline/params.py")).fingerprint_parts()
+    assert [name for name in here if other.get(name) != here[name]] == ["course/offline/params.py"]
+
+
+def test_a_worker_whose_offline_api_differs_is_refused_before_anything_is_graded(cluster: Cluster) -> None:
+    copy = checkout_copy(cluster.work / "checkout", changed="course/offline/params.py")
+    cluster.add_workers(1, environment=env(PYTHONPATH=str(copy)))
+    shutil.copytree(CORRECT, cluster.work / "class" / "ada")
+    refused = grader("grade", "class", "--out", "out", "--lesson", "1", "--quiet", "--cluster", cluster.address,
+                     cwd=cluster.work)
+    assert refused.returncode == 1, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "is refused: its course or grader differs from the client's (course/offline/params.py differ)" \
+        in refused.stderr
+    assert "Traceback" not in refused.stderr and not (cluster.work / "out" / "gradebook.csv").exists()
+
+
+# -------------------------------------------------------------------------- the same bounds everywhere
+
+
+def test_a_submission_too_large_to_send_to_a_worker_gets_the_result_it_gets_on_one_machine(tmp_path: Path) -> None:
+    """One file more than a submission may hold: on one machine and on a cluster alike, the learner's row is a
+    zero with the reason (never "not graded"), and the learner beside them is graded as usual."""
+    pytest.importorskip("distributed")
+    shutil.copytree(CORRECT, tmp_path / "class" / "ada")
+    shutil.copytree(CORRECT, tmp_path / "class" / "ben")
+    photos = tmp_path / "class" / "ben" / "photos"
+    photos.mkdir()
+    for index in range(MAX_SUBMISSION_FILES + 1 - 2):  # with imageGen.py and answers.json: one file too many
+        (photos / f"{index:05d}.jpg").touch()
+    graded = {}
+    for where, extra in (("local", ()), ("cluster", ("--cluster", "local:1"))):
+        done = grader("grade", "class", "--out", where, "--lesson", "1", "--quiet", *extra, cwd=tmp_path)
+        assert done.returncode == 0, where + done.stdout[-2000:] + done.stderr[-3000:]
+        graded[where] = tmp_path / where
+    assert (graded["cluster"] / "gradebook.csv").read_text(encoding="utf-8") == \
+        (graded["local"] / "gradebook.csv").read_text(encoding="utf-8")
+    assert book(graded["cluster"]) == book(graded["local"])
+    ben, ada = rows(graded["cluster"])["ben"], rows(graded["cluster"])["ada"]
+    assert ben["total"] == "0" and ada["percent"] == "100"
+    feedback = (graded["cluster"] / "ben" / "feedback.md").read_text(encoding="utf-8")
+    assert f"the submission holds more than {MAX_SUBMISSION_FILES:,} files, too many to grade" in feedback

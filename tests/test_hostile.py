@@ -790,7 +790,7 @@ def test_each_odd_folder_is_its_own_row_with_a_clear_reason(batch_two: BatchTwo)
     assert batch_two.rows["answers_is_a_folder"]["total"] == "90"  # its answers are a folder: not answered
     assert batch_two.rows["answers_deep"]["total"] == "90"  # thirty folders down: past where answers are looked for
     assert batch_two.rows["fifo_inside"]["total"] == "190"  # the FIFO named imageGen2.py is no lesson 2
-    for learner, words in (("seventy_mb", "70 MB"), ("twenty_thousand_files", "more than 10,000 files")):
+    for learner, words in (("seventy_mb", "70 MB"), ("twenty_thousand_files", "more than 20,000 files")):
         steps = batch_two.results[learner]["steps"]
         assert all(not s["passed"] and words in s["reason"] for s in steps), (learner, steps[0]["reason"])
     assert (batch_two.out / "gradebook.csv").is_file() and (batch_two.out / "summary.html").is_file()

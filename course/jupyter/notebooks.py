@@ -485,6 +485,10 @@ def _missing_steps(missing: list[int], name: str) -> str:
 def notebook_code(notebook: dict[str, Any], steps: list[int], *, name: str = "notebook") -> str:
     """A notebook's code cells, as one plain text (what the checks that read code look at)."""
     cells, missing = _cells(notebook, steps, name)
+    return _joined_code(cells, missing, name)
+
+
+def _joined_code(cells: list[tuple[int, str]], missing: list[int], name: str) -> str:
     return "\n\n".join([text for _, text in cells] + [_missing_steps(missing, name)]).strip() + "\n"
 
 
@@ -493,6 +497,26 @@ def notebook_script(notebook: dict[str, Any], steps: list[int], *, name: str = "
     order, the learner's own cells included (a helper above step 1, an extra import), each run as a kernel
     runs it (an error ends that cell only); then the step runner. A step no cell defines fails clearly."""
     cells, missing = _cells(notebook, steps, name)
+    return _runnable_script(cells, missing, steps, name)
+
+
+def graded_notebook(notebook: dict[str, Any], steps: list[int], *, name: str = "notebook",
+                    shown: str | None = None) -> tuple[str, str]:
+    """(`notebook_script`, `notebook_code`) of a learner's notebook, for the grader: each cell parsed once for
+    both. Code too large to parse in the grader's own process raises CourseError, with the reason (`shown`:
+    the notebook as the learner sees it, `lesson1/imageGen.ipynb`)."""
+    from ..lesson.checks import too_much_code
+
+    size = sum(len(_cell_text(c).encode("utf-8", "surrogatepass")) for c in notebook.get("cells", [])
+               if isinstance(c, dict) and c.get("cell_type") == "code")
+    why = too_much_code(size, shown or name, notebook=True)
+    if why:
+        raise CourseError(why + ".")
+    cells, missing = _cells(notebook, steps, name)
+    return _runnable_script(cells, missing, steps, name), _joined_code(cells, missing, name)
+
+
+def _runnable_script(cells: list[tuple[int, str]], missing: list[int], steps: list[int], name: str) -> str:
     parts = [NOTEBOOK_PRELUDE.format(name=name)]
     parts += [f"_cell(globals(), {index}, {text!r}, {name!r})" for index, text in cells]
     if missing:

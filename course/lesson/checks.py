@@ -43,8 +43,10 @@ only when one of the step's other visible checks passed (no points for a step th
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -382,11 +384,8 @@ def _check_caught(spec: dict[str, Any], run: StepRun) -> Outcome:
 
 def calls(source: str | None, caller: str, callee: str) -> bool:
     """Whether the function `caller` in `source` calls `callee()` (the last definition of it counts)."""
-    import ast
-
-    function = _step_function(source, caller)
-    return function is not None and any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == callee
-                                        for n in ast.walk(function))
+    function = code_facts(source).get(caller)
+    return function is not None and callee in function.calls
 
 
 def _check_after_error(spec: dict[str, Any], run: StepRun) -> Outcome:
@@ -441,12 +440,26 @@ def _sent_images(spec: dict[str, Any], run: StepRun) -> dict[str, int]:
     return prints
 
 
+def _saved_prints(path: Path, size: list[int]) -> tuple[dict[str, str] | None, str]:
+    """A saved picture's fingerprints, or None; and why it was not read, when its header or its file's size
+    already says it cannot be a picture the API sent (then it is never decoded, nor read whole)."""
+    from . import fingerprints
+
+    try:
+        why = fingerprints.too_large(size[0], size[1], path.stat().st_size)
+        if why:
+            return None, why
+        with open(path, "rb") as f:
+            data = f.read(fingerprints.MAX_FILE_BYTES + 1)  # it may have grown since: never more than this
+    except OSError:
+        return None, ""
+    return fingerprints.of_file(data), fingerprints.too_large(size[0], size[1], len(data))
+
+
 def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
     if run.workdir is None:
         return False, "there was no working folder to look in"
     from PIL import Image
-
-    from . import fingerprints
 
     pattern = spec.get("glob", "*.png")
     fresh = sorted(_saved_files(run.workdir, pattern, run.started), key=lambda p: (len(p.parts), str(p)))
@@ -471,13 +484,11 @@ def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
             problem = problem or f"{path.name} is {size[0]}x{size[1]}, not {spec['size'][0]}x{spec['size'][1]}"
             continue
         if spec.get("returned", True):
-            try:
-                prints = fingerprints.of_file(path.read_bytes()[: 64 * 1024 * 1024])
-            except OSError:
-                prints = None
+            prints, why = _saved_prints(path, size)
             hits = [sent[v] for v in (prints or {}).values() if v in sent]
             if not hits:
-                problem = problem or f"{path.name} is not the {kind} the API sent this run"
+                problem = problem or (f"{path.name} {why}, so it is not the {kind} the API sent this run" if why
+                                      else f"{path.name} is not the {kind} the API sent this run")
                 continue
             found.setdefault(hits[0], path.name)
         else:
@@ -552,39 +563,80 @@ def _check_printed_field(spec: dict[str, Any], run: StepRun) -> Outcome:
     return ok, "" if ok else f"the {name.replace('_', ' ')} the API sent is not in the output"
 
 
-def _step_function(source: str | None, name: str) -> Any:
+# ------------------------------------------------------------------------------ reading the code
+
+# A lesson script is a few KB. Its syntax tree costs about 400 times its text (4 MB of code: 1.7 GB and
+# 8 s to parse), in the grader's own process, so code past this is never parsed.
+MAX_SOURCE_BYTES = 1024 * 1024
+
+
+def too_much_code(size: int, name: str, *, notebook: bool = False) -> str:
+    """Why a lesson's code of `size` bytes is not read, in words for the learner; "" when it is read."""
+    if size <= MAX_SOURCE_BYTES:
+        return ""
+    shown = math.ceil(size / 2**20 * 10) / 10  # rounded up: 1 MB and a byte is never shown as "1.0 MB"
+    what = f"{name} holds {shown:.1f} MB of code" if notebook else f"{name} is {shown:.1f} MB"
+    return f"{what}, more than the {MAX_SOURCE_BYTES // 2**20} MB a lesson script may be"
+
+
+@dataclass(frozen=True)
+class FunctionFacts:
+    """What the checks that read code need of one top-level function: kept instead of its syntax tree."""
+
+    returns_value: bool  # a `return` with a value (not None), outside nested functions and classes
+    calls: frozenset[str]  # the plain names it calls: `step4()` -> "step4"
+
+
+def code_facts(source: str | None) -> dict[str, FunctionFacts]:
+    """Each top-level function of `source` (the last definition of a name counts), read once per text however
+    many checks ask; {} when there is none, the code does not parse, or it is too large to parse."""
+    if not source or len(source) > MAX_SOURCE_BYTES:
+        return {}
+    return _parsed_facts(source)
+
+
+@lru_cache(maxsize=16)  # a few learners graded at once, several checks each: small facts, never a tree, are kept
+def _parsed_facts(source: str) -> dict[str, FunctionFacts]:
     import ast
 
-    if not source:
-        return None
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    found = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
-    return found[-1] if found else None
+        return {}
+    found: dict[str, FunctionFacts] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            called = frozenset(n.func.id for n in ast.walk(node)
+                               if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
+            found[node.name] = FunctionFacts(_returns_value(node), called)
+    return found
+
+
+def _returns_value(function: Any) -> bool:
+    """Walked with a list, not by recursion: `1 + 1 + ...` a few thousand terms long nests that deep."""
+    import ast
+
+    todo = list(ast.iter_child_nodes(function))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Return) and node.value is not None and not (
+                isinstance(node.value, ast.Constant) and node.value.value is None):
+            return True
+        todo.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _check_returns(spec: dict[str, Any], run: StepRun) -> Outcome:
-    import ast
-
-    function = _step_function(run.source, f"step{run.step}")
+    name = f"step{run.step}"
+    if run.source and len(run.source) > MAX_SOURCE_BYTES:
+        return False, too_much_code(len(run.source), "the script")
+    function = code_facts(run.source).get(name)
     if function is None:
-        return False, f"step{run.step}() was not found in the script"
-
-    def returns_value(node: Any) -> bool:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-                continue
-            if isinstance(child, ast.Return) and child.value is not None and not (
-                    isinstance(child.value, ast.Constant) and child.value.value is None):
-                return True
-            if returns_value(child):
-                return True
-        return False
-
-    ok = returns_value(function)
-    return ok, "" if ok else f"step{run.step}() has no return line, so the steps that call it get None"
+        return False, f"{name}() was not found in the script"
+    ok = function.returns_value
+    return ok, "" if ok else f"{name}() has no return line, so the steps that call it get None"
 
 
 def _check_output_matches(spec: dict[str, Any], run: StepRun) -> Outcome:
