@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from course.errors import CourseError
+from course.untrusted_text import for_rich_markup, for_terminal
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -43,10 +44,12 @@ def _grade(args: argparse.Namespace) -> int:
         if was_reused:
             reused += 1
             return
-        progress.update(task, advance=1, description=f"{result.learner}: {result.total:g}/{result.possible:g}")
+        # rich reads the description as markup: a learner named "[blink]…" or "\x1b[2J" is shown as named
+        progress.update(task, advance=1,
+                        description=f"{for_rich_markup(result.learner)}: {result.total:g}/{result.possible:g}")
 
-    def note(text: str) -> None:
-        console.print(f"note: {text}", style="yellow", markup=False, soft_wrap=True)
+    def note(text: str) -> None:  # a note may name a learner's file or zip entry
+        console.print(f"note: {for_terminal(text, lines=True)}", style="yellow", markup=False, soft_wrap=True)
 
     with progress:
         run = grade_class(Path(args.submissions), Path(args.out), lessons=args.lesson, timeout=args.timeout,
@@ -62,22 +65,23 @@ def _grade(args: argparse.Namespace) -> int:
             outcomes = [s for r in handed_in for s in r.steps if s.column == column and s.graded]
             passed = sum(s.passed for s in outcomes)
             mean = sum(s.points for s in outcomes) / max(1, len(outcomes))
-            table.add_row(column, f"{passed}/{len(outcomes)}",
+            table.add_row(for_rich_markup(column), f"{passed}/{len(outcomes)}",
                           f"{mean:.2f}/{outcomes[0].max_points:g}" if outcomes else "-")
         for column in lesson.questions:
             outcomes = [q for r in run.results for q in r.questions if q.task_id == column]
             right = sum(q.points >= q.possible > 0 for q in outcomes)
             mean = sum(q.points for q in outcomes) / max(1, len(outcomes))
-            table.add_row(column, f"{right}/{len(outcomes)}",
+            table.add_row(for_rich_markup(column), f"{right}/{len(outcomes)}",
                           f"{mean:.2f}/{outcomes[0].possible:g}" if outcomes else "-")
     Console(highlight=False).print(table)
     out = Path(args.out).resolve()
     print(f"gradebook, feedback and summary in {out}")
-    missing = [r.learner for r in run.results if r.lessons and all(l.status == "not found" for l in r.lessons)]
+    missing = [for_terminal(r.learner) for r in run.results
+               if r.lessons and all(l.status == "not found" for l in r.lessons)]
     if missing:
         print(f"handed in, but no lesson file found (see summary.html): {', '.join(missing)}")
     if run.incomplete:
-        first = run.incomplete[0].faults[0] if run.incomplete[0].faults else "unknown"
+        first = for_terminal(run.incomplete[0].faults[0]) if run.incomplete[0].faults else "unknown"
         console.print(f"error: {len(run.incomplete)} learner(s) could not be fully graded because of a fault in the "
                       f"grader, not in their work ({first}). Their steps are marked 'not graded' and no grade was "
                       f"given for them; run the same command again to grade them.", markup=False, soft_wrap=True)
@@ -117,28 +121,30 @@ def _check(args: argparse.Namespace) -> int:
         finally:
             engine.close()
     console = Console(highlight=False)
+
+    def say(text: str, **style: str) -> None:
+        """Reasons, check texts and hints quote the learner's output and exceptions: shown, never run."""
+        console.print(for_terminal(text, lines=True), markup=False, soft_wrap=True, **style)
+
     for text in ([result.note] if result.note else []) + result.warnings:
-        console.print(f"({text})", style="dim", markup=False, soft_wrap=True)
+        say(f"({text})", style="dim")
     for step in result.steps:
-        console.print(f"{'✓' if step.passed else '✗'} {step.name}", style="green" if step.passed else "red",
-                      markup=False, soft_wrap=True)
+        say(f"{'✓' if step.passed else '✗'} {step.name}", style="green" if step.passed else "red")
         if step.fault:
-            console.print(f"    not checked: {step.fault}", markup=False, soft_wrap=True)
+            say(f"    not checked: {step.fault}")
             continue
         if step.reason:
-            console.print(f"    {step.reason}", markup=False, soft_wrap=True)
+            say(f"    {step.reason}")
         else:
             shown: set[str] = set()
             for check in step.checks:
                 if check.text not in shown:
                     shown.add(check.text)
-                    console.print(f"    {'✓' if check.passed else '✗'} {check.text}", markup=False, soft_wrap=True)
+                    say(f"    {'✓' if check.passed else '✗'} {check.text}")
         if step.hint:
-            console.print(f"    hint [{step.hint['id']}]: {step.hint['text']}", style="cyan", markup=False,
-                          soft_wrap=True)
+            say(f"    hint [{step.hint['id']}]: {step.hint['text']}", style="cyan")
     for q in result.questions:
-        console.print(f"{'✓' if q.points >= q.possible > 0 else '✗'} question {q.task_id}: {q.reason}",
-                      markup=False, soft_wrap=True)
+        say(f"{'✓' if q.points >= q.possible > 0 else '✗'} question {q.task_id}: {q.reason}")
     passed = sum(s.passed for s in result.steps)
     console.print(f"{passed}/{len(result.steps)} steps pass the public checks; "
                   f"{sum(q.points >= q.possible > 0 for q in result.questions)}/{len(result.questions)} questions right.")
@@ -216,18 +222,20 @@ def _guide(args: argparse.Namespace) -> int:
         right = sum(s.status == "correct" for s in graded)
         marked = sum(s.status == "to be marked" for s in graded)
         mean = sum(s.points for s in graded) / max(1, len(graded))
-        table.add_row(item.task_id, item.kind, f"{right}/{len(graded)}", str(marked), f"{mean:.2f}/{_fmt(item.possible)}")
+        table.add_row(for_rich_markup(item.task_id), for_rich_markup(item.kind), f"{right}/{len(graded)}",
+                      str(marked), f"{mean:.2f}/{_fmt(item.possible)}")
     Console(highlight=False).print(table)
     for listed in run.not_here:
-        print(f"not graded here: {listed.task_id} ({listed.kind}): {listed.why}")
+        print(for_terminal(f"not graded here: {listed.task_id} ({listed.kind}): {listed.why}"))
     waiting = sum(r.to_mark for r in run.results)
     out = Path(args.out).resolve()
     print(f"gradebook.csv, feedback/ and to_mark.csv in {out}" + (f"; {waiting} answers await a person's marking "
                                                                   "(to_mark.csv)" if waiting else ""))
     faulty = [r for r in run.results if r.faults]
     if faulty:
+        first = for_terminal(faulty[0].faults[0])
         print(f"error: {len(faulty)} learner(s) could not be fully graded because of a fault in the grader, not in "
-              f"their work ({faulty[0].faults[0]}). Those questions are marked 'not graded'; run the same command "
+              f"their work ({first}). Those questions are marked 'not graded'; run the same command "
               "again to grade them.", file=sys.stderr)
         return 3
     return 0

@@ -25,11 +25,12 @@ import csv
 import json
 import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from course.errors import CourseError
+from course.untrusted_text import for_markdown, markdown_code_block
 
 from course.lesson.assessments import judge, list_assessments, load_guide_assessments, workspace_of
 from course.lesson.code_tests import CodeTest, OutputCompare
@@ -42,6 +43,7 @@ from .copying import TooBig
 from .engine import Engine
 from .grade import _attempts
 from .handin import find_work
+from .reports import learner_folder, spreadsheet_safe
 from .runner import GraderFault
 from .submissions import Submission, load_submissions, unpack_zip
 
@@ -230,42 +232,69 @@ def grade_guide(submissions: Path, guide: Path, out: Path) -> GuideRun:
 
 
 def write_reports(run: GuideRun, tasks: dict[str, Any]) -> None:
-    out = run.out
-    (out / "feedback").mkdir(parents=True, exist_ok=True)
-    ids = list(tasks)
-    with open(out / "gradebook.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["learner", *ids, "total", "possible", "to_mark"])
-        for result in run.results:
-            points = {s.task_id: ("" if s.status == "not graded" else _fmt(s.points)) for s in result.scored}
-            writer.writerow([result.learner, *(points[i] for i in ids), _fmt(result.total), _fmt(result.possible),
-                             result.to_mark])
-    with open(out / "to_mark.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["learner", "question", "title", "type", "out_of", "answer", "guidance"])
-        for result in run.results:
-            for s in result.scored:
-                if s.status == "to be marked":
-                    writer.writerow([result.learner, s.task_id, s.title, s.kind, _fmt(s.possible),
-                                     "\n".join(s.answer), tasks[s.task_id].guidance])
+    (run.out / "feedback").mkdir(parents=True, exist_ok=True)
+    _write_csv(run.out / "gradebook.csv", _gradebook_rows(run, list(tasks)))
+    _write_csv(run.out / "to_mark.csv", _to_mark_rows(run, tasks))
     for result in run.results:
-        lines = [f"# {result.learner}: {_fmt(result.total)} of {_fmt(result.possible)} points", ""]
-        if result.to_mark:
-            lines += [f"{result.to_mark} answer(s) are marked by a person; their points are not in the total yet.", ""]
-        lines += [f"Note: {result.note}" if result.note else f"Answers read from {result.answers_file}.", ""]
+        # grader grade's folder name for the learner: `a:b` and `a_b` get two files, not one overwritten
+        path = run.out / "feedback" / f"{learner_folder(result.learner)}.md"
+        path.write_text(_feedback_markdown(result, run.not_here), encoding="utf-8")
+
+
+def _write_csv(path: Path, rows: list[list[Any]]) -> None:
+    """Every cell as text a spreadsheet shows, never runs (an answer or a learner id like `=HYPERLINK(…)`)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([spreadsheet_safe(str(cell)) for cell in row] for row in rows)
+
+
+def _gradebook_rows(run: GuideRun, ids: list[str]) -> list[list[Any]]:
+    rows: list[list[Any]] = [["learner", *ids, "total", "possible", "to_mark"]]
+    for result in run.results:
+        points = {s.task_id: ("" if s.status == "not graded" else _fmt(s.points)) for s in result.scored}
+        rows.append([result.learner, *(points[i] for i in ids), _fmt(result.total), _fmt(result.possible),
+                     result.to_mark])
+    return rows
+
+
+def _to_mark_rows(run: GuideRun, tasks: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = [["learner", "question", "title", "type", "out_of", "answer", "guidance"]]
+    for result in run.results:
         for s in result.scored:
-            lines += [f"## {s.title} ({s.task_id}, {s.kind})", ""]
-            lines.append(f"To be marked by a person (out of {_fmt(s.possible)} points)." if s.status == "to be marked"
-                         else f"Not graded: {s.reason}." if s.status == "not graded"
-                         else f"{_fmt(s.points)}/{_fmt(s.possible)}: {s.reason}")
-            if s.answer and s.kind in ("code-output-compare", "test"):
-                lines += ["", "The test's run on your work:"]
-            elif s.answer and s.kind != "multiple-choice":
-                lines += ["", "Your answer:", "", *("    " + line for text in s.answer for line in text.split("\n"))]
-            if s.feedback:
-                lines += ["", *("    " + line for line in s.feedback.split("\n"))]
-            lines.append("")
-        for item in run.not_here:
-            lines += [f"## {item.title} ({item.task_id}, {item.kind})", "", f"Not graded here: {item.why}.", ""]
-        name = "".join(c if c.isalnum() or c in "-_. " else "_" for c in result.learner) or "learner"
-        (out / "feedback" / f"{name}.md").write_text("\n".join(lines), encoding="utf-8")
+            if s.status == "to be marked":
+                rows.append([result.learner, s.task_id, s.title, s.kind, _fmt(s.possible), "\n".join(s.answer),
+                             tasks[s.task_id].guidance])
+    return rows
+
+
+def _feedback_markdown(result: LearnerGuideResult, not_here: list[Any]) -> str:
+    """One learner's feedback/<learner>.md: what the learner wrote is escaped or quoted in code blocks,
+    so their answers, output and folder name put no link, image, HTML or heading into it."""
+    lines = [f"# {for_markdown(result.learner)}: {_fmt(result.total)} of {_fmt(result.possible)} points", ""]
+    if result.to_mark:
+        lines += [f"{result.to_mark} answer(s) are marked by a person; their points are not in the total yet.", ""]
+    lines += [f"Note: {for_markdown(result.note)}" if result.note
+              else f"Answers read from {for_markdown(result.answers_file)}.", ""]
+    for s in result.scored:
+        lines += _scored_markdown(s)
+    for item in not_here:
+        lines += [f"## {_question_heading(item.title, item.task_id, item.kind)}", "",
+                  f"Not graded here: {for_markdown(item.why)}.", ""]
+    return "\n".join(lines)
+
+
+def _question_heading(title: str, task_id: str, kind: str) -> str:
+    return f"{for_markdown(title)} ({for_markdown(task_id)}, {for_markdown(kind)})"
+
+
+def _scored_markdown(s: Scored) -> list[str]:
+    lines = [f"## {_question_heading(s.title, s.task_id, s.kind)}", ""]
+    lines.append(f"To be marked by a person (out of {_fmt(s.possible)} points)." if s.status == "to be marked"
+                 else f"Not graded: {for_markdown(s.reason)}." if s.status == "not graded"
+                 else f"{_fmt(s.points)}/{_fmt(s.possible)}: {for_markdown(s.reason)}")
+    if s.answer and s.kind in ("code-output-compare", "test"):
+        lines += ["", "The test's run on your work:"]
+    elif s.answer and s.kind != "multiple-choice":
+        lines += ["", "Your answer:", "", markdown_code_block("\n".join(s.answer))]
+    if s.feedback:
+        lines += ["", markdown_code_block(s.feedback)]
+    return lines + [""]

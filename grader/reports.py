@@ -6,8 +6,9 @@
 - `summary.json` and `summary.html`: pass rates and the most common failures, for the instructor.
 
 Everything is deterministic (sorted learners, fixed number formats, LF endings, a salted SVG) so the
-tests compare these files with golden copies. Learner ids, stdout and stderr come from learners, so
-the HTML escapes every one of them and folder names are made safe before they touch the disk.
+tests compare these files with golden copies. Learner ids, file names, stdout, stderr and exception texts
+come from learners, so the HTML escapes every one of them, the Markdown escapes them or quotes them in
+code (`course.untrusted_text`), and folder names are made safe before they touch the disk.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from course.untrusted_text import for_markdown, markdown_code_block, markdown_code_span
 from grader.results import CheckOutcome, GradingRun, LearnerResult, QuestionOutcome, StepOutcome
 
 FEEDBACK_LINES = 40  # the tail of stdout/stderr a feedback page shows
@@ -287,53 +289,47 @@ def failed_results(why: str) -> str:
                        "tests": []})
 
 
+def gradescope_json(result: LearnerResult, notes: list[str] | None = None) -> str:
+    """The text of /autograder/results/results.json for one submission (`grader gradescope` puts it in place)."""
+    return _dump_json(gradescope_results(result, notes))
+
+
 def write_gradescope(result: LearnerResult, path: Path, notes: list[str] | None = None) -> Path:
-    """For `grader gradescope`, which writes /autograder/results/results.json for one submission."""
-    return _write(path, _dump_json(gradescope_results(result, notes)))
+    return _write(path, gradescope_json(result, notes))
 
 
 # ---------------------------------------------------------------------------------------- feedback (md)
 
 
-def _md_text(text: str) -> str:
-    """Learner text outside code blocks: a Markdown viewer must not take it for HTML."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _md_fence(text: str) -> str:
-    """A fence longer than any run of backticks in the text, so printed backticks cannot close it."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
-
-
 def _md_step(step: StepOutcome) -> list[str]:
-    lines = [f"### {_mark(step.passed)} {_md_text(step.name)}: {number(step.points)}/{number(step.max_points)}", ""]
+    lines = [f"### {_mark(step.passed)} {for_markdown(step.name)}: {number(step.points)}/{number(step.max_points)}", ""]
     lines.append(f"**{_verdict(step)}.**")
     lines.append("")
-    lines += [f"- {_md_text(text)}" if passed is None else f"- {_mark(passed)} {_md_text(text)}"
+    lines += [f"- {for_markdown(text)}" if passed is None else f"- {_mark(passed)} {for_markdown(text)}"
               for passed, text in step_lines(step)]
     if step.hint:
-        lines += ["", f"**Hint** `{step.hint.get('id', '')}`: {_md_text(step.hint.get('text', ''))}"]
+        hint_id, hint = step.hint.get("id", ""), step.hint.get("text", "")
+        lines += ["", f"**Hint** {markdown_code_span(hint_id)}: {for_markdown(hint)}"]
     for label, text in (("stdout", step.stdout), ("stderr", step.stderr)):
         if text.strip():
-            lines += ["", f"Output seen ({label}):", "", _md_fence(tail_lines(text))]
+            lines += ["", f"Output seen ({label}):", "", markdown_code_block(tail_lines(text))]
     return lines + [""]
 
 
 def feedback_markdown(result: LearnerResult) -> str:
-    """A learner's feedback as Markdown: readable raw, and safe when a viewer renders it."""
-    lines = [f"# Feedback for {_md_text(result.learner)}", "", f"**Score: {_score_line(result)}**", ""]
+    """A learner's feedback as Markdown: readable raw, and safe when a viewer renders it (what came from
+    the learner is escaped, or quoted in a code block longer than any fence it prints)."""
+    lines = [f"# Feedback for {for_markdown(result.learner)}", "", f"**Score: {_score_line(result)}**", ""]
     for note in _learner_notes(result):
-        lines += [f"> {_md_text(note)}", ""]
+        lines += [f"> {for_markdown(note)}", ""]
     if result.steps:
         lines += ["## Steps", ""]
         for step in result.steps:
             lines += _md_step(step)
     if result.questions:
         lines += ["## Questions", ""]
-        lines += [f"- {_mark(_question_passed(q))} {_md_text(question_title(q))}: "
-                  f"{number(q.points)}/{number(q.possible)}. {_md_text(q.reason)}".rstrip() for q in result.questions]
+        lines += [f"- {_mark(_question_passed(q))} {for_markdown(question_title(q))}: "
+                  f"{number(q.points)}/{number(q.possible)}. {for_markdown(q.reason)}".rstrip() for q in result.questions]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 

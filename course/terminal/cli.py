@@ -88,12 +88,21 @@ def _log(args: argparse.Namespace) -> int:
 
     print(f"{'time':19}  {'status':>6}  {'route':28}  {'model':12}  {'key':16}  detail")
     for r in records:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.time))
-        detail = r.error_message or (f"{len(r.image_ids)} image(s)" if r.image_ids else "")
-        route = r.route if len(r.route) <= 28 else r.route[:25] + "..."
-        key = (r.key or "-")[:16]
-        print(f"{when}  {r.status:>6}  {route:28}  {(r.model or '-'):12}  {key:16}  {detail[:90]}")
+        print(_log_row(r, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.time))))
     return 0
+
+
+def _log_row(r: Any, when: str) -> str:
+    """One request as a table row. Route, model, key and message are whatever a script sent, so each is
+    shown with its control characters escaped (then cut to its column, so the columns stay aligned)."""
+    from ..untrusted_text import for_terminal
+
+    detail = for_terminal(r.error_message or (f"{len(r.image_ids)} image(s)" if r.image_ids else ""))
+    route = for_terminal(r.route)
+    route = route if len(route) <= 28 else route[:25] + "..."
+    model = for_terminal(r.model or "-")
+    key = for_terminal(r.key or "-")[:16]
+    return f"{when}  {r.status:>6}  {route:28}  {model:12}  {key:16}  {detail[:90]}"
 
 
 def _background_server() -> dict | None:
