@@ -66,14 +66,26 @@ RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 RESULTS="$ROOT/results/results.json"
+FAILED='{"score": 0, "output": "This submission could not be graded: the autograder itself failed (a problem on the grader side, not in your work). Your instructor can run it again.", "tests": []}'
 mkdir -p "$ROOT/results"
+# Gradescope's container has no CAP_SYS_ADMIN, so the learner's steps run as uids of their own (62000 and up),
+# not as root: nothing here (the answer keys, checks and solutions in source/, the results) is theirs to read or
+# write. A results.json already there was not written by this run: it goes.
+chmod 700 "$ROOT" "$ROOT/source" "$ROOT/results"
+rm -f "$RESULTS"
 cd "$ROOT/source" || true
-# Learners' scripts run in copies of the submission and import `course` from here.
 export PYTHONPATH="$ROOT/source${PYTHONPATH:+:$PYTHONPATH}"
-if ! python3 -m grader gradescope "$ROOT/submission" "$RESULTS"@LESSONS@ || [ ! -s "$RESULTS" ]; then
-    if [ ! -s "$RESULTS" ]; then
-        printf '%s\n' '{"score": 0, "output": "This submission could not be graded: the autograder itself failed to start (a problem on the grader side, not in your work). Your instructor can run it again.", "tests": []}' >"$RESULTS"
-    fi
+python3 -m grader gradescope "$ROOT/submission" "$RESULTS"@LESSONS@
+# Only what the grader wrote, as Gradescope's format, is kept.
+if ! python3 - "$RESULTS" <<'PY'
+import json, sys
+with open(sys.argv[1], encoding="utf-8") as f:
+    results = json.load(f)
+assert isinstance(results, dict) and isinstance(results.get("score"), (int, float))
+assert isinstance(results.get("tests", []), list)
+PY
+then
+    printf '%s\n' "$FAILED" >"$RESULTS"
 fi
 exit 0
 """

@@ -158,10 +158,11 @@ def _gradescope(args: argparse.Namespace) -> int:
 
     A results.json is always written, even when grading fails: Gradescope then shows the reason
     instead of "the autograder failed", and the instructor can re-run it."""
-    from .reports import failed_results, write_gradescope
+    from .reports import failed_results, gradescope_json
 
     target = Path(args.results)
     target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)  # whatever was there (a stale file, or one planted) is never what Gradescope reads
     try:
         from .grade import grade_class
 
@@ -172,18 +173,41 @@ def _gradescope(args: argparse.Namespace) -> int:
             run = grade_class(learners, Path(tmp) / "out", lessons=args.lesson, timeout=args.timeout,
                               on_note=lambda text: print(f"note: {text}"))
             (result,) = run.results
-            write_gradescope(result, target, notes=run.notes)  # Gradescope keeps results.json only
+            text = gradescope_json(result, notes=run.notes)  # Gradescope keeps results.json only
     except BaseException as exc:  # noqa: BLE001 - whatever happened, Gradescope gets a results.json saying why
         if isinstance(exc, KeyboardInterrupt):
             raise
         why = str(exc) if isinstance(exc, CourseError) else f"{type(exc).__name__}: {exc}"
-        target.write_text(failed_results(why), encoding="utf-8")
+        publish_results(failed_results(why), target)
         print(f"grading failed ({why}); wrote {target} with the reason")
         return 0
+    publish_results(text, target)  # every step's processes are gone by now: the engine killed them, uid by uid
     if not result.complete:
         print(f"some steps could not be graded because of a fault in the grader: {result.faults[0]}")
     print(f"wrote {args.results}")
     return 0
+
+
+def publish_results(text: str, target: Path) -> None:
+    """Put Gradescope's results.json in place as one move: written to a private file beside it (mode 0600, a
+    name no step knows), read back and checked, then renamed over `target`. Nothing a step wrote is ever kept."""
+    import json
+    import os
+
+    fd, temporary = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        with open(temporary, encoding="utf-8") as f:
+            written = json.load(f)
+        if not (isinstance(written, dict) and isinstance(written.get("score"), (int, float))
+                and isinstance(written.get("tests", []), list)):
+            raise ValueError(f"{target.name} would not be Gradescope's format")
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _copy_submission(source: Path, into: Path) -> None:

@@ -2,15 +2,27 @@
 
 A code test's command (`python3 code/loops.py`, `bash .guides/secure/check.sh`) runs a learner's program,
 so the grader runs it only in its box (`grader.sandbox`): a fresh copy of the guide's workspace with the
-learner's files laid over it (the learner's own `.guides`, if any, is left out: the tests are the guide's),
-on a size-capped tmpfs, as a uid of its own, without network but the offline API, under the limits. The
-command runs with the shell, its input on standard input, its output and errors together as a terminal
-shows them. One copy serves one assessment: a compile step and the cases after it see each other's files.
+learner's files laid over it, on a size-capped tmpfs, as a uid of its own, without network but the offline
+API, under the limits. The command runs with the shell, its input on standard input, its output and errors
+together as a terminal shows them. One copy serves one assessment: a compile step and the cases after it see
+each other's files.
+
+The guide's own `.guides` (its assessments with their expected outputs, its secure folder, its test scripts)
+is for the tests, not for the learner's program, as on Codio:
+- the copy holds no `.guides` at all, unless the command names a file in it (`bash .guides/secure/check.sh`);
+- then the command gets the guide's `.guides` without its assessments, read-only, laid in again before each
+  command from the grader's own copy, so nothing one run changed reaches the next; as root its files are
+  root's and the copy's folder is sticky, so the learner's uid can neither change nor replace them;
+- a shell script the command runs from `.guides` is read whole before it starts (`bash -c` with its text),
+  so a program cannot rewrite the lines bash has not read yet;
+- the learner (its copy, `.guides` left out) never brings a `.guides` of its own.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,29 +32,78 @@ from typing import Any
 from course.lesson.code_tests import Ran
 
 from .copying import SKIPPED, copy_tree
-from .runner import BOX_PORT, MAX_OUTPUT, GraderFault, _chown_tree, _env, _read_capped, box_folders
+from .runner import MAX_OUTPUT, GraderFault, _chown_tree, _read_capped, box_folders, step_job
 
 Runner = Callable[[str, str, float], Ran]
 GUIDE_SKIPPED = (*SKIPPED, ".guides")
+
+
+GUIDES = ".guides"
+NOT_FOR_TESTS = ("assessments", "assessments.json")  # expected outputs and answers: the grader's alone
+NAMES_GUIDES = re.compile(r"(^|[\s'\"=/;&|(<>])\.guides(/|\s|$)")
+SHELL_SCRIPT = re.compile(r"^\s*(?:bash|sh)\s+(?P<path>\.guides/[^\s;&|<>'\"`$]+)(?P<rest>(?:\s+[^;&|<>`$]*)?)$")
+
+
+def names_guides(command: str) -> bool:
+    """Whether a command uses the guide's `.guides` folder (its test scripts, its secure folder)."""
+    return bool(NAMES_GUIDES.search(command))
+
+
+def _install_tests(pristine: Path, work: Path, owner: int | None) -> None:
+    """Lay the guide's test files into the copy, afresh: read-only, and as root, root's."""
+    _remove_tests(work)
+    target = work / GUIDES
+    shutil.copytree(pristine, target, symlinks=False)
+    for folder, dirs, files in os.walk(target):
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o555 if os.access(os.path.join(folder, name), os.X_OK) else 0o444)
+        os.chmod(folder, 0o555)
+    if owner is not None:  # the copy's folder: the learner's uid may add and change its own files, never ours
+        os.chown(work, 0, owner)
+        os.chmod(work, 0o1770)
+
+
+def read_whole(command: str, work: Path, env: dict[str, str]) -> str:
+    """`bash .guides/…/check.sh ARGS` becomes `bash -c "$COURSE_TEST_SCRIPT" .guides/…/check.sh ARGS`, the script's
+    text in the environment: bash no longer reads the file as it goes, so nothing can rewrite what it has not read."""
+    found = SHELL_SCRIPT.match(command)
+    if not found:
+        return command
+    try:
+        text = (work / found["path"]).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return command  # not there: the command fails as it would on Codio
+    if len(text.encode()) > 100_000:
+        return command
+    env["COURSE_TEST_SCRIPT"] = text
+    return f'bash -c "$COURSE_TEST_SCRIPT" {found["path"]}{found["rest"] or ""}'
 
 
 @contextmanager
 def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | None) -> Iterator[Runner]:
     """A runner for commands in a fresh boxed copy of the guide's workspace with the learner's files on top."""
     with box_folders(slot, prefix="guide-test-") as (work, logs, root):
-        copy_tree(guide_root, work, skipped=SKIPPED)
+        copy_tree(guide_root, work, skipped=GUIDE_SKIPPED)
         if learner_root is not None:
             copy_tree(learner_root, work, skipped=GUIDE_SKIPPED)
         if slot.uid is not None:
             _chown_tree(work, slot.uid)
+        pristine = logs / "tests"  # the grader's own copy of the test files, out of every step's reach
+        if (guide_root / GUIDES).is_dir():
+            pristine.mkdir()
+            copy_tree(guide_root / GUIDES, pristine, skipped=(*SKIPPED, *NOT_FOR_TESTS))
 
         def run(command: str, stdin: str, timeout: float) -> Ran:
             (logs / "in").write_text(stdin, encoding="utf-8")
+            shown = command
+            if names_guides(command) and pristine.is_dir():
+                _install_tests(pristine, work, slot.uid)
+            else:
+                _remove_tests(work)
             channel = api.open_channel("unix" if slot.isolate else "tcp")
-            base_url = f"http://127.0.0.1:{BOX_PORT}/v1" if slot.isolate else channel.base_url
-            job = {"work": str(work), "command": command, "stdin": str(logs / "in"), "stdout": str(logs / "out"),
-                   "stderr": str(logs / "out"), "env": _env(str(work), base_url), "timeout": timeout,
-                   "root": str(root), "uds": channel.address if slot.isolate else "", "port": BOX_PORT}
+            job = step_job(slot, channel, work, logs, root, stdin=str(logs / "in"), stderr=str(logs / "out"),
+                           timeout=timeout)
+            job["command"] = read_whole(command, work, job["env"])
             started = time.monotonic()
             try:
                 reply = slot.run(job)
@@ -54,9 +115,20 @@ def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | 
             if reply.get("exit_code") == 97 and "grading sandbox could not be set up" in output:
                 raise GraderFault(output.strip().splitlines()[-1])
             code = None if reply.get("timed_out") else reply.get("exit_code")
-            return Ran(command, code, output.replace(str(work) + "/", ""), time.monotonic() - started)
+            return Ran(shown, code, output.replace(str(work) + "/", ""), time.monotonic() - started)
 
         yield run
+
+
+def _remove_tests(work: Path) -> None:
+    """A command that does not name `.guides` runs without it (and without anything a learner's program made there)."""
+    target = work / GUIDES
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.is_dir():
+        for folder, dirs, _ in os.walk(target):
+            os.chmod(folder, 0o755)
+        shutil.rmtree(target)
 
 
 def learner_workspace(folder: Path, guide_root: Path, answers: Path | None) -> Path:

@@ -18,7 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .sandbox import FIRST_UID, box, join_cgroups, kill_step, kill_uid, leftovers, make_cgroups, python_env
+from course.errors import CourseError
+
+from .public import make_private, public_root, secrets_in_checkout, unreachable
+from .sandbox import (FIRST_UID, box, join_cgroups, kill_step, kill_uid, leftovers, make_cgroups, python_env,
+                      remove_files_of)
 
 UID_COUNT = 1000
 
@@ -28,15 +32,17 @@ REPO = Path(__file__).resolve().parent.parent
 class Slot:
     """One worker's place: its uid and, for the warm engine, its zygote."""
 
-    def __init__(self, index: int, warm: bool) -> None:
+    def __init__(self, index: int, warm: bool, course_root: Path = REPO) -> None:
         self.index = index
         found = box()
         self.isolate = found.full
         self.pid_namespace = found.pid_namespace
         self.seccomp = found.seccomp
+        self.landlock = found.landlock
+        self.course_root = course_root  # the folder whose `course` package the steps import
         self._uid_lock: int | None = None
         self.cgroups: list[str] = []
-        self.uid = self._claim_uid() if self.isolate else None
+        self.uid = self._claim_uid() if found.own_uid else None
         self.zygote: subprocess.Popen[str] | None = None
         self._waiting = False
         self.lock = threading.Lock()
@@ -59,6 +65,8 @@ class Slot:
                 continue
             self._uid_lock = fd
             kill_uid(uid)  # leftovers of a run that died without cleaning up
+            if not box().full:
+                remove_files_of(uid)
             self.cgroups = make_cgroups(f"uid-{uid}")
             return uid
         raise RuntimeError(f"all {UID_COUNT} sandbox uids are in use by other grading runs")
@@ -67,7 +75,8 @@ class Slot:
         """Start the zygote; its first job waits until it is ready (`_ready`), so the zygotes of an engine
         and the offline API warm up side by side."""
         self.zygote = subprocess.Popen([sys.executable, "-m", "grader.zygote"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True, env=python_env(), cwd=str(REPO))
+                                       stdout=subprocess.PIPE, text=True, env=python_env(self.course_root),
+                                       cwd=str(self.course_root))
         self._waiting = True
 
     def _ready(self) -> None:
@@ -96,7 +105,8 @@ class Slot:
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         job = {**job, "uid": self.uid, "isolate": self.isolate, "cgroups": self.cgroups,
-               "pid_namespace": self.pid_namespace, "seccomp": self.seccomp}
+               "pid_namespace": self.pid_namespace, "seccomp": self.seccomp, "landlock": self.landlock,
+               "course_root": str(self.course_root)}
         if self.zygote is not None:
             assert self.zygote.stdin is not None and self.zygote.stdout is not None
             if self.zygote.poll() is not None:
@@ -109,6 +119,8 @@ class Slot:
         else:
             reply = self._run_plain(job)
         ours = tuple(pid for pid in (self.zygote.pid if self.zygote else None, reply.get("host")) if pid)
+        if self.uid is not None and not self.isolate:  # no private /tmp: what the step left there goes with it
+            remove_files_of(self.uid)
         if self.uid is not None and leftovers(self.uid, self.cgroups, ours):
             # Something of the step lingers that we cannot reap (a zombie adopted by init): it would count
             # against the next step's limits, so this slot moves on to a fresh uid.
@@ -123,8 +135,8 @@ class Slot:
         self._uid_lock = None
 
     def _run_plain(self, job: dict[str, Any]) -> dict[str, Any]:
-        proc = subprocess.Popen([sys.executable, "-m", "grader.jail", json.dumps(job)], env=python_env(),
-                                cwd=str(REPO), stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen([sys.executable, "-m", "grader.jail", json.dumps(job)], env=python_env(self.course_root),
+                                cwd=str(self.course_root), stdin=subprocess.DEVNULL)
         timed_out = False
         try:
             proc.wait(timeout=float(job.get("timeout", 30)))
@@ -153,13 +165,42 @@ class Slot:
 
 
 class Engine:
-    """A pool of slots; `slot()` lends one to a learner's steps."""
+    """A pool of slots; `slot()` lends one to a learner's steps.
 
-    def __init__(self, workers: int, *, warm: bool = True) -> None:
+    Without the full box, steps import the course from its public copy (`grader.public`); where they run as
+    uids of their own (root without CAP_SYS_ADMIN), the checkout's secrets and the folders in `private`
+    (submissions, the out folder) are made unreadable to those uids first, and a Python those uids cannot
+    read is refused with the reason (`CourseError`) before any step runs. `notes` says what was done."""
+
+    def __init__(self, workers: int, *, warm: bool = True, private: tuple[Path, ...] = ()) -> None:
         self.slots: queue.Queue[Slot] = queue.Queue()
-        self._all = [Slot(i, warm) for i in range(workers)]
+        self.notes: list[str] = []
+        found = box()
+        course_root = REPO if found.full else public_root()
+        self._all: list[Slot] = []
+        try:
+            for i in range(workers):
+                self._all.append(Slot(i, warm, course_root))
+            if found.own_uid and not found.full:
+                self._guard(self._all[0].uid, course_root, [*secrets_in_checkout(), *private])
+        except BaseException:
+            self.close()
+            raise
         for slot in self._all:
             self.slots.put(slot)
+
+    def _guard(self, uid: int | None, course_root: Path, private: list[Path]) -> None:
+        assert uid is not None
+        missing = unreachable(uid, course_root)
+        if missing:
+            raise CourseError(
+                f"steps run as uid {uid} here (root without CAP_SYS_ADMIN, so no box of namespaces), and that uid "
+                f"cannot read {missing[0]}: install the course with a Python every user may read (the system's "
+                "python3, or one under /usr/local or /opt), or let others enter the folders above it (chmod o+x)")
+        changed = make_private(uid, [p.resolve() for p in private])
+        if changed:
+            self.notes.append(f"made readable by their owner only, so that steps (uid {FIRST_UID} and up) cannot read "
+                              f"them: {', '.join(str(p) for p in changed)}")
 
     @contextmanager
     def slot(self) -> Iterator[Slot]:

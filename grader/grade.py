@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -309,7 +310,13 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
             for text in box().notes:  # what the box lacks here, said once per run
                 note(text)
             workers = min(max(1, jobs or default_workers()), len(todo))
-            engine = Engine(workers, warm=warm)  # its zygotes warm up while the offline API starts
+            (out / ".offline-api").mkdir(exist_ok=True)
+            os.chmod(out / ".offline-api", 0o700)  # the request log and the pictures are the grader's alone
+            # Its zygotes warm up while the offline API starts; without the full box, the submissions and the out
+            # folder are made private to the grader first.
+            engine = Engine(workers, warm=warm, private=(source, out))
+            for text in engine.notes:
+                note(text)
             try:
                 with private_api(out / ".offline-api") as api, ThreadPoolExecutor(max_workers=workers) as pool:
                     futures = {pool.submit(grade_submission, sub, plan, engine=engine, api=api,

@@ -113,7 +113,10 @@ def _values(value: Any) -> list[str]:
 
 
 def run_test(task: Any, run: Any) -> Scored:
-    """A code test run again in the box (`run`, from `grader.commands.boxed_workspace`)."""
+    """A code test run again in the box (`run`, from `grader.commands.boxed_workspace`). A case's expected output
+    is the guide's: the feedback says which case failed and what the program printed, never what was expected."""
+    if isinstance(task, OutputCompare):
+        task = replace(task, show_expected=False)
     try:
         verdict = judge(task, [], workspace=None, runner=run)
     except GraderFault as exc:
@@ -221,8 +224,12 @@ def grade_guide(submissions: Path, guide: Path, out: Path) -> GuideRun:
         box = None
         if tests:
             api = stack.enter_context(private_api(Path(tmp) / "api"))
-            engine = Engine(1, warm=False)
+            # Without the full box, what the learner's program may not read is made private to the grader first:
+            # the guide's .guides (its expected outputs and tests), the class's work, the out folder.
+            engine = Engine(1, warm=False, private=(guide_root / ".guides", submissions, out))
             stack.callback(engine.close)
+            for text in engine.notes:
+                print(f"note: {text}")
             slot = stack.enter_context(engine.slot())
             box = (slot, api)
         results = [grade_learner(sub, tasks, guide_root=guide_root, box=box) for sub in subs]

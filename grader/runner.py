@@ -67,13 +67,14 @@ def _fresh_copy(source: Path, assets: Path | None, into: Path) -> None:
         shutil.copytree(assets, into / "assets")
 
 
-def _env(home: str, base_url: str) -> dict[str, str]:
-    """A small, explicit environment: nothing of the grader's own leaks into the learner's run."""
+def _env(home: str, base_url: str, course_root: Path = REPO) -> dict[str, str]:
+    """A small, explicit environment: nothing of the grader's own leaks into the learner's run. `course_root`
+    holds the `course` package the step imports (the checkout in the full box, else its public copy)."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
         "LANG": "C.UTF-8",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(course_root),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONIOENCODING": "utf-8",
         "COURSE_HOME": home + "/.course-home",
@@ -85,10 +86,30 @@ def _env(home: str, base_url: str) -> dict[str, str]:
 
 
 def _chown_tree(path: Path, uid: int) -> None:
+    """The step's copy becomes its uid's, and no other uid's: another slot's step may not read it."""
     os.chown(path, uid, uid)
+    os.chmod(path, 0o700)
     for folder, dirs, files in os.walk(path):
         for name in dirs + files:
             os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+def step_job(slot: Any, channel: Any, work: Path, logs: Path, root: Path, **job: Any) -> dict[str, Any]:
+    """The job a slot runs: where the step works and writes its output, its environment and its way to the API
+    (inside the full box, the usual port forwarded to its channel's Unix socket; else its channel's own port)."""
+    boxed = slot.isolate
+    base_url = f"http://127.0.0.1:{BOX_PORT}/v1" if boxed else channel.base_url
+    env = _env(str(work), base_url, getattr(slot, "course_root", REPO))
+    scratch = ""
+    if not boxed:  # no private /tmp without the full box: a temp folder of its own (TMPDIR), beside its copy
+        scratch = str(work.parent / "scratch")
+        os.makedirs(scratch, mode=0o700, exist_ok=True)
+        if slot.uid is not None:
+            os.chown(scratch, slot.uid, slot.uid)
+        env["TMPDIR"] = scratch
+    return {"work": str(work), "stdout": str(logs / "out"), "stderr": str(logs / "err"), "env": env, "root": str(root),
+            "uds": channel.address if boxed else "", "port": BOX_PORT, "scratch": scratch,
+            "connect_port": 0 if boxed else int(channel.address.rsplit(":", 1)[1]), "checkout": str(REPO), **job}
 
 
 def _signal_words(number: int) -> str:
@@ -210,10 +231,7 @@ def _run_in(work: Path, logs: Path, root: Path, found: Found, assets: Path | Non
     if api is None:
         raise GraderFault("no offline Images API was given to this run")
     channel = api.open_channel("unix" if slot.isolate else "tcp")
-    base_url = f"http://127.0.0.1:{BOX_PORT}/v1" if slot.isolate else channel.base_url
-    job = {"work": str(work), "script": lesson.script, "step": number, "stdout": str(logs / "out"),
-           "stderr": str(logs / "err"), "env": _env(str(work), base_url), "timeout": timeout,
-           "root": str(root), "uds": channel.address if slot.isolate else "", "port": BOX_PORT}
+    job = step_job(slot, channel, work, logs, root, script=lesson.script, step=number, timeout=timeout)
     started = time.time()
     try:
         reply = slot.run(job)

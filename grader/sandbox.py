@@ -141,6 +141,13 @@ class Box:
     pid_namespace: bool
     seccomp: bool
     notes: tuple[str, ...]
+    own_uid: bool = False  # steps run as a uid of their own per slot (root, with the capabilities to switch)
+    landlock: int = 0  # the kernel's Landlock ABI, used by the weaker boxes (0: none)
+
+    @property
+    def kind(self) -> str:
+        """Which column of the README's guarantee table holds here."""
+        return "full" if self.full else "root" if self.own_uid else "user"
 
 
 _BOX: Box | None = None
@@ -174,14 +181,32 @@ def _probe_namespaces() -> tuple[str, str]:
     return box, pid_ns
 
 
+CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID = 0, 5, 6, 7
+SWITCH_UID_CAPS = {"CAP_CHOWN": CAP_CHOWN, "CAP_KILL": CAP_KILL, "CAP_SETGID": CAP_SETGID, "CAP_SETUID": CAP_SETUID}
+
+
+def missing_capabilities(wanted: dict[str, int] = SWITCH_UID_CAPS) -> list[str]:
+    """Which of `wanted` this process's effective capabilities lack (as /proc/self/status says)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                effective = int(line.split()[1], 16)
+                return [name for name, bit in wanted.items() if not effective >> bit & 1]
+    except (OSError, ValueError):
+        pass
+    return list(wanted)
+
+
 def box() -> Box:
     """What the box can be here (found once per process: a child tries it)."""
     global _BOX
     if _BOX is not None:
         return _BOX
+    from .landlock import abi
     from .syscalls import available
 
     notes: list[str] = []
+    own_uid = False
     if not sys.platform.startswith("linux"):
         why, pid_ns = "the grading box needs Linux", "no Linux"
     elif os.geteuid() != 0:
@@ -190,25 +215,120 @@ def box() -> Box:
         why, pid_ns = _probe_namespaces()
         if why:
             why = f"this machine does not let the grader build its box ({why}); a container needs CAP_SYS_ADMIN for it"
+        lacking = missing_capabilities()
+        own_uid = not lacking
+        if why and lacking:
+            why += f", and without {', '.join(lacking)} steps cannot even run as a user of their own"
     full = not why
+    landlock = abi() if sys.platform.startswith("linux") and not full else 0
     if why:
-        notes.append(f"{why}: grading with the weaker box (limits, a process group and a fresh copy per step)")
+        has = ["a uid of its own per slot" if own_uid else "", "Landlock" if landlock else "",
+               "limits, a process group and a fresh copy per step"]
+        notes.append(f"{why}: grading with the weaker box ({', '.join(h for h in has if h)})")
+        if not landlock and sys.platform.startswith("linux"):
+            notes.append("no Landlock in this kernel (Linux 5.13 or newer with Landlock enabled): "
+                         + ("file permissions alone keep a step from what its uid may not read" if own_uid else
+                            "a step can read whatever your user can"))
     elif pid_ns:
         notes.append(f"no PID namespace here ({pid_ns}): steps can see the machine's other processes")
     filtering, missing = available()
     if not filtering and sys.platform.startswith("linux"):
         notes.append(missing)
-    _BOX = Box(full, full and not pid_ns, filtering, tuple(notes))
+    _BOX = Box(full, full and not pid_ns, filtering, tuple(notes), own_uid=full or own_uid, landlock=landlock)
     return _BOX
 
 
-def python_env() -> dict[str, str]:
+def python_env(course_root: Path = REPO) -> dict[str, str]:
     """A minimal environment for every process a step can look into (the zygote, the plain launcher, the
     offline API): a forked step inherits the zygote's memory, and a step running as the grader's own
     user (no root) can read their /proc files, so nothing of the grader's environment (keys, tokens,
-    paths) may be in them."""
+    paths) may be in them. `course_root` is where `course` is imported from (the checkout, or the public
+    copy the weaker boxes show their steps)."""
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent",
-            "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+            "PYTHONPATH": str(course_root), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+
+
+SHARED_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def remove_files_of(uid: int) -> int:
+    """Remove what `uid` left in the machine's shared scratch folders and System V IPC (the weaker boxes have no
+    private /tmp or IPC namespace): nothing of one learner's step waits there for the next learner's step of the
+    same slot. Returns how many were removed."""
+    import shutil
+
+    removed = 0
+    for folder in SHARED_SCRATCH:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                continue
+    return removed + _remove_ipc_of(uid)
+
+
+IPC_RMID = 0
+_IPC_TABLES = (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl"))
+
+
+def _remove_ipc_of(uid: int) -> int:
+    """Remove `uid`'s System V segments, queues and semaphore sets. Only their owner (or CAP_SYS_ADMIN, which the
+    weaker box lacks) may, so a forked child becomes `uid` to do it."""
+    import subprocess
+
+    found = _ipc_of(uid)
+    if not found:
+        return 0
+    # A new process (not a fork of this threaded one) that becomes `uid` and removes them.
+    subprocess.run([sys.executable, "-I", "-c", _REMOVE_IPC, *(f"{call}:{ident}" for call, ident in found)],
+                   user=uid, group=uid, extra_groups=[], stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                   env={"PATH": "/usr/bin:/bin"}, cwd="/")
+    return len(found) - len(_ipc_of(uid))
+
+
+_REMOVE_IPC = """
+import ctypes, sys
+libc = ctypes.CDLL(None)
+for item in sys.argv[1:]:
+    call, ident = item.split(":")
+    getattr(libc, call)(*((int(ident), 0, 0, None) if call == "semctl" else (int(ident), 0, None)))
+"""
+
+
+def _ipc_of(uid: int) -> list[tuple[str, int]]:
+    """(the call that removes it, its id) for every System V IPC object `uid` owns."""
+    found = []
+    for table, call in _IPC_TABLES:
+        try:
+            lines = Path(f"/proc/sysvipc/{table}").read_text().splitlines()
+        except OSError:
+            continue
+        if not lines:
+            continue
+        columns = lines[0].split()  # key, shmid (msqid, semid), perms, ... uid ...
+        ident_column = next((c for c in columns if c.endswith("id") and c not in ("uid", "gid", "cuid", "cgid")), "")
+        if "uid" not in columns or not ident_column:
+            continue
+        for line in lines[1:]:
+            values = line.split()
+            try:
+                if int(values[columns.index("uid")]) != uid:
+                    continue
+                ident = int(values[columns.index(ident_column)])
+            except (ValueError, IndexError):
+                continue
+            found.append((call, ident))
+    return found
 
 
 def guard_grader() -> None:
@@ -712,10 +832,21 @@ def enter(job: dict[str, Any]) -> bool:
             uid = int(job["uid"])
             if not job.get("cgroups"):  # no pids cgroup here: fall back to the per-uid process limit
                 resource.setrlimit(resource.RLIMIT_NPROC, (LIMITS["processes"], LIMITS["processes"]))
+            _drop_bounding_set()
             os.setgroups([])
             os.setgid(uid)
-            os.setuid(uid)
+            os.setuid(uid)  # from root to a user: every capability is gone, and cannot come back
+            if os.getuid() != uid or os.geteuid() != uid:
+                raise OSError(f"the step still runs as uid {os.geteuid()}, not {uid}")
+        elif not job.get("isolate"):
+            # As the grader's own user: another step of that user may not read this one's memory, descriptors or
+            # environment through /proc (its channel's address is there).
+            _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid program can give privileges back
+        if not job.get("isolate"):
+            os.umask(0o077)  # what it writes in shared places (/tmp) is its uid's alone
+            if job.get("landlock"):
+                weak_box_rules(job).apply()
         if rules is not None:
             rules.load()
         os.environ.clear()
@@ -726,6 +857,37 @@ def enter(job: dict[str, Any]) -> bool:
             os.write(2, f"the grading sandbox could not be set up: {exc}\n".encode())
         finally:
             os._exit(97)
+
+
+PR_CAPBSET_DROP = 24
+
+
+def _drop_bounding_set() -> None:
+    """No capability can come back through an executable's file capabilities (no_new_privs already says so; this
+    holds where it could not be set). Needs CAP_SETPCAP, which containers keep; without it, nothing changes."""
+    for capability in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and ctypes.get_errno() == 22:  # EINVAL: no such cap
+            break
+
+
+def weak_box_rules(job: dict[str, Any]) -> Any:
+    """What a step of the weaker box may touch, as Landlock rules: read the system folders, Python and the course's
+    public copy (`job["course_root"]`); read and write its own copy, its scratch folder and a few devices; connect to its own
+    channel's port only. The checkout (its keys, checks and solutions), other copies and the grader's folders are
+    none of these."""
+    from .landlock import Rules
+
+    readable = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc", *_python_paths(), job["course_root"]]
+    inside = os.path.realpath(job.get("checkout") or str(REPO)) + os.sep
+    prefixes = tuple(os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix))
+    for entry in sys.path:  # site-packages and the like, but never the checkout (unless it holds the venv)
+        real = os.path.realpath(entry) if entry else ""
+        if real and os.path.isdir(real) and (not (real + os.sep).startswith(inside) or (real + os.sep).startswith(prefixes)):
+            readable.append(real)
+    # Not /tmp, /var/tmp or /dev/shm: every step's files would be beneath them. Its own TMPDIR is its scratch folder.
+    writable = [job["work"], *([job["scratch"]] if job.get("scratch") else []), "/dev/null", "/dev/zero", "/dev/urandom",
+                "/dev/random", "/dev/tty"]
+    return Rules(read=readable, write=writable, connect_port=int(job["connect_port"]) if job.get("connect_port") else None)
 
 
 def uid_processes(uid: int) -> list[int]:

@@ -172,3 +172,118 @@ def as_nobody() -> list[str] | None:
         if done.returncode == 0:
             return prefix
     return None
+
+
+GRADING_UID = 62000  # the first uid the grader's slots use: the user a step runs as, when the grader is root
+
+
+def _others_can_read(python: Path) -> bool:
+    from grader.public import reaches
+
+    return Path(python) in reaches(GRADING_UID, [Path(python)]) and Path(os.__file__) in reaches(GRADING_UID, [Path(os.__file__)])
+
+
+@pytest.fixture(scope="session")
+def readable_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python with the grader's packages that a step's own uid can read and run, as on Gradescope (the system's
+    python3 with what setup.sh installs) and in Docker's python images: this venv's, when others can read it,
+    else a venv made from the system's Python 3.11+ with the versions the bundle pins. Its `bin` folder is
+    returned. Skips where there is neither (not root, or no such Python)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to look at the machine as a step's uid does")
+    if _others_can_read(Path(sys.executable)) and _others_can_read(Path(os.path.realpath(sys.executable))):
+        return Path(sys.executable).parent
+    import hashlib
+    import tomllib
+
+    # The grader's own dependencies, as pyproject.toml ranges them: pip picks what that Python may install.
+    lock = "\n".join(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]) + "\n"
+
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        done = subprocess.run([candidate, "-c", "import sys, venv, ensurepip; assert sys.version_info >= (3, 11)"],
+                              capture_output=True) if os.path.exists(candidate) else None
+        if done is None or done.returncode != 0:
+            continue
+        tag = hashlib.sha256((candidate + lock).encode()).hexdigest()[:12]
+        venv = Path(f"/tmp/course-readable-python-{tag}")  # kept between sessions on one machine: it takes ~20 s
+        if not (venv / "ready").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([candidate, "-m", "venv", str(venv)], check=True)
+            (venv / "requirements.lock").write_text(lock)
+            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(venv / "requirements.lock")],
+                           check=True)
+            for path in [venv, *venv.rglob("*")]:
+                if not path.is_symlink():
+                    path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
+            (venv / "ready").write_text("")
+        return venv / "bin"
+    pytest.skip("no Python 3.11+ here that a step's uid can read (this one lives in a private folder)")
+
+
+# Docker's default capabilities (and so Gradescope's, Kubernetes' without privileges): root, without CAP_SYS_ADMIN.
+DOCKER_CAPABILITIES = ["setpriv", "--bounding-set", "-all,+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,"
+                       "+setpcap,+net_bind_service,+net_raw,+sys_chroot,+mknod,+audit_write,+setfcap", "--"]
+
+# A container whose seccomp profile does not know Landlock (older Docker engines): its calls answer ENOSYS.
+_NO_LANDLOCK = """
+import errno, os, sys
+import pyseccomp as seccomp
+rules = seccomp.SyscallFilter(seccomp.ALLOW)
+for name in ("landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"):
+    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), name)
+rules.load()
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+
+
+def without_landlock(python: Path | None = None) -> list[str]:
+    """A prefix that runs a command where Landlock's calls answer ENOSYS; `python` is a bin folder whose Python
+    (with pyseccomp) the command's user may run (default: this one)."""
+    return [str(python / "python") if python else sys.executable, "-c", _NO_LANDLOCK]
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A fresh folder under /tmp that every user may enter (as /autograder or a class folder is), removed after:
+    pytest's own temp folders are private to root, which would hide everything in them from a step's uid."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="course-test-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def autograder_layout(base: Path, lessons: list[str] | None = None, python: Path | None = None) -> Path:
+    """Gradescope's layout under `base/autograder`: the bundle unzipped in source/, and `base/bin/python3` being this
+    Python, or the one in the `python` bin folder (what setup.sh would have installed)."""
+    import zipfile
+
+    from grader.bundle import make_bundle
+
+    root = base / "autograder"
+    root.mkdir()
+    root.chmod(0o755)
+    with zipfile.ZipFile(make_bundle(base / "autograder.zip", REPO, lessons=lessons)) as archive:
+        archive.extractall(root / "source")
+    for name in ("setup.sh", "run_autograder"):
+        (root / "source" / name).chmod(0o755)
+    shims = base / "bin"
+    shims.mkdir(exist_ok=True)
+    executable = python / "python" if python is not None else Path(sys.executable)
+    (shims / "python3").write_text(f'#!/bin/sh\nexec "{executable}" "$@"\n')
+    (shims / "python3").chmod(0o755)
+    return root
+
+
+def checkout_copy(base: Path) -> Path:
+    """What grading needs of the checkout, copied where every user may enter (as a clone in a container is): the
+    grader makes the secrets of the checkout it grades from private when steps run as uids of their own, and this
+    checkout must stay as it is."""
+    copy = base / "checkout"
+    for name in ("course", "grader", "solutions"):
+        shutil.copytree(REPO / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", copy / "pyproject.toml")
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return copy

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, api_processes, as_nobody
+from tests.conftest import DOCKER_CAPABILITIES, autograder_layout, REPO, api_processes, as_nobody
 
 FIXTURES = Path(__file__).with_name("fixtures") / "submissions"
 CORRECT = FIXTURES / "correct_everything"
@@ -196,20 +196,9 @@ def test_grading_as_a_user_without_root() -> None:
 # ---------------------------------------------------------------------------------- Gradescope
 
 
-def _autograder(tmp_path: Path, lessons: list[str] | None = None) -> Path:
-    """Gradescope's layout: the bundle unzipped in source/, python3 on PATH being this Python."""
-    from grader.bundle import make_bundle
-
-    root = tmp_path / "autograder"
-    with zipfile.ZipFile(make_bundle(tmp_path / "autograder.zip", REPO, lessons=lessons)) as archive:
-        archive.extractall(root / "source")
-    for name in ("setup.sh", "run_autograder"):
-        (root / "source" / name).chmod(0o755)
-    shims = tmp_path / "bin"
-    shims.mkdir()
-    (shims / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # this venv's Python, as Gradescope's python3
-    (shims / "python3").chmod(0o755)
-    return root
+def _autograder(tmp_path: Path, lessons: list[str] | None = None, python: Path | None = None) -> Path:
+    """Gradescope's layout: the bundle unzipped in source/, python3 on PATH being this Python (or `python`'s)."""
+    return autograder_layout(tmp_path, lessons, python)
 
 
 def _run_autograder(root: Path, shims: Path, *, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -253,17 +242,36 @@ def test_gradescope_always_gets_a_results_json(tmp_path: Path) -> None:
     assert data["score"] == 0 and "no such submission folder" in data["output"]
 
 
-def test_gradescope_without_cap_sys_admin_falls_back_to_the_weaker_box(tmp_path: Path) -> None:
-    """Docker's default capabilities lack CAP_SYS_ADMIN: grading goes on in the weaker box and says so."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to drop CAP_SYS_ADMIN")
-    root = _autograder(tmp_path, lessons=["1"])
+def test_gradescope_without_cap_sys_admin_falls_back_to_the_weaker_box(open_folder: Path, readable_python: Path) -> None:
+    """Docker's default capabilities lack CAP_SYS_ADMIN: grading goes on in the weaker box, steps as a uid of their
+    own, and says so."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv to drop CAP_SYS_ADMIN")
+    root = _autograder(open_folder, lessons=["1"], python=readable_python)
     shutil.copytree(CORRECT, root / "submission")
-    result = _run_autograder(root, tmp_path / "bin", prefix=["setpriv", "--bounding-set", "-sys_admin", "--"])
+    result = _run_autograder(root, root.parent / "bin", prefix=DOCKER_CAPABILITIES)
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     assert data["score"] == 190, data["output"]
-    assert "CAP_SYS_ADMIN" in data["output"] and "weaker box" in data["output"]
+    assert "CAP_SYS_ADMIN" in data["output"] and "weaker box" in data["output"] and "uid of its own" in data["output"]
+    assert (root.stat().st_mode & 0o077) == 0 and ((root / "results").stat().st_mode & 0o077) == 0
+
+
+def test_gradescope_with_a_python_steps_cannot_read_says_why(open_folder: Path) -> None:
+    """Root without CAP_SYS_ADMIN, and a Python in a folder only root may enter (a pyenv under /root): no step runs
+    as a learner's failure; results.json says what to change."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    from tests.conftest import _others_can_read
+
+    if _others_can_read(Path(os.path.realpath(sys.executable))):
+        pytest.skip("this Python is readable by every user")
+    root = _autograder(open_folder, lessons=["1"])
+    shutil.copytree(CORRECT, root / "submission")
+    result = _run_autograder(root, root.parent / "bin", prefix=DOCKER_CAPABILITIES)
+    data = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    assert data["score"] == 0 and "not in your work" in data["output"] and "cannot read" in data["output"], data["output"]
+    assert "a Python every user may read" in data["output"]
 
 
 def _cgroup(tmp_path: Path, **files: str) -> Path:
