@@ -54,8 +54,8 @@ def test_requests_at_once_are_capped(api) -> None:  # type: ignore[no-untyped-de
     waiting = []
     for _ in range(LIMITS.in_flight):  # headers sent, the body never: each request stays in flight
         s = socket.create_connection((host, int(port)))
-        s.sendall(b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
-                  b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+        s.sendall(b"POST " + channel.prefix.encode() + b"/v1/images/generations HTTP/1.1\r\nHost: x\r\n"
+                  b"Authorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
         waiting.append(s)
     time.sleep(0.3)
     try:
@@ -70,6 +70,8 @@ def test_idle_connections_past_the_cap_are_closed(api) -> None:  # type: ignore[
     channel = api.open_channel("tcp")
     host, port = channel.address.split(":")
     connections = [socket.create_connection((host, int(port))) for _ in range(40)]
+    for c in connections:  # a connection counts once it shows the channel's prefix (see test_channel_secrets)
+        c.sendall(f"GET {channel.prefix}/v1/models HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     time.sleep(0.5)
     closed = 0
     for c in connections:
@@ -101,8 +103,9 @@ def test_a_render_stops_when_its_client_goes(api) -> None:  # type: ignore[no-un
     host, port = channel.address.split(":")
     body = json.dumps({"model": "gpt-image-2", "prompt": "a town", "size": "3840x2160", "n": 6, "quality": "low"}).encode()
     with socket.create_connection((host, int(port))) as s:
-        s.sendall(b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
-                  b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        s.sendall(b"POST " + channel.prefix.encode() + b"/v1/images/generations HTTP/1.1\r\nHost: x\r\n"
+                  b"Authorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: "
+                  + str(len(body)).encode() + b"\r\n\r\n" + body)
         time.sleep(0.3)
     deadline = time.monotonic() + 20
     rows = []

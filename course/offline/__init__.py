@@ -12,6 +12,9 @@ Modules, by what they hold:
 - `storage`   image files on disk, swept when their URLs expire
 - `requestlog` the durable SQLite log of every request
 - `policy`    keys, content policy, rate limits, injected faults
+- `budget`    what one grading run may take: requests, images, decoded pixels, uploads, log
+- `channels`  a listener per grading run (a TCP one behind a secret path prefix)
+- `memory`    giving freed memory back, so that one run's requests leave nothing for the next
 - `app`       the ASGI application tying them together
 - `server`    running it in the foreground or detached
 """

@@ -24,17 +24,17 @@ import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from . import conversations, errors, files, params, streaming, uploads, urls
-from .budget import LOG_VALUE_CHARS, Budgets, bounded
-from .channels import CONTROL_KEY, STATE_KEY, ChannelError, Channels
+from . import conversations, errors, files, memory, params, streaming, uploads, urls
+from .budget import BODIES_AT_ONCE, LOG_VALUE_CHARS, BodyRoom, Budgets, bounded, shortened
+from .channels import CONTROL_KEY, PREFIX_KEY, STATE_KEY, ChannelError, Channels
 from .config import ServerConfig
 from .errors import APIError, Dalle, Gpt
 from .models import all_models
 from .policy import ContentPolicy, Faults, Keys, RateLimiter, ident, key_from_headers, load_keys, load_terms
-from .produce import Issuer, Producer
+from .produce import NO_INPUTS, Issuer, Producer
 from .requestlog import Record, RequestLog
 from .storage import ImageStore
 from .streaming import Streamed
@@ -87,6 +87,7 @@ class OfflineAPI:
         # Per-run listeners for the grader (see `channels`); the control socket, when given, opens them.
         self.channels = Channels(self.config.channel_dir)
         self.budgets = Budgets()
+        self.bodies = BodyRoom(BODIES_AT_ONCE)  # large request bodies in memory at once, across all runs
         self.control_socket: Any = None
         self._control: Any = None
 
@@ -103,39 +104,62 @@ class OfflineAPI:
         if state.get(CONTROL_KEY):
             await self._control_request(scope, receive, send)
             return
+        prefix = state.get(PREFIX_KEY)
+        if prefix:  # a TCP channel: only a request that knows its secret prefix is the run's
+            inside = _without_prefix(scope, prefix)
+            if inside is None:
+                await _outside_channel(scope, receive, send)
+                return
+            scope = inside
         if scope["path"] == "/__course__/health":
             await JSONResponse({"ok": True, "pid": self.server_pid})(scope, receive, send)
             return
+        if self.control_socket is not None and state.get(STATE_KEY) is None:
+            # The grader's server serves runs through their channels only: a request on its own port, which
+            # any process can find, would be answered outside every run's budget.
+            await _outside_channel(scope, receive, send)
+            return
         started = time.perf_counter()
-        request = Request(scope, self._limited(receive))
         channel = state.get(STATE_KEY)
+        declared = _declared_length(scope)
+        body = _Body(receive, self.config.max_body, self.budgets if channel is not None else None, channel, declared)
+        request = Request(scope, body.receive)
         record = Record(time=self.clock(), method=scope["method"], route=scope["path"], status=0,
                         request_id="req_" + uuid.uuid4().hex, channel=channel)
         counted = False
         try:
             if channel is not None:  # a grading run's request: within its budget, or a 429 before any work
-                self.budgets.start(channel, _declared_length(scope))
+                self.budgets.start(channel, declared)
                 counted = True
-            response = await self._dispatch(request, record)
+            async with self.bodies.room(body.size(scope)):
+                response = await self._dispatch(request, record)
         except APIError as exc:
             response = self._error(exc, record)
         except BodyTooLarge:
             response = self._error(errors.body_too_large(self.config.max_body), record)
-        except ClientGone:
+        except (ClientGone, ClientDisconnect) as gone:
             record.status, record.error_code = 499, "client_gone"  # nobody to answer: the row says why
+            record.error_message = str(gone) or "The client went away before its request had arrived."
             self._write_row(record)
             if counted:
                 self.budgets.done(channel, 0)
             return
+        except MemoryError:  # the server's memory limit: this request fails, the server and the others go on
+            response = self._error(errors.out_of_memory(), record)
         except Exception:  # never let a bug become a dropped connection: answer as the real API would
             traceback.print_exc(file=sys.stderr)
             response = self._error(errors.server_error(), record)
+        if body.unread(scope) and not isinstance(response, Streamed):
+            # Refused before its body was read (too large, past the run's uploads): stop reading it.
+            response.headers["connection"] = "close"
         if isinstance(response, Streamed):
             logged = await self._stream(scope, send, request, response, record, started)
         else:
             logged = await self._finish(scope, receive, send, response, record, started)
         if counted:
             self.budgets.done(channel, logged)
+        if body.size(scope) >= BodyRoom.SMALL_BODY:  # a large body, read and parsed: its memory goes back too
+            memory.give_back_soon()
 
     async def _stream(self, scope: dict[str, Any], send: Callable[..., Awaitable[Any]], request: Request,
                       streamed: Streamed, record: Record, started: float) -> int:
@@ -237,21 +261,6 @@ class OfflineAPI:
         return 200 + len(json.dumps(record.params, default=str)) + sum(len(u) for u in record.urls) + \
             len(record.error_message or "") + 200 * len(record.images)
 
-    def _limited(self, receive: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        seen = 0
-        limit = self.config.max_body
-
-        async def wrapped() -> Any:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge()
-            return message
-
-        return wrapped
-
     async def _lifespan(self, receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[Any]]) -> None:
         while True:
             message = await receive()
@@ -300,7 +309,11 @@ class OfflineAPI:
                     raise ChannelError("the body is not a JSON object")
                 response = JSONResponse(await self.channels.open(body.get("name"), body.get("kind", "unix")))
             elif path.startswith("/__course__/channels/") and method == "DELETE":
-                response = JSONResponse({"closed": self.channels.close(path.rsplit("/", 1)[-1])})
+                name = path.rsplit("/", 1)[-1]
+                closed = self.channels.close(name)
+                await run_in_threadpool(self.files.delete_channel, name)  # a run's files end with it
+                await run_in_threadpool(memory.give_back)  # and what its requests used is not kept for the next
+                response = JSONResponse({"closed": closed})
             elif path == "/__course__/health":
                 response = JSONResponse({"ok": True, "pid": self.server_pid, "channels": len(self.channels)})
             else:
@@ -344,15 +357,13 @@ class OfflineAPI:
 
     async def _render(self, fn: Callable[..., Any], *args: Any, watch: Request | None = None) -> Any:
         """Pillow work, off the event loop but on a few threads only: more would just queue on the GIL.
-        With `watch` (a request whose body has been read), a client that goes away stops the drawing
-        between two images (`fn` takes a `cancel` event) and ClientGone is raised."""
-        if self._render_limiter is None:
-            self._render_limiter = anyio.CapacityLimiter(max(1, self.config.render_threads))
+        With `watch` (a request whose body has been read), a client that goes away stops the work
+        between two pictures (`fn` takes a `cancel` event) and ClientGone is raised."""
         if watch is None:
-            return await anyio.to_thread.run_sync(fn, *args, limiter=self._render_limiter)
+            return (await anyio.to_thread.run_sync(_returning, fn, *args, limiter=self._renderers())).take()
         cancel = threading.Event()
-        work = asyncio.ensure_future(anyio.to_thread.run_sync(functools.partial(fn, *args, cancel=cancel),
-                                                              limiter=self._render_limiter))
+        work = asyncio.ensure_future(anyio.to_thread.run_sync(functools.partial(_returning, fn, *args, cancel=cancel),
+                                                              limiter=self._renderers()))
         gone = asyncio.ensure_future(_disconnect(watch))
         try:
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -361,15 +372,19 @@ class OfflineAPI:
             if left:
                 cancel.set()
             gone.cancel()
+        outcome = await work  # soon, when it was left: the work stops at its next look at `cancel`
         if left:
-            await asyncio.gather(work, return_exceptions=True)
-            raise ClientGone()
-        return work.result()
+            stopped = outcome.take_error()
+            raise ClientGone(str(stopped) if isinstance(stopped, uploads.Stopped) else "")
+        return outcome.take()
 
     async def _render_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return (await anyio.to_thread.run_sync(_returning, fn, *args, limiter=self._renderers())).take()
+
+    def _renderers(self) -> anyio.CapacityLimiter:
         if self._render_limiter is None:
             self._render_limiter = anyio.CapacityLimiter(max(1, self.config.render_threads))
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._render_limiter)
+        return self._render_limiter
 
     def _error(self, exc: APIError, record: Record) -> Response:
         record.error_code = exc.code or exc.type
@@ -377,9 +392,11 @@ class OfflineAPI:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     def _issuer(self, request: Request, key: str | None, learner: str | None) -> Issuer:
+        """Image URLs point back at this server, through the channel's prefix when it has one, so that
+        downloading a picture goes through the run's own channel."""
         who = learner or key or "anonymous"
-        return Issuer(base_url=f"{request.url.scheme}://{request.url.netloc}", org=ident("org", "org", who),
-                      user=ident("user", "user", who))
+        return Issuer(base_url=f"{request.url.scheme}://{request.url.netloc}{_prefix_of(request)}",
+                      org=ident("org", "org", who), user=ident("user", "user", who))
 
     # --- images --------------------------------------------------------------------------
 
@@ -406,15 +423,14 @@ class OfflineAPI:
         limits = self._admit(p, record)
         issuer = self._issuer(request, record.key, record.learner)
         if p.stream:
-            return self._streamed(p, [], None, "", record, limits)
-        body = await self._render(self.producer.respond, p, issuer, [], record.image_ids, record.urls, None, "",
+            return self._streamed(p, NO_INPUTS, record, limits)
+        body = await self._render(self.producer.respond, p, issuer, NO_INPUTS, record.image_ids, record.urls,
                                   record.images, watch=request)
         return JSONResponse(body, headers=limits)
 
-    def _streamed(self, p: params.Params, images: list[Any], region: Any, digest: str, record: Record,
-                  limits: dict[str, str]) -> Streamed:
+    def _streamed(self, p: params.Params, inputs: uploads.Inputs, record: Record, limits: dict[str, str]) -> Streamed:
         def events(cancel: threading.Event) -> Iterator[tuple[str, dict[str, Any]]]:
-            yield from self.producer.events(p, images, region, digest, record.images)
+            yield from self.producer.events(p, inputs, record.images)
 
         return Streamed(events, headers=limits)
 
@@ -453,13 +469,13 @@ class OfflineAPI:
 
     async def _edit_with(self, p: params.Params, files: dict[str, list[uploads.Upload]], request: Request,
                          record: Record) -> Response | Streamed:
-        images, region, digest = await self._render(self._read_uploads, p, files)
+        inputs = await self._read_inputs(p, files, request, record)
         limits = self._admit(p, record)
         if p.stream:
-            return self._streamed(p, images, region, digest, record, limits)
+            return self._streamed(p, inputs, record, limits)
         issuer = self._issuer(request, record.key, record.learner)
-        body = await self._render(self.producer.respond, p, issuer, images, record.image_ids, record.urls,
-                                  region, digest, record.images, watch=request)
+        body = await self._render(self.producer.respond, p, issuer, inputs, record.image_ids, record.urls,
+                                  record.images, watch=request)
         return JSONResponse(body, headers=limits)
 
     async def _json_edit(self, request: Request, record: Record) -> Response | Streamed:
@@ -479,9 +495,9 @@ class OfflineAPI:
             raise Gpt.missing("images")
         if len(refs) > 16:
             raise Gpt.too_many_images(len(refs))
-        files = {"image[]": [self.files.reference(ref, f"images[{i}]") for i, ref in enumerate(refs)]}
+        files = {"image[]": [self.files.reference(ref, f"images[{i}]", record.channel) for i, ref in enumerate(refs)]}
         if fields.get("mask") is not None:
-            files["mask"] = [self.files.reference(fields["mask"], "mask")]
+            files["mask"] = [self.files.reference(fields["mask"], "mask", record.channel)]
         rest = {k: v for k, v in fields.items() if k not in ("images", "mask")}
         p = params.parse("edits", {**rest, "image": "(by reference)"})
         record.model = p.model.id
@@ -497,35 +513,19 @@ class OfflineAPI:
         except (ValueError, UnicodeError, RecursionError):
             record.params = {"_raw": raw[:2000].decode("utf-8", "replace")}
             raise errors.invalid_json() from None
-        record.params = fields if isinstance(fields, dict) else {"_body": fields}
+        # Shortened now: a data URL of 40 MB is read from `fields`, never kept in the row until it is written.
+        record.params = shortened(fields) if isinstance(fields, dict) else {"_body": shortened(fields)}
         if not isinstance(fields, dict):
             raise Gpt.invalid_type("body", "object", fields)
         return fields
 
-    def _read_uploads(self, p: params.Params, files: dict[str, list[uploads.Upload]]) -> tuple[list[Any], Any, str]:
-        import hashlib
-
-        image_parts = files.get("image", []) + files.get("image[]", [])
-        masks = files.get("mask", [])
-        if not p.model.is_gpt:
-            if not image_parts:
-                raise Dalle.required("image")
-            image = uploads.dalle_image(image_parts[0])
-            region = uploads.dalle_edit_region(image, masks[0] if masks else None) if p.route == "edits" else None
-            digest = hashlib.sha256(image_parts[0].data).hexdigest()
-            return [image], region, digest
-        if not image_parts:
-            raise Gpt.missing("image")
-        if len(image_parts) > 16:
-            raise Gpt.too_many_images(len(image_parts))
-        images = [uploads.gpt_image(u) for u in image_parts]
-        region = uploads.gpt_edit_region(images[0], masks[0] if masks else None)
-        if p.size_requested in (None, "auto"):
-            w, h = images[0].size
-            p.width, p.height = (1536, 1024) if w > h * 1.2 else (1024, 1536) if h > w * 1.2 else (1024, 1024)
-            p.size = f"{p.width}x{p.height}"
-        digest = hashlib.sha256(b"".join(u.data for u in image_parts)).hexdigest()
-        return images, region, digest
+    async def _read_inputs(self, p: params.Params, files: dict[str, list[uploads.Upload]], request: Request,
+                           record: Record) -> uploads.Inputs:
+        """A request's pictures, decoded on a render thread (so at most `render_threads` requests decode
+        at once), charged to the run's budget before any pixel is decoded, and stopped between two
+        pictures when the client goes (ClientGone)."""
+        charge = functools.partial(self.budgets.decode, record.channel) if record.channel is not None else None
+        return await self._render(uploads.read_inputs, p, files, charge, watch=request)
 
     def _admit(self, p: params.Params, record: Record) -> dict[str, str]:
         """Content policy, then the rate limit: checks on a request that is otherwise valid. Returns rate headers."""
@@ -541,7 +541,7 @@ class OfflineAPI:
     def _serve_image(self, request: Request, record: Record) -> Response:
         now = self.clock()
         path = request.url.path
-        record.urls = [str(request.url)]
+        record.urls = [_as_requested(request)]
         headers = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-version": urls.SV}
         verdict = urls.verify(self.secret, path, request.url.query, now)
         name = path.rsplit("/", 1)[-1]
@@ -563,10 +563,11 @@ class OfflineAPI:
     async def _files(self, request: Request, record: Record) -> Response:
         """The Files API, as far as pictures for edits need it: create, list, retrieve, content, delete."""
         method, parts = request.method, request.url.path.strip("/").split("/")[2:]
+        channel = record.channel  # a run sees only the files it uploaded, as an organisation sees its own
         if not parts and method == "POST":
             return await self._file_upload(request, record)
         if not parts and method == "GET":
-            cards = self.files.cards()
+            cards = self.files.cards(channel)
             purpose = request.query_params.get("purpose")
             if purpose:
                 cards = [c for c in cards if c["purpose"] == purpose]
@@ -574,15 +575,15 @@ class OfflineAPI:
                                  "first_id": cards[0]["id"] if cards else None,
                                  "last_id": cards[-1]["id"] if cards else None})
         if len(parts) == 1 and method in ("GET", "DELETE"):
-            card = self.files.card(parts[0])
+            card = self.files.card(parts[0], channel)
             if card is None:
                 raise errors.no_such_file_object(parts[0])
             if method == "DELETE":
-                self.files.delete(parts[0])
+                self.files.delete(parts[0], channel)
                 return JSONResponse({"id": parts[0], "object": "file", "deleted": True})
             return JSONResponse(card)
         if len(parts) == 2 and parts[1] == "content" and method == "GET":
-            data = self.files.content(parts[0])
+            data = self.files.content(parts[0], channel)
             if data is None:
                 raise errors.no_such_file_object(parts[0])
             return Response(data, 200, media_type="application/octet-stream")
@@ -611,7 +612,7 @@ class OfflineAPI:
             raise Gpt.missing("purpose")
         if purpose not in files.PURPOSES:
             raise files.invalid_purpose(purpose)
-        card = await run_in_threadpool(self.files.create, filename, str(purpose), data)
+        card = await run_in_threadpool(self.files.create, filename, str(purpose), data, record.channel)
         return JSONResponse(card)
 
     def _models(self, path: str) -> Response:
@@ -628,8 +629,105 @@ class OfflineAPI:
         return JSONResponse(card(model))
 
 
+class _Outcome:
+    """What a call on a worker thread came to, its result or its error, taken out once. An error raised on
+    the thread would be kept by the thread pool's own frame, in a cycle that holds the request's uploads
+    and pictures until the garbage collector happens to run; carried out in this box and raised again on
+    the event loop, it goes with the request."""
+
+    __slots__ = ("result", "error")
+
+    def __init__(self, result: Any, error: Exception | None) -> None:
+        self.result, self.error = result, error
+
+    def take_error(self) -> Exception | None:
+        error, self.result, self.error = self.error, None, None
+        return error
+
+    def take(self) -> Any:
+        result, error = self.result, self.take_error()
+        if error is None:
+            return result
+        try:
+            raise error
+        finally:
+            error = None  # the raised error refers to this frame: the frame must not refer to the error
+
+
+def _returning(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Outcome:
+    try:
+        return _Outcome(fn(*args, **kwargs), None)
+    except Exception as exc:  # noqa: BLE001 - raised again on the event loop by _Outcome.take
+        return _Outcome(None, exc)
+
+
 class ClientGone(Exception):
     """The client went away before its images were drawn: the drawing stopped."""
+
+
+class _Body:
+    """A request's body as it arrives: past `max_body` a 413 (BodyTooLarge); on a channel, bytes beyond those
+    declared (a chunked body declares none) count against the run's uploads as they arrive, so reading
+    stops with a 429 as soon as the run's budget is spent, not after the whole body."""
+
+    def __init__(self, receive: Callable[..., Awaitable[Any]], max_body: int, budgets: Budgets | None,
+                 channel: str | None, declared: int) -> None:
+        self._receive, self._max_body, self._budgets, self._channel = receive, max_body, budgets, channel
+        self._declared, self._seen, self._complete = declared, 0, False
+
+    async def receive(self) -> Any:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            chunk = len(message.get("body", b""))
+            self._seen += chunk
+            self._complete = not message.get("more_body", False)
+            if self._seen > self._max_body:
+                raise BodyTooLarge()
+            beyond = min(chunk, self._seen - self._declared)
+            if self._budgets is not None and beyond > 0:
+                self._budgets.upload(self._channel, beyond)  # type: ignore[arg-type]
+        return message
+
+    def size(self, scope: dict[str, Any]) -> int:
+        """The most this body may hold: its declared length, or (chunked, none declared) the largest body."""
+        headers = dict(scope.get("headers", []))
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        return self._max_body if chunked else self._declared
+
+    def unread(self, scope: dict[str, Any]) -> bool:
+        """Whether the request has a body that was not read to its end."""
+        return not self._complete and self.size(scope) > 0
+
+
+def _without_prefix(scope: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    """The request as if its channel's prefix were not there; None when its path does not start with it."""
+    raw = scope.get("raw_path") or scope["path"].encode("latin-1", "replace")
+    mark = prefix.encode("ascii")
+    if not (raw == mark or raw.startswith(mark + b"/")):
+        return None
+    path = scope["path"][len(prefix):] or "/"
+    return {**scope, "path": path, "raw_path": raw[len(mark):] or b"/"}
+
+
+async def _outside_channel(scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
+                           send: Callable[..., Awaitable[Any]]) -> None:
+    """A request on a TCP channel without the channel's prefix, or on a grading server's own port: whoever
+    sent it found a port, not a run's channel. The real API's 404, nothing counted or logged, and the
+    connection closed."""
+    error = errors.invalid_url(scope["method"], scope["path"])
+    await JSONResponse(error.body(), status_code=error.status,
+                       headers={"openai-version": OPENAI_VERSION, "x-request-id": "req_" + uuid.uuid4().hex,
+                                "connection": "close"})(scope, receive, send)
+
+
+def _prefix_of(request: Request) -> str:
+    return (request.scope.get("state") or {}).get(PREFIX_KEY) or ""
+
+
+def _as_requested(request: Request) -> str:
+    """The URL the client asked for, the channel's prefix included."""
+    url = request.url
+    return str(url.replace(path=_prefix_of(request) + url.path))
 
 
 def _declared_length(scope: dict[str, Any]) -> int:

@@ -1,17 +1,28 @@
 """What one step's run may take from the shared offline API, so that no learner slows or fails another.
 
 Each channel (a step's run, see `channels`) has a budget: requests in flight at once, requests in all,
-images and pixels drawn, bytes uploaded, bytes of request log written. Past one, the request gets
-the real API's 429 (`rate_limit_exceeded`), and its log row is kept small. The learner's own
-steps need a small part of each (a lesson step makes a few requests for a few small images).
-Connections per channel are capped where they are accepted (`channels`), and a render stops when its
-client has gone (`app`).
+images and pixels drawn, pixels of uploaded pictures decoded, bytes uploaded (counted as they arrive,
+so a chunked body without a Content-Length counts too), bytes of request log written. Past one, the
+request gets the real API's 429 (`rate_limit_exceeded`), and its log row is kept small. The learner's
+own steps need a small part of each (a lesson step makes a few requests for a few small images).
+Connections per channel are capped where they are accepted (`channels`), and a render or a decode
+stops when its client has gone (`app`).
+
+Beside the runs' budgets, two rooms are shared by all runs, so that many runs spending their budgets
+together cannot use up the server's memory: large request bodies held at once (`BodyRoom`, here) and
+pixels decoded at once (`uploads.DECODING`). A request waits for room rather than fail; a lesson's
+small requests never need any.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import threading
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import AsyncIterator
 
 from .errors import APIError
 
@@ -22,9 +33,14 @@ class Limits:
     requests: int = 300  # requests in all (image downloads included)
     images: int = 40
     pixels: int = 64 * 1024 * 1024  # 7 images at 3840x2160, or 1000 at 256x256
+    # Pixels of uploaded pictures decoded (edits, variations, the Responses tool's input), checked from
+    # their headers before a pixel is decoded. A lesson step's edits decode about a million (a 512x512
+    # picture and its mask, a few times); this is one 8192x8192 picture, the largest accepted, or 128
+    # edits of a 512x512 picture with its mask. A decoded pixel costs up to 4 bytes of the server's memory.
+    input_pixels: int = 64 * 1024 * 1024
     upload_bytes: int = 100 * 1024 * 1024
     log_bytes: int = 2 * 1024 * 1024
-    connections: int = 32  # open at once
+    connections: int = 32  # open at once (on a TCP channel, those that have shown its secret prefix)
 
 
 LIMITS = Limits()
@@ -44,6 +60,7 @@ class Usage:
     requests: int = 0
     images: int = 0
     pixels: int = 0
+    input_pixels: int = 0
     upload_bytes: int = 0
     log_bytes: int = 0
 
@@ -72,6 +89,24 @@ class Budgets:
             usage.in_flight += 1
             usage.upload_bytes += body_bytes
 
+    def upload(self, channel: str, more_bytes: int) -> None:
+        """Body bytes beyond those declared (a chunked body declares none): counted as they arrive, so
+        that reading stops (429) as soon as the run's uploads are spent."""
+        with self._lock:
+            usage = self._usage.setdefault(channel, Usage())
+            if usage.upload_bytes + more_bytes > self.limits.upload_bytes:
+                raise over("uploads", f"{self.limits.upload_bytes // 2**20} MB per run")
+            usage.upload_bytes += more_bytes
+
+    def decode(self, channel: str, pixels: int) -> None:
+        """Uploaded pictures are about to be decoded (their headers say how large): count their pixels,
+        or refuse (429) before any is decoded."""
+        with self._lock:
+            usage = self._usage.setdefault(channel, Usage())
+            if usage.input_pixels + pixels > self.limits.input_pixels:
+                raise over("decoded input pixels", f"{self.limits.input_pixels // 2**20} million per run")
+            usage.input_pixels += pixels
+
     def done(self, channel: str, log_bytes: int) -> None:
         with self._lock:
             usage = self._usage.setdefault(channel, Usage())
@@ -94,13 +129,19 @@ class Budgets:
             self._usage.pop(channel, None)
 
 
-def bounded(params: object) -> object:
-    """Parameters as they go into a log row: long strings cut, the whole at most LOG_PARAMS_BYTES."""
-    import json
+CUT_MARK = re.compile(r"…\[\d+ characters\]$")  # what `shortened` appends to a string it cut
+
+
+def shortened(params: object) -> object:
+    """Parameters with long strings cut (a huge prompt, a data URL), at most 100 keys or items a level and 5
+    levels deep. Doing it twice changes nothing, so a request may shorten its parameters as soon as it has
+    read them (a 40 MB data URL need not wait in memory for the log row)."""
 
     def cut(value: object, depth: int = 0) -> object:
         if isinstance(value, str):
-            return value if len(value) <= LOG_VALUE_CHARS else value[:LOG_VALUE_CHARS] + f"…[{len(value)} characters]"
+            if len(value) <= LOG_VALUE_CHARS or (len(value) <= LOG_VALUE_CHARS + 40 and CUT_MARK.search(value)):
+                return value
+            return value[:LOG_VALUE_CHARS] + f"…[{len(value)} characters]"
         if depth > 4:
             return "…"
         if isinstance(value, dict):
@@ -109,8 +150,49 @@ def bounded(params: object) -> object:
             return [cut(v, depth + 1) for v in value[:100]]
         return value
 
-    shorter = cut(params)
+    return cut(params)
+
+
+def bounded(params: object) -> object:
+    """Parameters as they go into a log row: long strings cut, the whole at most LOG_PARAMS_BYTES."""
+    shorter = shortened(params)
     text = json.dumps(shorter, default=str)
     if len(text) > LOG_PARAMS_BYTES:
         return {"_cut": text[:LOG_PARAMS_BYTES]}
     return shorter
+
+
+class BodyRoom:
+    """Request bodies held in memory at once, across all runs. A body is read whole and then parsed (a
+    JSON body takes about four times its size while it is), so a few runs sending 50 MB bodies together
+    could use up the server's memory and fail everyone's requests. A body of SMALL_BODY or more takes
+    room for its length before it is read, and waits while there is none; a smaller one never waits, so
+    a lesson's requests are never held up by someone else's large uploads."""
+
+    SMALL_BODY = 1024 * 1024
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.used = capacity, 0
+        self._changed: asyncio.Condition | None = None  # made on the server's event loop, when first needed
+
+    @asynccontextmanager
+    async def room(self, size: int) -> AsyncIterator[None]:
+        if size < self.SMALL_BODY:
+            yield
+            return
+        size = min(size, self.capacity)
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        changed = self._changed
+        async with changed:
+            await changed.wait_for(lambda: self.used + size <= self.capacity)
+            self.used += size
+        try:
+            yield
+        finally:
+            async with changed:
+                self.used -= size
+                changed.notify_all()
+
+
+BODIES_AT_ONCE = 128 * 1024 * 1024  # about two and a half bodies of the largest size (50 MB)

@@ -279,6 +279,15 @@ class Gpt:
         )
 
     @staticmethod
+    def request_too_many_pixels(total: int, limit: int) -> APIError:  # [ours]
+        return bad(
+            f"Invalid 'image': the pictures of one request (images and mask) may have {limit} pixels together "
+            f"(one 8192x8192 picture); these have {total}. Send smaller pictures.",
+            param="image",
+            code="image_too_large",
+        )
+
+    @staticmethod
     def content_policy(request_id: str) -> APIError:
         return bad(
             "Your request was rejected by the safety system. If you believe this is an error, contact us at "
@@ -337,6 +346,12 @@ def rate_limited(org: str, limit: int, current: int, headers: dict[str, str]) ->
 
 def server_error() -> APIError:
     return APIError(500, "The server had an error while processing your request. Sorry about that!", type="server_error")
+
+
+def out_of_memory() -> APIError:  # [ours]
+    return APIError(500, "The server had an error while processing your request: it needed more memory than the "
+                         "offline API may use (its memory is limited so that no request can stop the others). "
+                         "Sorry about that!", type="server_error")
 
 
 def invalid_url(method: str, path: str) -> APIError:

@@ -5,6 +5,11 @@ server's data folder (`files/file-….bin` beside a `.json` card), so a restarte
 server still knows them; `retrieve`, `list`, `content` and `delete` work as the
 SDK expects. An edit sent as JSON names its pictures by `file_id` or by a data
 URL; `reference()` turns either into the same `Upload` a multipart edit carries.
+
+A file uploaded through a grading run's channel belongs to that run, as a file belongs to an
+organisation: another run's requests get the real 404 for it, `list` shows only the run's own, and
+the run's files are deleted when its channel closes. Without channels (a learner's own server) every
+file is everyone's, as before.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import re
 import secrets
 import string
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,59 +41,78 @@ def new_file_id() -> str:
     return "file-" + "".join(ALPHABET[b % 62] for b in secrets.token_bytes(22))
 
 
+OWNER = "_channel"  # in a stored card: the channel the file was uploaded through; never shown
+
+
 class FileStore:
     def __init__(self, data_dir: Path, clock: Any = time.time) -> None:
         self.root = data_dir / "files"
         self.root.mkdir(parents=True, exist_ok=True)
         self.clock = clock
+        self._by_channel: dict[str, set[str]] = {}  # channels live as long as this process: so does this
+        self._lock = threading.Lock()
 
     def _card_path(self, file_id: str) -> Path:
         return self.root / f"{file_id}.json"
 
-    def create(self, filename: str, purpose: str, data: bytes) -> dict[str, Any]:
+    def create(self, filename: str, purpose: str, data: bytes, channel: str | None = None) -> dict[str, Any]:
         file_id = new_file_id()
         card = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(self.clock()),
                 "filename": filename or "upload", "purpose": purpose, "status": "processed", "expires_at": None,
                 "status_details": None}
+        stored = card if channel is None else {**card, OWNER: channel}
+        if channel is not None:
+            with self._lock:
+                self._by_channel.setdefault(channel, set()).add(file_id)
         for path, content in ((self.root / f"{file_id}.bin", data),
-                              (self._card_path(file_id), json.dumps(card).encode("utf-8"))):
+                              (self._card_path(file_id), json.dumps(stored).encode("utf-8"))):
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(content)
             os.replace(tmp, path)
         return card
 
-    def card(self, file_id: str) -> dict[str, Any] | None:
+    def card(self, file_id: str, channel: str | None = None) -> dict[str, Any] | None:
+        """The file's card as the API shows it; None when there is no such file for `channel`."""
         if not FILE_ID.match(file_id):
             return None
         try:
-            return json.loads(self._card_path(file_id).read_text(encoding="utf-8"))
+            stored = json.loads(self._card_path(file_id).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        if not isinstance(stored, dict) or stored.get(OWNER) != channel:
+            return None
+        return {k: v for k, v in stored.items() if k != OWNER}
 
-    def content(self, file_id: str) -> bytes | None:
-        if self.card(file_id) is None:
+    def content(self, file_id: str, channel: str | None = None) -> bytes | None:
+        if self.card(file_id, channel) is None:
             return None
         try:
             return (self.root / f"{file_id}.bin").read_bytes()
         except OSError:
             return None
 
-    def delete(self, file_id: str) -> bool:
-        if self.card(file_id) is None:
+    def delete(self, file_id: str, channel: str | None = None) -> bool:
+        if self.card(file_id, channel) is None:
             return False
         for suffix in (".json", ".bin"):
             (self.root / f"{file_id}{suffix}").unlink(missing_ok=True)
         return True
 
-    def cards(self) -> list[dict[str, Any]]:
+    def delete_channel(self, channel: str) -> int:
+        """Delete the files a run uploaded (its channel is closing); returns how many."""
+        with self._lock:
+            owned = self._by_channel.pop(channel, set())
+        return sum(self.delete(file_id, channel) for file_id in owned)
+
+    def cards(self, channel: str | None = None) -> list[dict[str, Any]]:
         out = []
         for path in self.root.glob("file-*.json"):
-            card = self.card(path.stem)
+            card = self.card(path.stem, channel)
             if card is not None:
                 out.append(card)
         return sorted(out, key=lambda c: (c["created_at"], c["id"]), reverse=True)
 
-    def reference(self, ref: Any, param: str) -> Upload:
+    def reference(self, ref: Any, param: str, channel: str | None = None) -> Upload:
         """A picture named in a JSON edit: `{"image_url": "data:..."}` or `{"file_id": "file-..."}`."""
         if not isinstance(ref, dict):
             raise Gpt.invalid_type(param, "object", ref)
@@ -101,8 +126,8 @@ class FileStore:
         if not isinstance(value, str):
             raise Gpt.invalid_type(f"{param}.{given[0]}", "string", value)
         if given[0] == "file_id":
-            data = self.content(value)
-            card = self.card(value)
+            data = self.content(value, channel)
+            card = self.card(value, channel)
             if data is None or card is None:
                 raise Gpt.no_such_file(f"{param}.file_id", value)
             return Upload(param, card["filename"], _sniff(data), data)

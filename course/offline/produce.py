@@ -16,13 +16,18 @@ from ..lesson import fingerprints
 from . import render, streaming, urls
 from .params import Params
 from .storage import ImageStore
+from .uploads import Inputs
+
+NO_INPUTS = Inputs()  # a generation draws from nothing
 
 ALPHABET = string.ascii_letters + string.digits
 SIMPLE_PREFIX = "I NEED to test how the tool works with extremely simple prompts. DO NOT add any detail, just use it AS-IS:"
 # Output tokens per image at 1024x1024, as published for gpt-image-1; other sizes scale by area.
-# Encoded generations kept for requests that ask for the same picture again (see Producer._encoded).
+# Encoded generations kept for requests that ask for the same picture again (see Producer._encoded):
+# at most this many, and this many bytes in all, whatever their sizes.
 RECENT = 64
 RECENT_BYTES = 64 * 1024 * 1024
+RECENT_ONE_BYTES = RECENT_BYTES // RECENT  # a larger picture is not kept: it would push out many small ones
 OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 8320}
 
 
@@ -79,10 +84,10 @@ class Producer:
         self.seed = seed
         self.clock = clock
         self._recent: OrderedDict[tuple, tuple[bytes, dict[str, str]]] = OrderedDict()
+        self._recent_bytes = 0
         self._lock = threading.Lock()
 
-    def respond(self, p: Params, issuer: Issuer, images: list[Image.Image], log_ids: list[str], log_urls: list[str],
-                edit_region: Image.Image | None = None, input_digest: str = "",
+    def respond(self, p: Params, issuer: Issuer, inputs: Inputs, log_ids: list[str], log_urls: list[str],
                 log_images: list[dict[str, str]] | None = None, cancel: Any = None) -> dict[str, Any]:
         """The response body for a valid request; `cancel` (an Event) set by the caller stops the drawing
         between two images (the client went away)."""
@@ -92,7 +97,7 @@ class Producer:
         for i in range(p.n):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            payload, prints = self._encoded(p, images, edit_region, input_digest, i, ext)
+            payload, prints = self._encoded(p, inputs, i, ext)
             if log_images is not None:
                 log_images.append(dict(prints))
             if p.response_format == "url":
@@ -112,7 +117,7 @@ class Producer:
         body: dict[str, Any] = {"created": created, "data": data}
         if p.model.is_gpt:
             body.update(self.settings(p))
-            body["usage"] = _usage(p, len(images))
+            body["usage"] = _usage(p, inputs.count)
             if p.safety_identifier:
                 body["safety_identifier"] = p.safety_identifier
             if log_images is not None:
@@ -120,8 +125,7 @@ class Producer:
                     entry["total_tokens"] = str(body["usage"]["total_tokens"])
         return body
 
-    def _encoded(self, p: Params, images: list[Image.Image], edit_region: Image.Image | None, input_digest: str,
-                 i: int, ext: str) -> tuple[bytes, dict[str, str]]:
+    def _encoded(self, p: Params, inputs: Inputs, i: int, ext: str) -> tuple[bytes, dict[str, str]]:
         """Picture `i` encoded as `ext`, with its fingerprints. A generation's picture depends on nothing but
         its settings, so the last few are kept encoded: a class whose learners all ask for the same prompt
         is drawn once, not once per learner (a grading run sends thousands of such requests)."""
@@ -134,15 +138,27 @@ class Producer:
                 if hit is not None:
                     self._recent.move_to_end(key)
                     return hit
-        picture = self.picture(p, images, edit_region, input_digest, i)
+        picture = self.picture(p, inputs, i)
         payload = render.encode(picture, ext, p.output_compression)
         found = (payload, fingerprints.of_payload(payload, picture, lossless=ext == "png"))
-        if key is not None and len(payload) <= RECENT_BYTES // RECENT:
-            with self._lock:
-                self._recent[key] = found
-                while len(self._recent) > RECENT:
-                    self._recent.popitem(last=False)
+        if key is not None:
+            self._keep(key, found)
         return found
+
+    def _keep(self, key: tuple, found: tuple[bytes, dict[str, str]]) -> None:
+        """Keep an encoded generation for reuse, within RECENT pictures and RECENT_BYTES in all."""
+        size = len(found[0])
+        if size > RECENT_ONE_BYTES:
+            return
+        with self._lock:
+            old = self._recent.pop(key, None)
+            if old is not None:
+                self._recent_bytes -= len(old[0])
+            self._recent[key] = found
+            self._recent_bytes += size
+            while len(self._recent) > RECENT or self._recent_bytes > RECENT_BYTES:
+                _, (dropped, _) = self._recent.popitem(last=False)
+                self._recent_bytes -= len(dropped)
 
     @staticmethod
     def settings(p: Params) -> dict[str, Any]:
@@ -150,21 +166,20 @@ class Producer:
         return {"background": p.background, "output_format": p.output_format,
                 "quality": "medium" if p.quality == "auto" else p.quality, "size": p.size}
 
-    def picture(self, p: Params, images: list[Image.Image], edit_region: Image.Image | None, input_digest: str,
-                i: int) -> Image.Image:
+    def picture(self, p: Params, inputs: Inputs, i: int) -> Image.Image:
         seed = render.seed_for(self.seed, p.route, p.model.id, p.prompt, p.size, p.quality, p.style,
-                               p.background, input_digest, i)
-        return self._draw(p, images, edit_region, seed, i)
+                               p.background, inputs.digest, i)
+        return self._draw(p, inputs, seed, i)
 
-    def events(self, p: Params, images: list[Image.Image], edit_region: Image.Image | None = None,
-               input_digest: str = "", log_images: list[dict[str, str]] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    def events(self, p: Params, inputs: Inputs = NO_INPUTS,
+               log_images: list[dict[str, str]] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """A streamed answer, as the API streams it: for each image, `partial_images` partial pictures
         (coarse stages of the final one, indexes 0..N-1), then the completed event with `usage`."""
         kind = "image_generation" if p.route == "generations" else "image_edit"
-        usage = _usage(p, len(images))
+        usage = _usage(p, inputs.count)
         usage.pop("output_tokens_details")  # the completed events' usage has no such part
         for i in range(p.n):
-            picture = self.picture(p, images, edit_region, input_digest, i)
+            picture = self.picture(p, inputs, i)
             for index, stage in enumerate(streaming.stages(picture, p.partial_images)):
                 payload = render.encode(stage, p.output_format, p.output_compression)
                 if log_images is not None:
@@ -183,10 +198,11 @@ class Producer:
                 done["safety_identifier"] = p.safety_identifier
             yield f"{kind}.completed", done
 
-    def _draw(self, p: Params, images: list[Image.Image], region: Image.Image | None, seed: int, i: int) -> Image.Image:
+    def _draw(self, p: Params, inputs: Inputs, seed: int, i: int) -> Image.Image:
         if p.route == "generations":
             return render.draw_prompt(p.prompt, p.width, p.height, seed, transparent=p.background == "transparent")
-        source = images[0]
+        source, region = inputs.source, inputs.region
+        assert source is not None, "an edit or a variation draws from its first picture"
         if p.route == "variations":
             return render.variation_of(source, p.width, p.height, seed, i)
         if source.size != (p.width, p.height):

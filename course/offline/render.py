@@ -14,13 +14,53 @@ import io
 import random
 import re
 import textwrap
+import threading
+from collections import OrderedDict
 from functools import lru_cache
+from typing import Callable, Hashable
 
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 STOPWORDS = frozenset(
     "a an the of in on at to and or with for from by is are was be as into over under this that it its".split()
 )
+
+
+class Kept:
+    """Pictures kept for reuse (glyphs, gradient ramps), the least recently used dropped first, within
+    `max_bytes` of pixels in all: a server drawing many sizes must not keep a picture of each for ever."""
+
+    def __init__(self, max_bytes: int, max_items: int) -> None:
+        self.max_bytes, self.max_items = max_bytes, max_items
+        self.bytes = 0
+        self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()  # two render threads draw at once
+
+    def get(self, key: Hashable, make: Callable[[], object], size_of: Callable[[object], int]) -> object:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit[0]
+        value = make()  # outside the lock: another thread may make the same one; either is kept
+        size = size_of(value)
+        with self._lock:
+            old = self._items.pop(key, None)
+            self.bytes -= old[1] if old is not None else 0
+            self._items[key] = (value, size)
+            self.bytes += size
+            while self._items and (self.bytes > self.max_bytes or len(self._items) > self.max_items):
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.bytes -= dropped
+        return value
+
+
+def _pixel_bytes(image: Image.Image) -> int:
+    return image.width * image.height * len(image.getbands())
+
+
+GLYPHS = Kept(max_bytes=16 * 1024 * 1024, max_items=4096)  # the characters of captions, per size
+RAMPS = Kept(max_bytes=24 * 1024 * 1024, max_items=16)  # gradients' ramps, per picture size
 
 
 def seed_for(*parts: object) -> int:
@@ -50,10 +90,13 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=max(8, size))
 
 
-@lru_cache(maxsize=4096)
 def _glyph(char: str, size: int) -> tuple[Image.Image, int]:
     """One character's coverage mask and advance. Laying text out glyph by glyph from this cache is
     several times faster than asking FreeType for every line, and text is most of a picture's cost."""
+    return GLYPHS.get((char, size), lambda: _make_glyph(char, size), lambda made: _pixel_bytes(made[0]))  # type: ignore
+
+
+def _make_glyph(char: str, size: int) -> tuple[Image.Image, int]:
     font = _font(size)
     advance = max(1, round(font.getlength(char)))
     cell = Image.new("L", (advance + size // 2, size + size // 2), 0)
@@ -76,9 +119,12 @@ def _text_width(text: str, size: int) -> int:
     return sum(_glyph(c, size)[1] for c in text)
 
 
-@lru_cache(maxsize=16)
 def _ramp(width: int, height: int) -> Image.Image:
     """A vertical 0..255 ramp of the given size, made once per size (in C, not pixel by pixel)."""
+    return RAMPS.get((width, height), lambda: _make_ramp(width, height), _pixel_bytes)  # type: ignore[return-value]
+
+
+def _make_ramp(width: int, height: int) -> Image.Image:
     return Image.linear_gradient("L").resize((width, height), Image.Resampling.BILINEAR)
 
 

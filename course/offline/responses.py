@@ -49,6 +49,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..lesson import fingerprints
 from . import errors, params, render, streaming, uploads
+from .budget import shortened
 from .conversations import LIFETIME, Stored
 from .errors import APIError, Gpt, Responses
 from .models import DATA, all_models
@@ -118,9 +119,7 @@ class Ask:
     mask: uploads.Upload | None = None
     previous: Stored | None = None
     blocked: bool = False
-    images: list[Image.Image] = field(default_factory=list)
-    region: Image.Image | None = None
-    digest: str = ""
+    inputs: uploads.Inputs = field(default_factory=uploads.Inputs)  # the picture to edit, once read
 
 
 async def create_response(api: OfflineAPI, request: Request, record: Record) -> Response | Streamed:
@@ -128,7 +127,7 @@ async def create_response(api: OfflineAPI, request: Request, record: Record) -> 
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise errors.wrong_content_type(content_type, "application/json")
     body = await api._json_body(request, record)
-    record.params = row_params(body)
+    record.params = shortened(row_params(body))  # type: ignore[assignment]  # its data URLs cut at once
     record.model = body["model"] if isinstance(body.get("model"), str) else None
     ask = read_request(api, body, record)
     previous_id = ask.body.get("previous_response_id")
@@ -142,7 +141,7 @@ async def create_response(api: OfflineAPI, request: Request, record: Record) -> 
         files = {"image": [ask.source]} if ask.source else {}
         if ask.mask is not None:
             files["mask"] = [ask.mask]
-        ask.images, ask.region, ask.digest = await api._render(api._read_uploads, ask.p, files)
+        ask.inputs = await api._read_inputs(ask.p, files, request, record)
     ask.blocked = bool(api.policy.blocked(ask.prompt))
     limits = {} if ask.blocked else api._admit(ask.p, record)
     if ask.blocked:
@@ -191,10 +190,10 @@ def read_request(api: OfflineAPI, body: dict[str, Any], record: Record) -> Ask:
     source = None
     if refs:  # a picture in the input is the one to edit (the first, as the Images API takes the first)
         where, ref = refs[0]
-        source = api.files.reference(ref, where)
+        source = api.files.reference(ref, where, record.channel)
     mask = None
     if tool.get("input_image_mask") is not None:
-        mask = api.files.reference(tool["input_image_mask"], f"tools[{index}].input_image_mask")
+        mask = api.files.reference(tool["input_image_mask"], f"tools[{index}].input_image_mask", record.channel)
     return Ask(body=given, model=model, prompt=prompt, tool=tool, tool_index=index, p=p,
                action=tool.get("action") or "auto", source=source, mask=mask)
 
@@ -397,14 +396,14 @@ class Turn:
         p = ask.p
         self.settings = {"background": p.background, "output_format": p.output_format,
                          "quality": "medium" if p.quality == "auto" else p.quality, "size": p.size}
-        self.usage = _usage(p, len(ask.images))
+        self.usage = _usage(p, ask.inputs.count)
         self.revised = revised_prompt(ask)
         self.payload: bytes | None = None  # the final picture, once drawn
 
     # The picture ---------------------------------------------------------------------------------
 
     def draw(self) -> Image.Image:
-        return self.api.producer.picture(self.ask.p, self.ask.images, self.ask.region, self.ask.digest, 0)
+        return self.api.producer.picture(self.ask.p, self.ask.inputs, 0)
 
     def encode(self, picture: Image.Image, partial: int | None = None) -> str:
         p = self.ask.p

@@ -121,7 +121,9 @@ def _run_worker(config: ServerConfig, sockets: list[socket.socket], *, server_pi
     import uvicorn
 
     from .app import OfflineAPI
+    from .memory import limit_heaps
 
+    limit_heaps()  # before the first thread: see `memory`
     app = OfflineAPI(config, server_pid=server_pid, activity=activity)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30,
