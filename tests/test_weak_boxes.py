@@ -212,6 +212,9 @@ def test_what_a_step_leaves_in_shared_places_is_gone_before_the_next_learner(ope
                                                                               readable_python: Path) -> None:
     """One slot, two learners in turn: a file in /tmp and /dev/shm, a System V segment; the next finds none."""
     learners = {"a_leave_behind": WEAK / "leave_behind", "b_look_around": WEAK / "look_around"}
+    for stale in ("/tmp/course-left-behind.txt", "/dev/shm/course-left-behind.txt"):  # of an earlier run, not this one
+        Path(stale).unlink(missing_ok=True)
+    subprocess.run(["ipcrm", "-M", str(0x5EED1)], capture_output=True)
     graded = grade(open_folder, readable_python, learners, [*DOCKER_CAPABILITIES, *without_landlock(readable_python)], jobs=1)
     assert graded.result.returncode == 0, graded.result.stderr[-3000:]
     left = graded.report("a_leave_behind")
