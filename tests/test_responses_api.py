@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import typing
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -62,23 +63,52 @@ def rows(server: Any) -> list[Any]:
 # --- the models -------------------------------------------------------------------------------
 
 
-def test_models_are_the_installed_sdks() -> None:
-    """Does data/response_models.json list exactly the SDK's ChatModel and ResponsesModel literals?"""
+def test_every_model_the_installed_sdks_types_list_is_accepted(server: Any) -> None:
+    """The SDK's ChatModel, ResponsesModel and ImageModel literals, read from its source, are what the offline API
+    takes: a newer SDK's models are accepted the day it is installed (the pinned tables only add to them)."""
+    from openai.types.image_model import ImageModel
     from openai.types.shared.chat_model import ChatModel
     from openai.types.shared.responses_model import ResponsesModel
 
-    from course.offline.responses import response_models
+    from course.offline.models import all_models, get
+    from course.offline.responses import accepted_models, response_models
+    from course.offline.sdk_types import literal_models
 
-    data = response_models()
     chat = list(typing.get_args(ChatModel))
     own = [m for arg in typing.get_args(ResponsesModel) if typing.get_origin(arg) is typing.Literal
            for m in typing.get_args(arg) if m not in chat]
-    assert data["chat_models"] == chat, "the SDK's ChatModel changed: regenerate data/response_models.json"
-    assert data["responses_models"] == own, "the SDK's ResponsesModel changed: regenerate data/response_models.json"
-    from course.offline.models import get
-
-    default = get(data["default_image_model"])
+    assert list(literal_models("ChatModel")) == chat and [m for m in literal_models("ResponsesModel") if m not in chat] == own
+    assert set(chat) | set(own) <= accepted_models()
+    assert set(typing.get_args(ImageModel)) <= set(all_models())
+    default = get(response_models()["default_image_model"])
     assert default is not None and default.is_gpt
+    client = server.client()
+    newest_chat = chat[0]
+    r = client.responses.create(model=newest_chat, input="a red fox", tools=[FAST])
+    assert r.model == newest_chat and r.output[0].type == "image_generation_call"
+
+
+def test_a_model_newer_than_the_tables_is_served_and_said_once(tmp_path: Path, monkeypatch: Any) -> None:
+    """An SDK newer than the project: its new image model answers as the table's newest GPT model does, and the
+    server says so once when it starts."""
+    from course.offline import models, sdk_types
+
+    real = sdk_types.literal_models
+    monkeypatch.setattr(sdk_types, "literal_models",
+                        lambda name: (*real(name), "gpt-image-9-test") if name == "ImageModel" else real(name))
+    for cached in (models.all_models, models.newer_than_table):
+        cached.cache_clear()
+    try:
+        model = models.get("gpt-image-9-test")
+        newest = max((m for m in models._table().values() if m.is_gpt), key=lambda m: m.created)
+        assert model is not None and model.is_gpt and model.sizes == newest.sizes and model.retired is None
+        note = models.unknown_models_note()
+        assert "gpt-image-9-test" in note and newest.id in note
+    finally:
+        monkeypatch.undo()
+        for cached in (models.all_models, models.newer_than_table):
+            cached.cache_clear()
+    assert models.get("gpt-image-9-test") is None and models.unknown_models_note() == ""
 
 
 # --- one response -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +39,16 @@ class Model:
 
 @lru_cache(maxsize=1)
 def all_models() -> dict[str, Model]:
+    """The table's models, and every image model the installed SDK's `ImageModel` type lists beyond them: such a
+    model (newer than this table) answers as the table's newest GPT image model does (`newer_than_table`)."""
+    out = _table()
+    newest = max((m for m in out.values() if m.is_gpt), key=lambda m: m.created)
+    for model_id in newer_than_table():
+        out[model_id] = replace(newest, id=model_id, retired=None)
+    return out
+
+
+def _table() -> dict[str, Model]:
     raw = json.loads((DATA / "models.json").read_text(encoding="utf-8"))
     out: dict[str, Model] = {}
     for m in raw["models"]:
@@ -61,3 +71,25 @@ def all_models() -> dict[str, Model]:
 
 def get(model_id: str) -> Model | None:
     return all_models().get(model_id)
+
+
+@lru_cache(maxsize=1)
+def newer_than_table() -> tuple[str, ...]:
+    """Image models the installed SDK lists and `data/models.json` does not (none of DALL·E's kind: those are
+    known and retired)."""
+    from .sdk_types import literal_models
+
+    known = _table()
+    return tuple(m for m in literal_models("ImageModel") if m not in known and not m.startswith("dall-e"))
+
+
+def unknown_models_note() -> str:
+    """One sentence for the server's log when the SDK is newer than the table; "" when it is not."""
+    from .sdk_types import sdk_version
+
+    newer = newer_than_table()
+    if not newer:
+        return ""
+    newest = max((m for m in _table().values() if m.is_gpt), key=lambda m: m.created)
+    return (f"the installed openai SDK ({sdk_version()}) lists image models this offline API has no table for "
+            f"({', '.join(newer)}): they are accepted and answer as {newest.id} does")

@@ -95,9 +95,15 @@ def response_models() -> dict[str, Any]:
     return data
 
 
+@lru_cache(maxsize=1)
 def accepted_models() -> frozenset[str]:
+    """The chat and Responses models the installed SDK's types list (a newer SDK's too, as the real API takes
+    them), and those of `data/response_models.json` (for an older SDK that does not list them yet)."""
+    from .sdk_types import literal_models
+
     data = response_models()
-    return frozenset(data["chat_models"]) | frozenset(data["responses_models"])
+    return (frozenset(data["chat_models"]) | frozenset(data["responses_models"])
+            | frozenset(literal_models("ChatModel")) | frozenset(literal_models("ResponsesModel")))
 
 
 def new_id(prefix: str) -> str:

@@ -94,6 +94,11 @@ def serve(
     workers = f" with {config.workers} workers" if config.workers > 1 else ""
     announce(f"Offline Images API listening on {url}{workers}  (set OPENAI_BASE_URL to this; Ctrl+C stops it)")
     announce(f"Request log and images: {config.data_dir}")
+    from .models import unknown_models_note
+
+    newer = unknown_models_note()  # said once, where the server says where it is
+    if newer:
+        announce(f"note: {newer}")
     try:
         if config.workers > 1:
             _serve_workers(config, sockets)
