@@ -22,7 +22,34 @@ from course.offline.app import OfflineAPI
 from course.offline.config import ServerConfig
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+
+def _beside_the_checkout(path: str) -> bool:
+    """Whether `path` lies in a folder beside the checkout (`../shared`, `../data`): a clone has none of them, so no
+    test may read one. Hidden folders there (a home's `.cache`, `.local`) and Python's own folders are not that."""
+    parent = REPO.parent
+    if parent == Path(parent.anchor):  # a checkout at the top of the filesystem: every folder is beside it
+        return False
+    full = Path(os.path.abspath(path))
+    if parent not in full.parents:
+        return False
+    first = full.relative_to(parent).parts[0]
+    if first == REPO.name or first.startswith("."):
+        return False
+    import tempfile
+
+    own = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, tempfile.gettempdir())}
+    return not any(root == full or root in full.parents for root in own)
+
+
+def _no_reading_beside_the_checkout(event: str, args: tuple) -> None:
+    if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.fsdecode(args[0])
+        if _beside_the_checkout(path):
+            raise PermissionError(f"a test opened {path}, outside the checkout: a clone has nothing beside it, so "
+                                  "copy what the test needs into the repository (e.g. tests/data/)")
+
+
+sys.addaudithook(_no_reading_beside_the_checkout)
 
 # Users' machines (laptops, CI images, Gradescope's container) do not export PYTHONUNBUFFERED; a
 # development machine that does would hide every handshake through a buffered pipe. Every process the

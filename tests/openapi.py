@@ -1,4 +1,4 @@
-"""The official OpenAPI subsets in shared/reference/openapi/, and validators for their schemas."""
+"""The official OpenAPI subsets in tests/data/openapi/ (OpenAI's, MIT), and validators for their schemas."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import yaml
 from openapi_schema_validator import OAS30Validator, OAS31Validator, oas30_format_checker, oas31_format_checker
 
-from tests.conftest import SHARED
+from tests.conftest import REPO
 
-SPECS = SHARED / "reference" / "openapi"
+SPECS = REPO / "tests" / "data" / "openapi"
 SPEC_2024 = "openai-images-2024.yaml"
 SPEC_2026 = "openai-images-2026.yaml"
 

@@ -23,8 +23,9 @@ from course.lesson.guide import (
     step_number,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SEED_PAGE = SHARED / "seeds" / "000_bcb0d8282be4e8d8.txt"
+# A page in the older Codio style the course grew from (bars for columns, bare fences, five Try-it buttons and a
+# question), written for these tests in the project's own words.
+SEED_PAGE = Path(__file__).with_name("files") / "pages" / "codio-lesson-page.md"
 
 
 def write(path: Path, text: str) -> Path:
@@ -54,7 +55,7 @@ def test_seed_page_embeds_one_assessment(seed_page):
 
 def test_seed_page_title_comes_from_its_first_heading(seed_page):
     """Without a .json title, is the page called by its first heading?"""
-    assert seed_page.title == "Dall-E"
+    assert seed_page.title == "Pictures From Words"
 
 
 def test_seed_page_code_fences_keep_their_language(seed_page):
@@ -70,7 +71,7 @@ def test_seed_page_bars_make_one_region_holding_the_list(seed_page):
     regions = [b for b in seed_page.blocks if isinstance(b, Columns)]
     assert len(regions) == 1
     (left,) = regions[0].left
-    assert isinstance(left, Markdown) and "three methods" in left.text and "3. Creating variations" in left.text
+    assert isinstance(left, Markdown) and "three methods" in left.text and "3. Making variations" in left.text
     assert regions[0].right == []
 
 

@@ -92,3 +92,15 @@ def test_pip_install_requirements_then_jupyter_lab(tmp_path: Path) -> None:
     for step in range(1, 6):
         assert f"data-step='{step}' data-passed='true'" in shown, step
     subprocess.run([str(python), "-m", "course", "stop"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
+
+
+def test_no_test_reads_beside_the_checkout() -> None:
+    """A clone has nothing beside it: a test that opens `../shared/…` (or any folder beside the checkout) fails."""
+    from tests.conftest import REPO, _beside_the_checkout
+
+    beside = REPO.parent / "shared" / "reference" / "images-api.md"
+    if REPO.parent == Path(REPO.parent.anchor):
+        pytest.skip("the checkout is at the top of the filesystem")
+    assert _beside_the_checkout(str(beside)) and not _beside_the_checkout(str(REPO / "README.md"))
+    with pytest.raises(PermissionError, match="outside the checkout"):
+        open(beside, encoding="utf-8")

@@ -16,7 +16,7 @@ from course.lesson.guide import load_chapter
 from course.lesson.lessons import CONTENT, all_lessons
 from course.terminal.pages import render_page
 from course.lesson.questions import display_order, load_question, load_questions
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO
 
 
 def course(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -52,7 +52,7 @@ def test_course_show_pages_and_errors(tmp_path: Path) -> None:
     assert first.returncode == 0 and "page 1 of" in first.stdout and "next: course show 1 2" in first.stdout
     second = course("show", "1", "2", cwd=tmp_path)
     assert "course try 1" in second.stdout and "python3 imageGen.py 1" in second.stdout
-    seed = course("show", str(SHARED / "seeds" / "000_bcb0d8282be4e8d8.txt"), cwd=tmp_path)
+    seed = course("show", str(REPO / "tests" / "files" / "pages" / "codio-lesson-page.md"), cwd=tmp_path)
     assert seed.returncode == 0 and "course try 5" in seed.stdout and "course quiz 1.5" in seed.stdout
     missing = course("show", "1", "9", cwd=tmp_path)
     assert missing.returncode == 1 and missing.stderr.startswith("error: lesson 1 has no page '9'.")
