@@ -394,3 +394,33 @@ def test_a_submission_too_large_to_send_to_a_worker_gets_the_result_it_gets_on_o
     assert ben["total"] == "0" and ada["percent"] == "100"
     feedback = (graded["cluster"] / "ben" / "feedback.md").read_text(encoding="utf-8")
     assert f"the submission holds more than {MAX_SUBMISSION_FILES:,} files, too many to grade" in feedback
+
+
+def test_unpacking_refuses_names_outside_the_folder_on_every_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tar that names `../x` or `/x` is refused, written by hand (no `extractall(filter=...)`, which Python 3.11.2
+    lacks): this Python is made to lack it too."""
+    import io
+    import tarfile
+
+    from grader.cluster import unpack
+
+    monkeypatch.delattr(tarfile.TarFile, "extraction_filter", raising=False)
+    monkeypatch.setattr(tarfile.TarFile, "extractall", lambda *a, **k: (_ for _ in ()).throw(TypeError("no filter here")))
+    for name in ("../escaped.txt", "/tmp/escaped-absolute.txt", "a/../../escaped.txt"):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"hi"))
+        into = tmp_path / "into"
+        into.mkdir(exist_ok=True)
+        with pytest.raises(ValueError, match="outside its folder"):
+            unpack(buffer.getvalue(), into)
+        assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/escaped-absolute.txt").exists()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("lesson1/imageGen.py")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"x = 1"))
+    unpack(buffer.getvalue(), tmp_path / "into")
+    assert (tmp_path / "into" / "lesson1" / "imageGen.py").read_text() == "x = 1"
