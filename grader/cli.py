@@ -55,7 +55,11 @@ def _grade(args: argparse.Namespace) -> int:
         run = grade_class(Path(args.submissions), Path(args.out), lessons=args.lesson, timeout=args.timeout,
                           jobs=args.jobs, on_result=finished, on_start=started, warm=not args.plain, on_note=note,
                           cluster=args.cluster, allow_weak_box=args.allow_weak_box)
-    table = Table(title=f"{len(run.results)} learners graded ({reused} unchanged, not run again)")
+    not_graded = len(run.incomplete)
+    fully = len(run.results) - not_graded  # in the gradebook with a grade, this run's or an unchanged earlier one
+    title = f"{fully} learner{'' if fully == 1 else 's'} graded" + (f", {not_graded} not fully graded" if not_graded else "") \
+        + f" ({reused} unchanged, not run again)"
+    table = Table(title=title)
     table.add_column("column")
     table.add_column("passed", justify="right")
     table.add_column("mean points", justify="right")
@@ -82,9 +86,11 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"handed in, but no lesson file found (see summary.html): {', '.join(missing)}")
     if run.incomplete:
         first = for_terminal(run.incomplete[0].faults[0]) if run.incomplete[0].faults else "unknown"
-        console.print(f"error: {len(run.incomplete)} learner(s) could not be fully graded because of a fault in the "
-                      f"grader, not in their work ({first}). Their steps are marked 'not graded' and no grade was "
-                      f"given for them; run the same command again to grade them.", markup=False, soft_wrap=True)
+        sys.stdout.flush()
+        console.print(f"error: {len(run.incomplete)} of {len(run.results)} learners could not be fully graded because "
+                      f"of a fault in the grader, not in their work ({first}). Their steps are marked 'not graded' and "
+                      f"no grade was given for them; run the same command again to grade them.", markup=False,
+                      soft_wrap=True)
         return 3
     return 0
 

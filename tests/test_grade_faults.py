@@ -138,6 +138,10 @@ def test_an_api_that_stops_mid_run_costs_no_one_a_grade(tmp_path: Path) -> None:
     assert "could not be fully graded because of a fault in the grader" in stderr
     first = rows(out)
     not_graded = [name for name, row in first.items() if row["total"] == ""]
+    # The summary counts honestly: the graded ones as graded, the others apart, and the error is the last word.
+    assert f"{6 - len(not_graded)} learner{'' if 6 - len(not_graded) == 1 else 's'} graded, {len(not_graded)} not fully graded" \
+        in " ".join(stdout.split()), stdout
+    assert stderr.strip().splitlines()[-1].startswith(f"error: {len(not_graded)} of 6 learners could not be fully graded")
     assert not_graded and all(first[n]["step1"] == "" and first[n]["possible"] == "190" for n in not_graded)
     assert all(row["total"] in ("", "190") for row in first.values())  # no zero anywhere
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
