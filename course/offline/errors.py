@@ -1,9 +1,9 @@
 """Every error the offline API sends, worded as the real API words it.
 
 Each function returns an `APIError`; `app` turns it into the real envelope
-`{"error": {"message", "type", "param", "code"}}`. Messages marked [ours] in
-`shared/reference/images-api.md` have no public capture: they follow the style
-of their era (jsonschema-style for DALL-E, "Invalid value"-style for GPT image).
+`{"error": {"message", "type", "param", "code"}}`. Messages with no public capture
+(the README's "Decisions where the reference is silent") follow the style of their
+era (jsonschema-style for DALL-E, "Invalid value"-style for GPT image).
 """
 
 from __future__ import annotations
