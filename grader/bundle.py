@@ -134,7 +134,45 @@ def _entry(name: str, mode: int) -> zipfile.ZipInfo:
 
 def pinned_requirements(pyproject: Path) -> str:
     """The kit's own dependencies (pyproject.toml's `[project] dependencies`: what grading needs, not the
-    learners' Jupyter) and everything they need, each at the version installed here."""
+    learners' Jupyter) and everything they need: their entries of the checkout's hashed, universal lock
+    (`tests/requirements.lock`, every Python the kit allows, the versions its tests pass with), where it has
+    one; else each at the version installed here."""
+    names = _dependency_names(pyproject)
+    lock = pyproject.parent / "tests" / "requirements.lock"
+    if lock.is_file():
+        blocks = _lock_blocks(lock.read_text(encoding="utf-8"))
+        if names <= set(blocks):
+            return "".join("".join(blocks[name]) for name in sorted(names))
+    return _installed_pins(pyproject)
+
+
+def _lock_blocks(text: str) -> dict[str, list[str]]:
+    """A hashed lock's entries by package name: each one's requirement line and its hash lines (a package may
+    have several, one per Python, each with its marker); comments left out."""
+    from packaging.utils import canonicalize_name
+
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines(keepends=True):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            name = canonicalize_name(line.split("==")[0].split(";")[0].strip())
+            current = blocks.setdefault(name, [])
+        if current is not None:
+            current.append(line if line.endswith("\n") else line + "\n")
+    return blocks
+
+
+def _dependency_names(pyproject: Path) -> set[str]:
+    """The names of the kit's dependencies and of everything they need, as installed here."""
+    from packaging.utils import canonicalize_name
+
+    return {canonicalize_name(line.split("==")[0]) for line in _installed_pins(pyproject).splitlines() if line}
+
+
+def _installed_pins(pyproject: Path) -> str:
+    """Each of the kit's dependencies, and theirs, at the version installed here."""
     import importlib.metadata as metadata
     import tomllib
 

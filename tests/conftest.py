@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.golden_plugin"]
+pytest_plugins = ["tests.golden_plugin", "tests.full_plugin"]
 
 import os
 import shutil

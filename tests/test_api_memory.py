@@ -29,6 +29,8 @@ from course.offline.budget import LIMITS
 from course.offline.requestlog import Record, read_log
 from grader.api import MEMORY, Channel, PrivateAPI, private_api
 
+pytestmark = pytest.mark.slow  # hostile loads on the API's memory
+
 AUTH = {"Authorization": "Bearer sk-anything"}
 LOUNGE = (Path(__file__).resolve().parent.parent / "exercises" / "assets" / "lounge.png").read_bytes()
 

@@ -7,6 +7,8 @@ import time
 import socket
 import subprocess
 import sys
+
+import pytest
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -75,6 +77,7 @@ def test_status_and_stop_without_a_server(tmp_path: Path) -> None:
     assert stop.returncode == 0 and "No offline Images API is running" in stop.stdout
 
 
+@pytest.mark.slow
 def test_demo_then_status_then_stop(tmp_path: Path) -> None:
     """Does the main job run lesson 1's solution through every step offline, saving the images, and leave
     a server that status sees and stop ends?"""

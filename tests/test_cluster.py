@@ -29,6 +29,8 @@ import pytest
 
 from tests.conftest import REPO, as_nobody
 
+pytestmark = pytest.mark.slow  # Dask schedulers and workers
+
 COHORT = Path(__file__).with_name("fixtures") / "cohorts" / "a"
 CLASS = ["amara", "ben.k", "wen_l", "kaito", "mateo.r", "sven.j", "laura.b", "kofi_a", "tara.j", "rhea.s", "nadia.s",
          "eitan_r"]

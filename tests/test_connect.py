@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # background servers started, raced and stopped
+
 STEP = """
 import course.auto
 import os
@@ -227,6 +229,7 @@ def test_a_server_that_dies_at_start_says_why(tmp_path: Path) -> None:
     assert "did not start: ModuleNotFoundError: No module named 'uvicorn'" in str(info.value)
 
 
+@pytest.mark.slow
 def test_default_port_is_reused_right_after_a_stop(home: Path) -> None:
     """After a server on 8765 stops, does the next one get 8765 again despite lingering TIME_WAIT?"""
     with socket.socket() as probe_sock:

@@ -43,6 +43,8 @@ from schemathesis.transport.serialization import Binary
 from course.offline.requestlog import read_log
 from tests.openapi import SPEC_2024, SPEC_2026, load_spec, schema_errors
 
+pytestmark = pytest.mark.slow  # property-based runs against live servers
+
 AUTH = {"Authorization": "Bearer sk-fuzz"}
 REQUEST_ID = re.compile(r"^req_[0-9a-f]{32}$")
 MB = 1024 * 1024

@@ -76,6 +76,7 @@ def rows(out: Path) -> dict[str, dict[str, str]]:
         return {row["learner"]: row for row in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cohort", ["a", "b", "c"])
 def test_every_verdict_is_the_instructors(cohorts: dict[str, Path], cohort: str) -> None:
     """Does every step and question of every lesson handed in get the fair instructor's verdict?"""

@@ -12,6 +12,8 @@ import pytest
 
 from tests.test_grader import FIXTURES, grader
 
+pytestmark = pytest.mark.slow  # notebooks graded in the box
+
 REPO = Path(__file__).resolve().parent.parent
 BROKEN_STEP3 = ("def step3():\n    \"\"\"Print only the image URL.\"\"\"\n    response = step1()\n"
                 "    print(response[\"data\"][0][\"url\"])\n\n\ntry_it(step3)\n")

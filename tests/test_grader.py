@@ -121,6 +121,7 @@ def test_summary_written(graded: Path) -> None:
     assert "<svg" in (graded / "summary.html").read_text()
 
 
+@pytest.mark.slow
 def test_regrading_skips_unchanged_and_zip_gives_the_same_gradebook(graded: Path, tmp_path: Path) -> None:
     """Does a zip of the class grade the same, and does grading it again run nothing?"""
     archive = tmp_path / "class.zip"
@@ -142,6 +143,7 @@ def test_regrading_skips_unchanged_and_zip_gives_the_same_gradebook(graded: Path
     assert (out / "gradebook.csv").read_text() == (graded / "gradebook.csv").read_text()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> None:
     """If grading is killed halfway, does the next run finish the class with exactly one row per learner?"""
     class_dir = tmp_path / "class"
@@ -185,6 +187,7 @@ def _serving(out: Path) -> bool:
     return bool(api_processes(out))
 
 
+@pytest.mark.slow
 def test_runaway_steps_fail_cleanly_and_grading_goes_on(tmp_path: Path) -> None:
     """Do a step that never ends and one that floods its output get failed rows with reasons, while the
     learner's other steps are still graded?"""
@@ -206,6 +209,7 @@ def test_runaway_steps_fail_cleanly_and_grading_goes_on(tmp_path: Path) -> None:
     assert outputs["1.5"]["score"] == outputs["1.5"]["max_score"]
 
 
+@pytest.mark.slow
 def test_grader_check_for_a_learner(tmp_path: Path) -> None:
     """Does `grader check` run a learner's own work against the public checks, with the runner's hints?"""
     work = tmp_path / "me"

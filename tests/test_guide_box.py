@@ -23,6 +23,8 @@ import pytest
 from grader.landlock import abi
 from tests.conftest import DOCKER_CAPABILITIES, REPO, checkout_copy
 
+pytestmark = pytest.mark.slow  # grader guide as root, without CAP_SYS_ADMIN and as a user
+
 GUIDE = Path(__file__).with_name("fixtures") / "guides" / "tested"
 COMPARE, TEST, RUNNER = "code-output-compare-2002", "test-2001", "code-output-compare-2003"
 HONEST = 'import sys\nprint({"1": "one", "2": "two"}.get(sys.argv[1], "?") if len(sys.argv) > 1 else 42)\n'

@@ -74,6 +74,7 @@ def test_contents_of_the_older_guide(tmp_path: Path) -> None:
     assert "loops that count backwards" in flat(intro.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("guide", [NEWER, OLDER], ids=["newer", "older"])
 def test_every_page_reaches_the_reader_whole(guide: Path, tmp_path: Path) -> None:
     """Every number the contents show is a page; at 80 and at 200 columns, each page's text (95 % of its word
@@ -306,6 +307,7 @@ def test_a_try_cell_prints_its_commands_output_into_the_cell(tmp_path: Path) -> 
         assert run_command("exit 4", workspace=NEWER).returncode == 4
 
 
+@pytest.mark.slow
 def test_a_try_cell_in_a_real_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In Jupyter itself, does a guide notebook's Try-it cell run the command and show its output?"""
     from nbclient import NotebookClient

@@ -37,8 +37,9 @@ import pytest
 from grader.landlock import abi
 from tests.conftest import REPO, as_nobody
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the grading box (namespaces, chroot, a uid per worker "
-                                "slot) needs root; without root only rlimits, a process group and a fresh copy apply")
+pytestmark = [pytest.mark.slow,  # whole hostile classes graded in the box
+              pytest.mark.skipif(os.geteuid() != 0, reason="the grading box (namespaces, chroot, a uid per worker "
+                                "slot) needs root; without root only rlimits, a process group and a fresh copy apply")]
 
 HOSTILE = Path(__file__).with_name("fixtures") / "hostile"
 FIXTURES = Path(__file__).with_name("fixtures") / "submissions"

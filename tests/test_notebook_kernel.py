@@ -22,7 +22,8 @@ from course.lesson.lessons import find_lesson
 from course.jupyter.notebooks import build_notebook
 
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # jupyter_client's own
+pytestmark = [pytest.mark.slow,  # notebooks run by real kernels
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # jupyter_client's own
 
 
 @pytest.fixture

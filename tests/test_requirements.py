@@ -21,7 +21,6 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -33,6 +32,7 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_pip_install_requirements_then_jupyter_lab(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     home = tmp_path / "home"
@@ -104,3 +104,34 @@ def test_no_test_reads_beside_the_checkout() -> None:
     assert _beside_the_checkout(str(beside)) and not _beside_the_checkout(str(REPO / "README.md"))
     with pytest.raises(PermissionError, match="outside the checkout"):
         open(beside, encoding="utf-8")
+
+
+def test_the_test_lock_pins_every_requirement_of_pyproject_with_hashes() -> None:
+    """tests/requirements.lock (what the README's test command installs) holds every dependency of pyproject.toml
+    and its test extras, at a version the range allows, each with its hashes: refresh it with `.ci/lock`."""
+    import tomllib
+
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    for extra in ("jupyter", "cluster", "test"):
+        wanted += [Requirement(r) for r in project["optional-dependencies"][extra] if not r.startswith("images-api-course")]
+    lines = (REPO / "tests" / "requirements.lock").read_text(encoding="utf-8").splitlines()
+    pinned: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        if line and not line[0].isspace() and not line.startswith("#"):
+            spec, _, marker = line.rstrip(" \\").partition(";")
+            requirement = Requirement(spec.strip() + (f"; {marker.strip()}" if marker.strip() else ""))
+            if requirement.marker is None or requirement.marker.evaluate(default_environment()):
+                pinned[canonicalize_name(requirement.name)] = next(iter(requirement.specifier)).version
+            assert "--hash=sha256:" in lines[index + 1], f"{line} has no hash"
+    for requirement in wanted:
+        if requirement.marker is not None and not requirement.marker.evaluate(default_environment()):
+            continue
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{name} is not in tests/requirements.lock: run .ci/lock"
+        assert requirement.specifier.contains(pinned[name], prereleases=True), \
+            f"tests/requirements.lock pins {name}=={pinned[name]}, outside {requirement.specifier}: run .ci/lock"

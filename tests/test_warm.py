@@ -20,6 +20,8 @@ import pytest
 
 from tests.conftest import REPO, warm_runners
 
+pytestmark = pytest.mark.slow  # warm runners started and stopped, timed
+
 PROBE = '''\
 import os
 import sys
@@ -140,6 +142,7 @@ def test_a_failing_step_reads_the_same_warm_and_cold(server, probe, isolated_hom
         assert 'File "imageGen.py", line' in warm.stdout and "site-packages" not in warm.stdout
 
 
+@pytest.mark.slow
 def test_unwritten_and_unreadable_scripts_read_the_same(server, tmp_path, isolated_home) -> None:
     """The exercise as handed out (todo() lines), a script with a syntax error and one saved in Latin-1."""
     folder = tmp_path / "work"
@@ -197,6 +200,7 @@ def test_the_runner_is_replaced_when_packages_are_installed(server, probe, isola
     assert "parent warm" in later.stdout and "Error" not in later.stdout, later.stdout
 
 
+@pytest.mark.slow
 def test_course_stop_and_idleness_stop_the_runner(server, probe, isolated_home) -> None:
     course(probe, server, "try", "1", COURSE_WARM_IDLE="3")
     wait_for_runner(isolated_home)
@@ -212,6 +216,7 @@ def test_course_stop_and_idleness_stop_the_runner(server, probe, isolated_home) 
     assert not list((isolated_home / "warm").glob("*.sock"))
 
 
+@pytest.mark.slow
 def test_a_step_past_its_time_is_stopped_warm_as_cold(server, probe, isolated_home) -> None:
     course(probe, server, "try", "1")
     wait_for_runner(isolated_home)
@@ -221,6 +226,7 @@ def test_a_step_past_its_time_is_stopped_warm_as_cold(server, probe, isolated_ho
     assert (warm.stdout, warm.returncode) == (cold.stdout, cold.returncode)
 
 
+@pytest.mark.slow
 def test_in_a_terminal_the_warm_try_has_colours_pictures_and_ctrl_c(server, isolated_home, tmp_path) -> None:
     """Through a real pty: the picture preview and colours (the runner writes to the terminal itself), and
     Ctrl-C stops the step as it stops `python imageGen.py 1`."""

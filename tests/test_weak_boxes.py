@@ -32,8 +32,9 @@ import pytest
 from grader.landlock import abi
 from tests.conftest import DOCKER_CAPABILITIES, REPO, autograder_layout, checkout_copy, without_landlock
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                                reason="needs root and setpriv, to grade as Gradescope's container and as a user")
+pytestmark = [pytest.mark.slow,  # hostile classes in the weaker boxes, a Python built from PyPI
+              pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                                reason="needs root and setpriv, to grade as Gradescope's container and as a user")]
 
 WEAK = Path(__file__).with_name("fixtures") / "hostile_weak"
 CORRECT = Path(__file__).with_name("fixtures") / "submissions" / "correct_everything"
