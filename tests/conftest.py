@@ -38,6 +38,7 @@ def _beside_the_checkout(path: str) -> bool:
     import tempfile
 
     own = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, tempfile.gettempdir())}
+    own = {root for root in own if root != parent and root not in parent.parents}  # /tmp holding a clone is no excuse
     return not any(root == full or root in full.parents for root in own)
 
 
