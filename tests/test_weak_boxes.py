@@ -92,6 +92,7 @@ def test_on_gradescope_a_step_cannot_write_its_own_results_nor_kill_the_grader(o
     assert found is not None and found["uid"] >= FIRST_UID, step1["output"]
     root = str(open_folder / "autograder")
     assert [w for w in found["wrote"] if w.startswith(root)] == [] and found["killed"] == [], found
+    assert found["bounding"] == [], found  # no capability left, not even in its bounding set
     if not landlock:  # with Landlock it cannot even read /proc; without, it knew where to write, and could not
         assert any("results.json" in p for p in found["paths"]), found
 
@@ -222,6 +223,9 @@ def test_what_a_step_leaves_in_shared_places_is_gone_before_the_next_learner(ope
     assert left is not None and left["segment"] >= 0 and left["left"], left  # it could leave them (no Landlock)
     seen = graded.report("b_look_around")
     assert seen is not None and seen["seen"] == [] and seen["segment"] == -1, seen
+    assert seen["umask"] == 0o077, seen  # what it writes in shared places is its uid's alone
+    assert seen["tmpdir"] and not seen["tmpdir"].startswith(("/tmp/course-left", "/dev/shm")), seen
+    assert Path(seen["tmpdir"]).parent == Path(seen["cwd"]).parent, seen  # its temp folder, beside its copy
     assert not Path("/tmp/course-left-behind.txt").exists()
 
 
