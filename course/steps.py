@@ -72,11 +72,24 @@ def run_steps(steps: list[Callable[[], object]], argv: list[str] | None = None) 
     raise SystemExit(call_step(steps[int(wanted) - 1], int(wanted), script))
 
 
-def call_step(step: Callable[[], object], number: int, script: str) -> int:
+def call_step(step: Callable[[], object], number: int, script: str, lesson: int | None = None) -> int:
     """Run one step as the runner does and return its exit status; the notebook's Try-it shares this.
 
     The step's own output goes to sys.stdout; a traceback (the learner's frames only) and one hint to
-    sys.stderr."""
+    sys.stderr. An earlier step it calls that fails is contained (see `handoffs`): the step is judged on
+    its own work, and a note says so."""
+    from .handoffs import contain_calls, lesson_of
+
+    if lesson is None:
+        lesson = lesson_of(script, getattr(sys.modules.get(getattr(step, "__module__", "") or ""), "__doc__", None))
+    restore = contain_calls(step, number, lesson, script)
+    try:
+        return _call(step, number, script, lesson)
+    finally:
+        restore()
+
+
+def _call(step: Callable[[], object], number: int, script: str, lesson: int | None) -> int:
     # The SDK marks images.create_variation deprecated; the lesson teaches it on purpose, as a
     # dall-e-2 feature, and the warning would only puzzle a learner mid-step.
     warnings.filterwarnings("ignore", message="deprecated", category=DeprecationWarning)
@@ -107,7 +120,9 @@ def call_step(step: Callable[[], object], number: int, script: str) -> int:
         hint = hint_for_exception(exc)
         earlier = _raising_step(exc, number)
         if earlier is not None:
-            hint = earlier_step_hint(number, earlier, type(exc).__name__, hint)
+            from .handoffs import handoff
+
+            hint = earlier_step_hint(number, earlier, type(exc).__name__, hint, bool(handoff(lesson, earlier).get("refusal")))
         if hint is not None:
             _say(hint.render())
         return EXIT_FAILED

@@ -185,7 +185,7 @@ def _lesson_outcomes(handin: Handin) -> list[LessonOutcome]:
     out = []
     for number, found in sorted(handin.lessons.items()):
         note = found.note() if found.status == FOUND else (handin.holds_line() if found.status == NOT_FOUND else "")
-        out.append(LessonOutcome(number, found.lesson.title, found.status, found.origin if found.chosen else "", note))
+        out.append(LessonOutcome(number, found.lesson.title, found.status, found.origin if found.chosen or found.status == NOT_FOUND else "", note))
     return out
 
 

@@ -75,7 +75,7 @@ class LessonOutcome:
     number: int
     title: str
     status: str  # "found", "not handed in" or "not found" (handed in, but under no name the grader knows)
-    origin: str = ""  # the file graded, relative to the learner's folder
+    origin: str = ""  # the file graded, relative to the learner's folder; the file looked for when not found
     note: str = ""  # what the feedback says about how it was found, or what the folder holds
 
 

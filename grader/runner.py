@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from course.lesson.advice import explain
-from course.lesson.checks import StepRun
+from course.lesson.checks import StepRun, snapshot
 from course.lesson.explain import Crash, crash_of, learner_traceback
 from course.offline.requestlog import read_log
 
@@ -226,12 +226,14 @@ def _run_in(work: Path, logs: Path, root: Path, found: Found, assets: Path | Non
     problem = _copy_in(found, assets, work)
     if problem:
         return _outcome(step, StepRun(number, "", "", None, reason=problem), lesson.number, column, title, 0.0)
+    before = snapshot(work)  # the folder as the step finds it: what is new or changed after it, it saved
     if slot.uid is not None:
         _chown_tree(work, slot.uid)
     if api is None:
         raise GraderFault("no offline Images API was given to this run")
     channel = api.open_channel("unix" if slot.isolate else "tcp")
     job = step_job(slot, channel, work, logs, root, script=lesson.script, step=number, timeout=timeout)
+    job["env"]["COURSE_LESSON"] = str(lesson.number)  # the runner's notes on earlier steps use the lesson's words
     started = time.time()
     try:
         reply = slot.run(job)
@@ -250,7 +252,7 @@ def _run_in(work: Path, logs: Path, root: Path, found: Found, assets: Path | Non
                           (f" ({api.log_tail(1)})" if api.log_tail(1) else ""))
     timed_out = bool(reply.get("timed_out"))
     run = StepRun(number, stdout, stderr, reply.get("exit_code"), read_log(api.data_dir, channel=channel.name), work,
-                  started, timed_out, source=found.source)
+                  started, timed_out, source=found.source, before=before)
     crash = crash_of(stderr, str(work))
     if timed_out:
         run.reason = f"the step did not finish within {timeout:g} s"

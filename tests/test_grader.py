@@ -68,7 +68,8 @@ def test_scenarios_are_judged_as_expected(graded: Path) -> None:
     assert book["step4_catches_and_prints"]["step4"] == full["step4"]
     # the page says to catch the refusal: shown in a traceback, it earns the message's points, not the catch's
     assert 0 < float(book["step4_uncaught_traceback"]["step4"]) < float(full["step4"])
-    assert book["step4_uncaught_traceback"]["step5"] == "0"  # step 5 calls the step4() that raises
+    # step 5 calls the step4() that raises: judged on its own work, as if step4() had succeeded
+    assert book["step4_uncaught_traceback"]["step5"] == full["step5"]
     assert book["step4_valid_size"]["step4"] == "0"
     assert book["step4_valid_size"]["step5"] == full["step5"]  # its own code is right: step 4's mistake is step 4's
     assert book["step1_wrong_model"]["step1"] == "0" and book["step2_prints_url_only"]["step2"] == "0"  # no free points
@@ -90,7 +91,8 @@ def test_a_step_failed_only_on_a_hidden_check_says_so(graded: Path) -> None:
     assert step3["score"] < step3["max_score"] and "a hidden check failed" in step3["output"]
     assert "dall-e-2 image step 1 created" not in step3["output"]
     summary = json.loads((graded / "summary.json").read_text())
-    assert summary["hidden_failures"] == [{"learner": "step1_wrong_model", "step": "step3", "checks": [
+    assert summary["hidden_failures"] == [{"learner": "step1_wrong_model", "step": "step3",
+                                           "label": "Lesson 1, step 3: Print only the image URL", "checks": [
         "step 3 should print the URL of the dall-e-2 image step 1 created (it asked for one dall-e-3 image at 1024x1024)"]}]
     assert "Steps failed only on a hidden check" in (graded / "summary.html").read_text()
 
@@ -223,6 +225,85 @@ def test_grader_check_for_a_learner(tmp_path: Path) -> None:
     finally:
         subprocess.run([sys.executable, "-m", "course", "stop"], env={**os.environ, "COURSE_HOME": str(tmp_path / "home"),
                                                                    "PYTHONPATH": str(REPO)}, capture_output=True)
+
+
+def _check_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`grader check` as a learner runs it: in their folder, on `.`, with their own COURSE_HOME."""
+    try:
+        return grader("check", ".", *args, cwd=folder, timeout=300, env={"COURSE_HOME": str(folder / "home")})
+    finally:
+        subprocess.run([sys.executable, "-m", "course", "stop"], cwd=folder, capture_output=True,
+                       env={**os.environ, "COURSE_HOME": str(folder / "home"), "PYTHONPATH": str(REPO)})
+
+
+def test_grader_check_names_questions_as_the_quiz_does_and_says_its_rule_once(tmp_path: Path) -> None:
+    """Questions by place and title, as `course quiz` and the feedback call them; the rule of the check (public
+    checks, the learner's locked copies: right or wrong, no partial credit) said once, not after each question."""
+    work = tmp_path / "me"
+    shutil.copytree(FIXTURES / "answers_wrong", work)
+    result = _check_in(work)
+    assert result.returncode == 0, result.stdout + result.stderr  # every step passes; the answers are wrong
+    lines = result.stdout.splitlines()
+    assert "✗ Lesson 1, question 1: dall-e-2 sizes: 0/20. incorrect (attempt 1 of 2); the 5-point penalty stops at 0" \
+        in lines
+    assert "✗ Lesson 1, question 2: How many images per request: 0/20. incorrect (attempt 1 of 1)" in lines
+    assert "multiple-choice-" not in result.stdout
+    assert "lock" not in result.stdout  # "only the lock was available, so no partial credit" after each line, before
+    rule = [line for line in lines if line.startswith("How this is checked")]
+    assert len(rule) == 1 and "public checks only" in rule[0] and "right or wrong" in rule[0]
+    assert lines[-1] == "5/5 steps pass the public checks; 0/5 questions right."
+
+
+def test_grader_check_counts_attempts_as_course_quiz_does(tmp_path: Path) -> None:
+    """A question answered wrong, then right, with `course quiz 1.4`: the quiz says 2 of 3 attempts used, and so
+    does `grader check` (it said attempt 1 whatever the quiz had counted)."""
+    import pexpect
+
+    from course.lesson.lessons import CONTENT
+    from course.lesson.questions import display_order, load_questions
+
+    task = "multiple-choice-1774733893"  # lesson 1, question 4: one answer, three attempts
+    work = tmp_path / "me"
+    work.mkdir()
+    key = load_questions(REPO / "solutions" / "assessments")[task]
+    order = [a.id for a in display_order(load_questions(CONTENT / "assessments")[task], str(work / "answers.json"))]
+    right = "abcdefgh"[order.index(next(iter(key.correct_ids)))]
+    wrong = "abcdefgh"[next(i for i, a in enumerate(order) if a not in key.correct_ids)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm", "COLUMNS": "120", "COURSE_HOME": str(work / "home")}
+    child = pexpect.spawn(sys.executable, ["-m", "course", "quiz", "1.4"], cwd=str(work), env=env, timeout=60,
+                          encoding="utf-8")
+    child.expect("Your answer")
+    child.sendline(wrong)
+    child.expect("Try again")
+    child.expect("Your answer")
+    child.sendline(right)
+    child.expect(pexpect.EOF)
+    child.close()
+    quiz_said = " ".join(child.before.split())
+    assert "Correct" in quiz_said and "How long a URL lives" in quiz_said and "2 of 3" in quiz_said, quiz_said
+    result = _check_in(work, "--lesson", "1")
+    assert "✓ Lesson 1, question 4: How long a URL lives: 20/20. correct (attempt 2 of 3)" in result.stdout.splitlines()
+
+
+@pytest.mark.slow
+def test_grader_check_is_warm_and_verifies_what_it_did(tmp_path: Path) -> None:
+    """`grader check` on three lessons takes less than half the time it took with a fresh interpreter per step
+    (`--plain`, as it ran before), and says exactly the same: same steps, checks, hints and questions."""
+    work = tmp_path / "me"
+    work.mkdir()
+    for name in ("imageGen.py", "imageGen2.py", "imageGen3.py"):
+        shutil.copy(REPO / "solutions" / name, work / name)
+    timings = {}
+    outputs = {}
+    for how in ("warm", "plain"):
+        started = time.monotonic()
+        done = _check_in(work, *(["--plain"] if how == "plain" else []))
+        timings[how] = time.monotonic() - started
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        outputs[how] = done.stdout
+    assert outputs["warm"] == outputs["plain"]
+    assert "17/17 steps pass the public checks" in outputs["warm"]
+    assert timings["warm"] < 0.5 * timings["plain"], timings
 
 
 def test_gradescope_command(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ Kinds:
 - `after_error`: such a request succeeded after a refused one in the same run; or, with `or_calls`
   (`"step4"`), the step's function calls that step first, so a step that did not refuse (its own
   failure) does not fail this one as well.
-- `file_saved`: a file matching `glob` was written by the run and opens as `format` (of `size`);
+- `file_saved`: a file matching `glob` was written by the run (new or changed since `before`, the folder as
+  the step found it) and opens as `format` (of `size`);
   with `returned` (the default) it must be one of the very images the API sent this run: with `which`,
   one of a stream's `partial` pictures or one of the `final` ones; with a `route`, one sent for such a
   request. `at_least`: that many different such pictures were saved (every partial picture).
@@ -35,7 +36,9 @@ Kinds:
 - `printed_field`: stdout shows the `field` (such as `revised_prompt`) of an image the API sent this run.
 - `returns`: the step's function hands a value back (`return response`), as the page asks, so later
   steps can use it. Read from the step's code, the only place it shows.
-- `output_matches`: stdout matches the regular expression `pattern`.
+- `printed_id`: stdout shows the id of a response the API made this run (resp_...; the log holds each one).
+- `output_matches`: stdout matches the regular expression `pattern`; with a request named (`route`, `params`,
+  `streamed`), only when this run made such a request (printed event types count only after a real stream).
 - `exit`: the step ended with `code` (default 0).
 `exit` and `returns` say how a step ran, not what it did: unless `needs_work` is false, they pass
 only when one of the step's other visible checks passed (no points for a step that does nothing).
@@ -44,11 +47,13 @@ only when one of the step's other visible checks passed (no points for a step th
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..offline.requestlog import Record
 
@@ -57,8 +62,8 @@ ROUTES = {"generations": "/v1/images/generations", "edits": "/v1/images/edits", 
 ROUTE_WORDS = {"generations": "image", "edits": "edit", "variations": "variation", "responses": "response"}
 DEFAULTS = {"model": "dall-e-2", "n": 1}
 NOT_WORK = ("exit", "returns")  # kinds that say how a step ran, not what it did
-NO_WORK = {"exit": "the step ran without an error, but its work is not done yet",
-           "returns": "the step hands something back, but its work is not done yet"}
+NO_WORK = {"exit": "no points for running without an error until the step's own work is done",
+           "returns": "no points for the return line until the step's own work is done"}
 IN_OBJECT = re.compile(r"""(?:\burl=|['"]url['"]\s*:\s*)['"]?$""")  # a URL shown inside Image(...) or a dict
 
 
@@ -76,6 +81,9 @@ class StepRun:
     timed_out: bool = False
     reason: str = ""  # why it could not run at all (timeout, crash, too much output)
     source: str | None = None  # the script that ran, when known (for `or_calls`)
+    # Each file in the working folder before the step ran: {relative path: (mtime_ns, size)}. With it, a file
+    # counts as saved by this run only when it is new or changed; without it, by its time against `started`.
+    before: dict[str, tuple[int, int]] | None = None
 
 
 @dataclass
@@ -370,9 +378,19 @@ def _check_error_shown(spec: dict[str, Any], run: StepRun) -> Outcome:
         return False, _nearest(run, spec)
     output = _flat(run.stdout + "\n" + run.stderr)
     show = spec.get("show", "either")  # what of the error must appear: its message, its code, or either
-    ok = any((show != "code" and bool(r.error_message) and _flat(r.error_message) in output)
-             or (show != "message" and bool(r.error_code) and r.error_code in output) for r in refused)
-    return ok, "" if ok else "the API refused the request, but the output does not show its message"
+    has_message = any(bool(r.error_message) and _flat(r.error_message) in output for r in refused)
+    has_code = any(bool(r.error_code) and r.error_code in output for r in refused)
+    ok = (show != "code" and has_message) or (show != "message" and has_code)
+    if ok:
+        return True, ""
+    code = next((r.error_code for r in reversed(refused) if r.error_code), "")
+    if show == "code" and has_message:
+        return False, f"the output shows the error's message but not its code ({code}): print error.code as well"
+    if show == "message" and has_code:
+        return False, "the output shows the error's code but not its message: print error.message as well"
+    if show == "code":
+        return False, f"the API refused the request, but the output does not show the error's code ({code})"
+    return False, "the API refused the request, but the output does not show its message"
 
 
 def _check_caught(spec: dict[str, Any], run: StepRun) -> Outcome:
@@ -388,6 +406,20 @@ def calls(source: str | None, caller: str, callee: str) -> bool:
     return function is not None and callee in function.calls
 
 
+REQUEST_METHODS = frozenset({"generate", "create", "create_variation", "edit", "post", "request", "stream"})
+
+
+def calls_before_requests(source: str | None, caller: str, callee: str) -> bool:
+    """Whether `caller` calls `callee()` before any call that sends a request (`client.images.generate(...)`,
+    `httpx.post(...)`), reading its code top to bottom; true when no such call is written in it (a helper
+    of the learner's sends it)."""
+    function = code_facts(source).get(caller)
+    if function is None or callee not in function.order:
+        return False
+    first_request = next((i for i, name in enumerate(function.order) if name in REQUEST_METHODS), None)
+    return first_request is None or function.order.index(callee) < first_request
+
+
 def _check_after_error(spec: dict[str, Any], run: StepRun) -> Outcome:
     valid = [r for r in run.records if _matches(r, spec, 200, run.workdir)]
     first_error = next((r.id or 0 for r in run.records if r.method == "POST" and r.status >= 400), None)
@@ -395,28 +427,56 @@ def _check_after_error(spec: dict[str, Any], run: StepRun) -> Outcome:
         return True, ""
     callee = spec.get("or_calls")
     if callee and valid and calls(run.source, f"step{run.step}", callee):
-        return True, ""
+        if calls_before_requests(run.source, f"step{run.step}", callee):
+            return True, ""
+        return False, f"it sends the valid request first and calls {callee}() after it"
+    if first_error is not None and valid:
+        return False, "the valid request came before the refused one: send it after the error"
     if first_error is None:
         return False, f"no refused request came first in this run (step {run.step} should call {callee or 'the step that fails'}() before the fix)"
     return False, "no valid request followed the refusal"
 
 
-def _saved_files(folder: Path, pattern: str, since: float, depth: int = 3) -> list[Path]:
-    """Files matching `pattern` written since `since`, in `folder` or up to `depth` folders below it
-    (out/, images/); never through a link, since the grader reads them outside the box."""
-    import os
-
-    found: list[Path] = []
+def _walk_files(folder: Path, depth: int = 3) -> Iterator[tuple[Path, os.stat_result]]:
+    """Plain files in `folder` or up to `depth` folders below it (out/, images/), never through a link and
+    never in hidden folders or __pycache__; at most a few hundred."""
+    seen = 0
     for current, dirs, files in os.walk(folder, followlinks=False):
         level = len(Path(current).relative_to(folder).parts)
         dirs[:] = [] if level >= depth else [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
         for name in files:
             path = Path(current, name)
             try:
-                if path.match(pattern) and not path.is_symlink() and path.is_file() and path.stat().st_mtime >= since - 1:
-                    found.append(path)
+                info = path.lstat()
             except OSError:
                 continue
+            if stat.S_ISREG(info.st_mode):
+                seen += 1
+                yield path, info
+        if seen > 500:
+            return
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file in `folder` as a step finds it, to tell afterwards which ones the step wrote."""
+    return {str(path.relative_to(folder)): (info.st_mtime_ns, info.st_size) for path, info in _walk_files(folder)}
+
+
+def _saved_files(folder: Path, pattern: str, since: float,
+                 before: dict[str, tuple[int, int]] | None = None) -> list[Path]:
+    """Files matching `pattern` the step wrote: new or changed since `before` (the folder as the step found
+    it), else written since `since`; in `folder` or a few folders below it, since the grader reads them
+    outside the box."""
+    found: list[Path] = []
+    for path, info in _walk_files(folder):
+        if not path.match(pattern):
+            continue
+        if before is not None:
+            fresh = before.get(str(path.relative_to(folder))) != (info.st_mtime_ns, info.st_size)
+        else:
+            fresh = info.st_mtime >= since - 1
+        if fresh:
+            found.append(path)
         if len(found) > 50:
             break
     return found
@@ -462,11 +522,13 @@ def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
     from PIL import Image
 
     pattern = spec.get("glob", "*.png")
-    fresh = sorted(_saved_files(run.workdir, pattern, run.started), key=lambda p: (len(p.parts), str(p)))
+    fresh = sorted(_saved_files(run.workdir, pattern, run.started, run.before), key=lambda p: (len(p.parts), str(p)))
     if not fresh:
         return False, f"no new {pattern} file was saved"
     sent = _sent_images(spec, run)
+    every = _sent_images({}, run)  # every picture of the run: a file of another request's is not this one's try
     wanted = int(spec.get("at_least", 1))
+    others: list[str] = []
     kind = {"partial": "partial picture", "final": "finished picture"}.get(spec.get("which", ""), "picture")
     problem = ""
     found: dict[int, str] = {}  # image -> the first file that holds it
@@ -486,6 +548,9 @@ def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
         if spec.get("returned", True):
             prints, why = _saved_prints(path, size)
             hits = [sent[v] for v in (prints or {}).values() if v in sent]
+            if not hits and any(v in every for v in (prints or {}).values()):
+                others.append(path.name)  # a picture of this run, but of another request or kind
+                continue
             if not hits:
                 problem = problem or (f"{path.name} {why}, so it is not the {kind} the API sent this run" if why
                                       else f"{path.name} is not the {kind} the API sent this run")
@@ -498,7 +563,20 @@ def _check_file_saved(spec: dict[str, Any], run: StepRun) -> Outcome:
     if found:
         return False, (f"only {len(found)} of the {kind}s {'was' if len(found) == 1 else 'were'} saved "
                        f"({', '.join(found.values())}); each one needs a file of its own")
-    return False, problem
+    if problem:
+        return False, problem
+    if others:
+        held = (f"{others[0]} holds another picture of this run" if len(others) == 1
+                else f"{', '.join(others[:3])} hold other pictures of this run")
+        return False, f"no file holds the {kind} of {_request_words(spec)} ({held}): save it to a file of its own"
+    return False, f"no new {pattern} file holds the {kind} the API sent this run"
+
+
+def _request_words(spec: dict[str, Any]) -> str:
+    """The request a check is about, briefly: "this request", "the follow-up", "the stream"."""
+    if "previous_response_id" in spec.get("has", []):
+        return "the follow-up"
+    return {"partial": "the stream", "final": "this request"}.get(spec.get("which", ""), "this request")
 
 
 def _check_streamed(spec: dict[str, Any], run: StepRun) -> Outcome:
@@ -524,8 +602,8 @@ def _check_streamed(spec: dict[str, Any], run: StepRun) -> Outcome:
 
 def _check_follows_up(spec: dict[str, Any], run: StepRun) -> Outcome:
     """The API accepted the request's previous_response_id (it refuses ids it does not know), changed that
-    response's picture, and this run made a response before it. The log row does not hold a response's
-    own id, so "this run's" is read as: an earlier successful response of the same run."""
+    response's picture, and the response it continues was made earlier in this same run (the log holds each
+    response's own id)."""
     plain = {**spec, "has": [h for h in spec.get("has", []) if h != "previous_response_id"]}
     asked = [r for r in run.records if _matches(r, plain, None, run.workdir)]
     if not asked:
@@ -538,8 +616,14 @@ def _check_follows_up(spec: dict[str, Any], run: StepRun) -> Outcome:
     if not accepted:
         last = following[-1]
         return False, f"the API refused the follow-up: {last.error_message or last.error_code}"
+    made = {r.response_id: r for r in run.records if r.response_id and r.status == 200}
 
     def made_before(record: Record) -> bool:
+        earlier = made.get(record.params.get("previous_response_id"))
+        if earlier is not None:
+            return (earlier.id or 0) < (record.id or 0)
+        if made:  # this run's responses are known by id, and this is none of them
+            return False
         return any(r.route == record.route and r.status == 200 and (r.id or 0) < (record.id or 0) for r in run.records)
 
     if any(made_before(r) and r.params.get("action", "edit") == "edit" for r in accepted):
@@ -585,6 +669,7 @@ class FunctionFacts:
 
     returns_value: bool  # a `return` with a value (not None), outside nested functions and classes
     calls: frozenset[str]  # the plain names it calls: `step4()` -> "step4"
+    order: tuple[str, ...] = ()  # every name it calls, plain or a method's (`generate`), top to bottom
 
 
 def code_facts(source: str | None) -> dict[str, FunctionFacts]:
@@ -606,9 +691,12 @@ def _parsed_facts(source: str) -> dict[str, FunctionFacts]:
     found: dict[str, FunctionFacts] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            called = frozenset(n.func.id for n in ast.walk(node)
-                               if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
-            found[node.name] = FunctionFacts(_returns_value(node), called)
+            every = sorted((n for n in ast.walk(node) if isinstance(n, ast.Call)),
+                           key=lambda n: (n.lineno, n.col_offset))
+            called = frozenset(n.func.id for n in every if isinstance(n.func, ast.Name))
+            order = tuple(n.func.id if isinstance(n.func, ast.Name) else n.func.attr for n in every
+                          if isinstance(n.func, (ast.Name, ast.Attribute)))
+            found[node.name] = FunctionFacts(_returns_value(node), called, order)
     return found
 
 
@@ -640,8 +728,29 @@ def _check_returns(spec: dict[str, Any], run: StepRun) -> Outcome:
 
 
 def _check_output_matches(spec: dict[str, Any], run: StepRun) -> Outcome:
+    """With a request named (`route`, `params`, `streamed`), the text counts only when this run made such a
+    request: printing lines that look like its events, without making it, earns nothing."""
+    if any(k in spec for k in ("route", "params", "streamed")):
+        made = [r for r in run.records if _matches(r, spec, 200, run.workdir)
+                and (not spec.get("streamed") or (r.stream is not None and r.stream.get("events")))]
+        if not made:
+            if spec.get("streamed") and any(_matches(r, spec, 200, run.workdir) for r in run.records):
+                return False, "the request was not streamed, so it sent no events to print"
+            return False, _nearest(run, spec)
     ok = re.search(spec["pattern"], run.stdout) is not None
-    return ok, ""
+    return ok, "" if ok else spec.get("missing", "")
+
+
+def _check_printed_id(spec: dict[str, Any], run: StepRun) -> Outcome:
+    """stdout shows the id of a response the API made this run (a made-up or copied id does not count)."""
+    made = [r.response_id for r in run.records if _matches(r, spec, 200, run.workdir) and r.response_id]
+    if not made:
+        return False, _nearest(run, spec)
+    if any(i in run.stdout for i in made):
+        return True, ""
+    if re.search(r"\bresp_[A-Za-z0-9]{8,}", run.stdout):
+        return False, "the id printed is not the id of the response the API made this run: print response.id"
+    return False, "the output does not show the response's id: print response.id"
 
 
 def _check_exit(spec: dict[str, Any], run: StepRun) -> Outcome:
@@ -665,6 +774,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], StepRun], Outcome]] = {
     "printed_field": _check_printed_field,
     "returns": _check_returns,
     "output_matches": _check_output_matches,
+    "printed_id": _check_printed_id,
 }
 
 

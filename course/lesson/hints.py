@@ -75,12 +75,15 @@ REFUSALS_A_STEP_MAY_ASK_FOR = {"invalid-size", "content-policy", "edit-not-png",
                                "edit-no-transparency", "n-dalle3", "n-out-of-range", "partial-images-range"}
 
 
-def earlier_step_hint(number: int, earlier: int, exception_type: str, cause: Hint | None) -> Hint:
-    """Step `number` calls step`earlier`(), which raised: the fix is in that step, not in this one."""
+def earlier_step_hint(number: int, earlier: int, exception_type: str, cause: Hint | None,
+                      refusal: bool = False) -> Hint:
+    """Step `number` calls step`earlier`(), which raised: the fix is in that step, not in this one. Only a
+    step that sets out to be refused (`refusal`, lesson 1's step 4) is told to catch the error: anywhere
+    else catching it would leave the step without its response."""
     text = f"Step {number} calls step{earlier}(), and step {earlier} stopped with {exception_type}. "
-    if cause is not None and cause.id in REFUSALS_A_STEP_MAY_ASK_FOR:
-        text += (f"Catch the error in step {earlier} (try/except openai.{exception_type}, then print its message) "
-                 f"so that step {number} can go on.")
+    if refusal and cause is not None and cause.id in REFUSALS_A_STEP_MAY_ASK_FOR:
+        text += (f"Step {earlier} sets out to be refused, so catch the error there (try/except "
+                 f"openai.{exception_type}, then print its message); then step {number} can go on.")
     elif cause is not None:
         text += f"Fix step {earlier} first ({cause.text.rstrip('.')}), then step {number} can go on."
     else:

@@ -55,7 +55,8 @@ def load_lesson(folder: Path) -> Lesson:
     if not isinstance(meta, dict):
         raise CourseError(f"{folder / 'index.json'} has no \"course\" key with the lesson's script and steps.")
     checks = _read_json(folder / "checks.json").get("steps", {}) if (folder / "checks.json").exists() else {}
-    steps = [{**step, "checks": checks.get(str(step["number"]), [])} for step in meta.get("steps", [])]
+    steps = [{**step, "lesson": int(meta["number"]), "checks": checks.get(str(step["number"]), [])}
+             for step in meta.get("steps", [])]
     return Lesson(int(meta["number"]), folder.name, index.get("title", folder.name), folder, meta["script"], steps)
 
 

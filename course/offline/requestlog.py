@@ -38,12 +38,13 @@ CREATE TABLE IF NOT EXISTS requests (
     duration_ms REAL,
     channel     TEXT,
     images      TEXT NOT NULL DEFAULT '[]',
-    stream      TEXT
+    stream      TEXT,
+    response_id TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_key ON requests(key);
 """
 # Columns added after the first release: a log written by an older server gains them on open.
-ADDED_COLUMNS = {"channel": "TEXT", "images": "TEXT NOT NULL DEFAULT '[]'", "stream": "TEXT"}
+ADDED_COLUMNS = {"channel": "TEXT", "images": "TEXT NOT NULL DEFAULT '[]'", "stream": "TEXT", "response_id": "TEXT"}
 LOG_NAME = "requests.sqlite3"
 
 
@@ -67,6 +68,8 @@ class Record:
     images: list[dict[str, str]] = field(default_factory=list)  # {"sha256", "pixels"} per image sent
     # A streamed answer: {"events", "partial_images", "bytes", "completed"}; None when not streamed.
     stream: dict[str, Any] | None = None
+    response_id: str | None = None  # the id of the response the Responses API made (resp_...), so a step's
+    # printed id and its follow-up's previous_response_id can be traced to this very run
     id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,13 +100,13 @@ class RequestLog:
         row = (
             r.time, r.key, r.learner, r.method, r.route, r.model, json.dumps(r.params, default=str), r.status,
             r.error_code, r.error_message, r.request_id, json.dumps(r.image_ids), json.dumps(r.urls), r.duration_ms,
-            r.channel, json.dumps(r.images), None if r.stream is None else json.dumps(r.stream),
+            r.channel, json.dumps(r.images), None if r.stream is None else json.dumps(r.stream), r.response_id,
         )
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO requests (time, key, learner, method, route, model, params, status, error_code, "
-                "error_message, request_id, image_ids, urls, duration_ms, channel, images, stream) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "error_message, request_id, image_ids, urls, duration_ms, channel, images, stream, response_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
             return int(cur.lastrowid or 0)

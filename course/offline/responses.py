@@ -396,6 +396,7 @@ class Turn:
         self.ask = ask
         self.record = record
         self.id = new_id("resp")
+        record.response_id = self.id
         self.call_id = new_id("ig")
         self.message_id = new_id("msg")
         self.created = int(api.clock())
