@@ -179,3 +179,41 @@ def test_teaching_faults_need_one_worker(tmp_path: Path) -> None:
     assert result.returncode == 1 and "need a single worker" in result.stderr
     zero = course("serve", "--workers", "0", home=tmp_path)
     assert zero.returncode == 1 and "--workers must be at least 1, got 0." in zero.stderr
+
+
+def test_progress_shows_one_lesson_or_all_with_the_quiz_and_grader_words(tmp_path: Path) -> None:
+    """`course progress 1` shows lesson 1 alone; `course progress` every lesson and their sum, out of every step
+    and question (not tried ones included); steps and questions named as the grader and the quiz name them."""
+    import json
+
+    from course.lesson.progress import record_step
+
+    (tmp_path / "answers.json").write_text(json.dumps({"multiple-choice-1640493267": ["e70741b0dc0d07dec02e79ed"]}))
+    record_step(tmp_path, 1, 3, passed=True)  # what `course try 3` records
+    record_step(tmp_path, 2, 1, passed=False)
+
+    def progress(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "COURSE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), "COLUMNS": "160"}
+        return subprocess.run([sys.executable, "-m", "course", "progress", *args], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=60)
+
+    one = progress("1")
+    assert one.returncode == 0, one.stderr
+    assert "Lesson 1: Generating Images" in one.stdout and "Lesson 2:" not in one.stdout
+    lines = [" ".join(line.strip("│ ").split()) for line in one.stdout.splitlines()]
+    assert "Lesson 1, question 2: How many images per request │ correct" in lines
+    assert "Lesson 1, step 3: Print only the image URL │ passed" in lines
+    assert "Lesson 1, question 1: dall-e-2 sizes │ not answered" in lines
+    assert "lesson 1: 1/5 steps passed, 1/5 questions right" in one.stdout and "All" not in one.stdout
+    by_script = progress("imageGen2.py")
+    assert "Lesson 2:" in by_script.stdout and "Lesson 1:" not in by_script.stdout
+    assert "lesson 2: 0/7 steps passed, 0/7 questions right" in by_script.stdout
+    every = progress()
+    assert all(f"Lesson {n}:" in every.stdout for n in (1, 2, 3))
+    assert every.stdout.rstrip().endswith("All 3 lessons: 1/17 steps passed, 1/17 questions right")
+    as_json = json.loads(progress("1", "--json").stdout)
+    assert [row["lesson"] for row in as_json] == [1]
+    assert as_json[0]["questions"][1]["label"] == "lesson 1, question 2: How many images per request"
+    assert as_json[0]["questions"][1]["title"] == "question 2: How many images per request"  # as before, for scripts
+    missing = progress("9")
+    assert missing.returncode == 1 and "there is no lesson '9'" in missing.stderr and "Traceback" not in missing.stderr

@@ -90,7 +90,7 @@ def test_course_quiz_in_a_real_terminal(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "answers.json").read_text()) == {task: sorted(key.correct_ids)}
     progress = json.loads(course("progress", "--json", cwd=tmp_path).stdout)
     assert {"id": task, "title": "question 2: How many images per request", "place": "1.2",
-            "status": "correct"} in progress[0]["questions"]
+            "label": "lesson 1, question 2: How many images per request", "status": "correct"} in progress[0]["questions"]
     again = course("quiz", task, cwd=tmp_path)  # by its id, once finished: the saved answer and result
     assert "Your answer: " in again.stdout and "this question is finished" in again.stdout
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CourseError
+from .wording import question_label, step_label, tally
 
 PROGRESS = Path(".course") / "progress.json"
 
@@ -69,11 +70,32 @@ class LessonProgress:
     def questions_right(self) -> int:
         return sum(1 for _, s in self.questions if s == "correct")
 
+    def step_label(self, number: int, title: str) -> str:
+        """"Lesson 1, step 3: Print only the image URL", as the grader's feedback says it."""
+        return step_label(self.number, number, title)
+
+    def question_label(self, task_id: str) -> str:
+        """"lesson 1, question 2: How many images per request", as `course quiz` and the grader say it."""
+        index = next((i for i, (q, _) in enumerate(self.questions, 1) if q == task_id), 0)
+        name = self.titles.get(task_id, "").partition(": ")[2]
+        return question_label(f"lesson {self.number}, question {index}" if index else "", name, task_id)
+
+    def tally(self) -> str:
+        """"3/5 steps passed, 2/5 questions right": out of all the lesson's steps and questions, tried or not."""
+        return tally(self.steps_passed, len(self.steps), self.questions_right, len(self.questions))
+
     def to_dict(self) -> dict[str, Any]:
         return {"lesson": self.number, "title": self.title,
-                "steps": [{"step": n, "title": t, "status": s} for n, t, s in self.steps],
-                "questions": [{"id": q, "title": self.titles.get(q, q), "place": f"{self.number}.{i}", "status": s}
+                "steps": [{"step": n, "title": t, "label": self.step_label(n, t), "status": s} for n, t, s in self.steps],
+                "questions": [{"id": q, "title": self.titles.get(q, q), "label": self.question_label(q),
+                               "place": f"{self.number}.{i}", "status": s}
                               for i, (q, s) in enumerate(self.questions, 1)]}
+
+
+def total_tally(rows: list[LessonProgress]) -> str:
+    """The lessons' tallies added up, with the same denominators: every step and question of these lessons."""
+    return tally(sum(r.steps_passed for r in rows), sum(len(r.steps) for r in rows),
+                 sum(r.questions_right for r in rows), sum(len(r.questions) for r in rows))
 
 
 def lesson_progress(folder: Path, lessons: list[Any]) -> list[LessonProgress]:

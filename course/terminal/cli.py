@@ -7,7 +7,7 @@
   course try N [--lesson L]       run step N of your script, see its output and pictures, and whether it passed
   course try GUIDE PAGE [N]       run a guide page's N-th Try-it button (default the first) in the guide's folder
   course quiz [ID] [--lesson L]   answer the lesson's questions (answers are kept in answers.json)
-  course progress                 a table of every step and question
+  course progress [LESSON]        a table of every step and question (of one lesson, or all)
   course serve [--port P] ...     run the offline Images API in the foreground
   course log [--key KEY]          the offline API's request log
   course status | course stop     the background offline API
@@ -184,12 +184,18 @@ def _try_guide(args: argparse.Namespace) -> int:
 
 
 def _progress(args: argparse.Namespace) -> int:
+    """`course progress [LESSON]`: one lesson's steps and questions, or every lesson's and their sum. A step or
+    question is named as the quiz and the grader name it; the counts are out of every step and question shown,
+    those not tried or not answered included (as summary.html counts them)."""
     from rich.table import Table
+    from rich.text import Text
 
-    from ..lesson.lessons import all_lessons
-    from ..lesson.progress import lesson_progress
+    from ..lesson.lessons import all_lessons, find_lesson
+    from ..lesson.progress import lesson_progress, total_tally
+    from ..lesson.wording import capitalised
 
-    rows = lesson_progress(Path.cwd(), all_lessons())
+    lessons = [find_lesson(args.lesson)] if args.lesson else all_lessons()
+    rows = lesson_progress(Path.cwd(), lessons)
     if args.json:
         print(json.dumps([row.to_dict() for row in rows], indent=2))
         return 0
@@ -197,17 +203,17 @@ def _progress(args: argparse.Namespace) -> int:
     console = _console()
     for row in rows:
         table = Table(title=f"Lesson {row.number}: {row.title}", title_justify="left")
-        table.add_column("item")
-        table.add_column("what")
+        table.add_column("step or question")
         table.add_column("status")
         for number, title, status in row.steps:
-            table.add_row(f"step {number}", title, f"[{colours.get(status, 'dim')}]{status}[/]")
-        for index, (task_id, status) in enumerate(row.questions, 1):
-            title = row.titles.get(task_id, task_id).partition(": ")[2] or task_id
-            table.add_row(f"question {index}", title, f"[{colours.get(status, 'dim')}]{status}[/]")
+            table.add_row(Text(row.step_label(number, title)), Text(status, style=colours.get(status, "dim")))
+        for task_id, status in row.questions:
+            table.add_row(Text(capitalised(row.question_label(task_id))),
+                          Text(status, style=colours.get(status, "dim")))
         console.print(table)
-        console.print(f"  {row.steps_passed}/{len(row.steps)} steps passed, "
-                      f"{row.questions_right}/{len(row.questions)} questions right")
+        console.print(f"  lesson {row.number}: {row.tally()}", highlight=False)
+    if len(rows) > 1:
+        console.print(f"All {len(rows)} lessons: {total_tally(rows)}", highlight=False)
     return 0
 
 
@@ -218,8 +224,7 @@ def _overview(args: argparse.Namespace) -> int:
     console = _console()
     console.print("[bold]The Images API course[/bold]  (course --help lists every command)")
     for row in lesson_progress(Path.cwd(), all_lessons()):
-        console.print(f"  lesson {row.number}: {row.title}  -  {row.steps_passed}/{len(row.steps)} steps passed, "
-                      f"{row.questions_right}/{len(row.questions)} questions right")
+        console.print(f"  lesson {row.number}: {row.title}  -  {row.tally()}", highlight=False)
     console.print("Start with: course show 1    then run a step with: course try 1")
     console.print("In Jupyter: course notebook 1, then open imageGen.ipynb", highlight=False)
     return 0
@@ -461,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_quiz)
 
     p = sub.add_parser("progress", help="every step and question, and how you did")
+    p.add_argument("lesson", nargs="?", default=None,
+                   help="only this lesson: its number (1) or script (imageGen2.py) (default: every lesson)")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=_progress)
 
