@@ -116,6 +116,23 @@ def test_a_finished_run_shows_the_score_per_question_and_in_total(lesson: Path, 
     assert out.count("this question is finished") == 2
 
 
+def test_the_score_table_counts_attempts_in_all_as_the_grader_does(lesson: Path, tmp_path: Path) -> None:
+    """Attempts are those used on the question in all runs ("2 of 3", as the question's panel and `grader check`
+    say), not only this run's; a question finished earlier shows its count, not 0."""
+    answers = tmp_path / "answers.json"
+    record_answer(answers, "multiple-choice-1", [IDS[0]])  # an earlier run's wrong answer
+    result, _ = quiz(lesson, answers, "b", "")
+    first = result.outcomes[0]
+    assert (first.attempts_made, first.attempts_used, first.max_attempts) == (1, 2, 3)
+    table = _render(result)
+    row = next(line for line in table.splitlines() if "Image sizes" in line)
+    assert "2 of 3" in row and "1/1" in row
+    again, _ = quiz(lesson, answers, "")
+    row = next(line for line in _render(again).splitlines() if "Image sizes" in line)
+    assert "2 of 3" in row and again.outcomes[0].recorded
+    assert json.loads(json.dumps(again.to_dict()))["outcomes"][0]["attempts_used"] == 2
+
+
 def test_invalid_input_is_explained_and_costs_nothing(lesson: Path, tmp_path: Path) -> None:
     """Are a wrong letter, two letters for one answer and run-together letters explained, using no attempt?"""
     answers = tmp_path / "answers.json"

@@ -22,7 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..lesson.answers import attempts_used, load_answers, record_answer
-from ..lesson.questions import Answer, Question, Verdict, _fmt, check, display_order, question_label
+from ..lesson.questions import Answer, Question, Verdict, check, display_order, question_label
+from ..lesson.wording import capitalised, for_people
 
 Status = Literal["correct", "incorrect", "skipped", "no attempts left", "not reached", "to be marked"]
 Ending = Literal["finished", "quit", "end of input", "interrupted"]
@@ -35,6 +36,8 @@ class QuestionOutcome:
     name: str
     status: Status
     attempts_made: int = 0  # in this run
+    attempts_used: int = 0  # in all, as answers.json's attempts count keeps them (what the grader counts too)
+    max_attempts: int = 0  # 0: unlimited
     verdict: Verdict | None = None
     label: str = ""  # "lesson 1, question 2: How many images per request"
     possible: float = 0.0
@@ -44,9 +47,15 @@ class QuestionOutcome:
     def points(self) -> float:
         return self.verdict.points if self.verdict is not None else 0.0
 
+    def attempts(self) -> str:
+        """"2 of 3": the attempts used on the question in all, out of those allowed (the panel's "Attempts: 2 of 3
+        used", and what `grader check` says), not only this run's."""
+        return f"{self.attempts_used} of {self.max_attempts}" if self.max_attempts else str(self.attempts_used)
+
     def to_dict(self) -> dict[str, Any]:
         return {"task_id": self.task_id, "name": self.name, "label": self.label, "status": self.status,
-                "attempts_made": self.attempts_made, "points": self.points, "possible": self.possible,
+                "attempts_made": self.attempts_made, "attempts_used": self.attempts_used,
+                "max_attempts": self.max_attempts, "points": self.points, "possible": self.possible,
                 "recorded": self.recorded, "verdict": self.verdict.to_dict() if self.verdict else None}
 
 
@@ -90,10 +99,11 @@ class QuizResult:
             result = Text(o.status, style=styles.get(o.status, "dim"))
             if o.recorded:
                 result.append(" (answered before)", style="dim")
-            table.add_row(o.label or o.name, result, f"{_fmt(o.points)}/{_fmt(o.possible)}", str(o.attempts_made))
+            table.add_row(Text(capitalised(o.label or o.name)), result, f"{for_people(o.points)}/{for_people(o.possible)}",
+                          o.attempts())
         marked = (f" {self.to_be_marked} answer{'s await' if self.to_be_marked != 1 else ' awaits'} a person's marking "
                   "(their points are not in the total yet)." if self.to_be_marked else "")
-        footer = Text(f"Total: {_fmt(self.points)} of {_fmt(self.possible)} points; {self.correct} of "
+        footer = Text(f"Total: {for_people(self.points)} of {for_people(self.possible)} points; {self.correct} of "
                       f"{len(self.outcomes)} questions correct.{marked} Answers saved in {self.answers_path}.")
         return Group(table, footer)
 
@@ -262,8 +272,11 @@ def run_quiz(questions: list[Any], *, answers_path: Path, console: Console,
             outcome = QuestionOutcome(q.task_id, q.name, "skipped", label=question_label(q, places.get(q.task_id, "")),
                                       possible=q.points)
             result.outcomes.append(outcome)
-            _run_one(q, outcome, number, len(questions), answers_path=answers_path, console=console, ask=ask,
-                     seed=order_seed, workspace=workspace)
+            try:
+                _run_one(q, outcome, number, len(questions), answers_path=answers_path, console=console, ask=ask,
+                         seed=order_seed, workspace=workspace)
+            finally:
+                _count_attempts(outcome, q, answers_path)
     except (_Stop, KeyboardInterrupt) as stop:
         result.ended = stop.ending if isinstance(stop, _Stop) else "interrupted"
         console.print()
@@ -271,4 +284,14 @@ def run_quiz(questions: list[Any], *, answers_path: Path, console: Console,
     for q in questions[len(result.outcomes):]:
         result.outcomes.append(QuestionOutcome(q.task_id, q.name, "not reached",
                                                label=question_label(q, places.get(q.task_id, "")), possible=q.points))
+        _count_attempts(result.outcomes[-1], q, answers_path)
     return result
+
+
+def _count_attempts(outcome: QuestionOutcome, q: Any, answers_path: Path) -> None:
+    """The attempts used on a question in all (this run's and earlier runs'), and how many it allows."""
+    try:
+        outcome.attempts_used = attempts_used(answers_path, q.task_id)
+    except Exception:  # noqa: BLE001 - a count file damaged mid-run: the score still shows, without the count
+        outcome.attempts_used = outcome.attempts_made
+    outcome.max_attempts = int(getattr(q, "max_attempts", 0) or 0)
