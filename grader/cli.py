@@ -26,8 +26,12 @@ def _grade(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+    from rich.text import Text
+
+    from course.lesson.wording import for_people
 
     from .grade import grade_class
+    from .reports import summary
 
     console = Console(stderr=True, highlight=False)
     progress = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -46,7 +50,8 @@ def _grade(args: argparse.Namespace) -> int:
             return
         # rich reads the description as markup: a learner named "[blink]…" or "\x1b[2J" is shown as named
         progress.update(task, advance=1,
-                        description=f"{for_rich_markup(result.learner)}: {result.total:g}/{result.possible:g}")
+                        description=f"{for_rich_markup(result.learner)}: {for_people(result.total)}/"
+                                    f"{for_people(result.possible)}")
 
     def note(text: str) -> None:  # a note may name a learner's file or zip entry
         console.print(f"note: {for_terminal(text, lines=True)}", style="yellow", markup=False, soft_wrap=True)
@@ -60,24 +65,19 @@ def _grade(args: argparse.Namespace) -> int:
     title = f"{fully} learner{'' if fully == 1 else 's'} graded" + (f", {not_graded} not fully graded" if not_graded else "") \
         + f" ({reused} unchanged, not run again)"
     table = Table(title=title)
-    table.add_column("column")
+    table.add_column("step or question")
     table.add_column("passed", justify="right")
     table.add_column("mean points", justify="right")
-    for lesson in run.lessons:
-        handed_in = [r for r in run.results if r.handed_in(lesson.number)]
-        for column in lesson.steps:
-            outcomes = [s for r in handed_in for s in r.steps if s.column == column and s.graded]
-            passed = sum(s.passed for s in outcomes)
-            mean = sum(s.points for s in outcomes) / max(1, len(outcomes))
-            table.add_row(for_rich_markup(column), f"{passed}/{len(outcomes)}",
-                          f"{mean:.2f}/{outcomes[0].max_points:g}" if outcomes else "-")
-        for column in lesson.questions:
-            outcomes = [q for r in run.results for q in r.questions if q.task_id == column]
-            right = sum(q.points >= q.possible > 0 for q in outcomes)
-            mean = sum(q.points for q in outcomes) / max(1, len(outcomes))
-            table.add_row(for_rich_markup(column), f"{right}/{len(outcomes)}",
-                          f"{mean:.2f}/{outcomes[0].possible:g}" if outcomes else "-")
+    data = summary(run)  # summary.html's own figures: the same names, denominators and rounding
+    for item in data["steps"]:
+        table.add_row(Text(item["label"]), f"{item['passed']}/{item['learners']}",
+                      f"{for_people(item['mean_points'])}/{for_people(item['max_points'])}" if item["learners"] else "-")
+    for item in data["questions"]:
+        table.add_row(Text(item["label"]), f"{item['correct']}/{item['learners']}",
+                      f"{for_people(item['mean_points'])}/{for_people(item['possible'])}" if item["learners"] else "-")
     Console(highlight=False).print(table)
+    print("Passed and mean points count the learners who handed the lesson in (for a question, its script or an "
+          "answer to one of its questions), as summary.html does.")
     out = Path(args.out).resolve()
     print(f"gradebook, feedback and summary in {out}")
     missing = [for_terminal(r.learner) for r in run.results
@@ -234,7 +234,7 @@ def _guide(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from course.lesson.questions import _fmt
+    from course.lesson.wording import for_people
 
     from .guide import grade_guide
 
@@ -253,7 +253,7 @@ def _guide(args: argparse.Namespace) -> int:
         marked = sum(s.status == "to be marked" for s in graded)
         mean = sum(s.points for s in graded) / max(1, len(graded))
         table.add_row(for_rich_markup(item.task_id), for_rich_markup(item.kind), f"{right}/{len(graded)}",
-                      str(marked), f"{mean:.2f}/{_fmt(item.possible)}")
+                      str(marked), f"{for_people(mean)}/{for_people(item.possible)}")
     Console(highlight=False).print(table)
     for listed in run.not_here:
         print(for_terminal(f"not graded here: {listed.task_id} ({listed.kind}): {listed.why}"))
@@ -272,6 +272,8 @@ def _guide(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
+    from course.lesson.wording import for_people
+
     from .bundle import BASE_IMAGE, make_bundle
     from .grade import make_plan
     from .runner import REPO

@@ -6,7 +6,11 @@
 - `summary.json` and `summary.html`: pass rates and the most common failures, for the instructor.
 
 Everything is deterministic (sorted learners, fixed number formats, LF endings, a salted SVG) so the
-tests compare these files with golden copies. Learner ids, file names, stdout, stderr and exception texts
+tests compare these files with golden copies. What people read (feedback, Gradescope's test output,
+summary.html) calls a step or a question by its place and title, as `course progress`, `course quiz`
+and `grader check` do, and rounds numbers for people (`for_people`: 16.7); the files programs read
+(gradebook.csv, summary.json, results.json's scores) keep `number`'s four decimals and the gradebook's
+column ids. Learner ids, file names, stdout, stderr and exception texts
 come from learners, so the HTML escapes every one of them, the Markdown escapes them or quotes them in
 code (`course.untrusted_text`), and folder names are made safe before they touch the disk.
 """
@@ -24,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from course.lesson.wording import capitalised, for_people, question_label
 from course.untrusted_text import for_markdown, markdown_code_block, markdown_code_span
 from grader.results import CheckOutcome, GradingRun, LearnerResult, QuestionOutcome, StepOutcome
 
@@ -43,7 +48,8 @@ _SAFE_FOLDER = re.compile(r"\w(?:[\w.@+ -]{0,98}[\w.@+-])?")  # a name as people
 
 
 def number(value: float) -> str:
-    """`3`, `2.5`, `66.67`: no trailing zeros, never `-0`, never an exponent, so goldens stay readable."""
+    """`3`, `2.5`, `66.6667`: for files programs read (the gradebook CSV): four decimals at most, no trailing
+    zeros, never `-0`, never an exponent, so goldens stay readable. People read `for_people` (16.7)."""
     text = f"{round(float(value), 4):.4f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
 
@@ -110,9 +116,9 @@ def _question_passed(question: QuestionOutcome) -> bool:
 def _score_line(result: LearnerResult) -> str:
     if not result.complete:
         graded = sum(s.max_points for s in result.steps if s.graded) + sum(q.possible for q in result.questions)
-        return (f"{number(result.total)} points so far, out of the {number(graded)} graded; some steps are not graded yet "
-                "(a fault on the grader's side, not in your work)")
-    return f"{number(result.total)}/{number(result.possible)} points ({number(result.percent)}%)"
+        return (f"{for_people(result.total)} points so far, out of the {for_people(graded)} graded; some steps are not "
+                "graded yet (a fault on the grader's side, not in your work)")
+    return f"{for_people(result.total)}/{for_people(result.possible)} points ({for_people(result.percent)}%)"
 
 
 HIDDEN_FAILED = "a hidden check failed: your visible checks passed, but a check your instructor keeps hidden did not"
@@ -207,7 +213,7 @@ def spreadsheet_safe(text: str) -> str:
 
 def _step_test_output(step: StepOutcome) -> str:
     """What a learner reads for one step on Gradescope; hidden checks show only as a count."""
-    lines = [f"{_verdict(step)}: {number(step.points)}/{number(step.max_points)} points."]
+    lines = [f"{_verdict(step)}: {for_people(step.points)}/{for_people(step.max_points)} points."]
     lines += _plain(step_lines(step))
     if step.hint:
         lines.append(f"hint [{step.hint.get('id', '')}]: {step.hint.get('text', '')}")
@@ -233,14 +239,20 @@ def _step_test(step: StepOutcome) -> dict[str, Any]:
 
 
 def question_title(question: QuestionOutcome) -> str:
-    """"Lesson 1, question 2: How many images per request" for a course question, else "Question ID (name)"."""
+    """"Lesson 1, question 2: How many images per request" for a course question (as `course quiz` and `course
+    progress` call it), else "Question ID (name)"."""
     from course.lesson.lessons import question_place
 
     place = question_place(question.task_id)
     if place:
-        return place[0].upper() + place[1:] + (f": {question.name}" if question.name and question.name != question.task_id
-                                               else "")
+        return capitalised(question_label(place, question.name, question.task_id))
     return f"Question {question.task_id}" + (f" ({question.name})" if question.name else "")
+
+
+def question_line(question: QuestionOutcome) -> str:
+    """One question as a learner reads it in the feedback and in `grader check`: its name, its points, why."""
+    return (f"{question_title(question)}: {for_people(question.points)}/{for_people(question.possible)}. "
+            f"{question.reason}").rstrip()
 
 
 def question_place_of(question: QuestionOutcome) -> str:
@@ -251,7 +263,7 @@ def question_place_of(question: QuestionOutcome) -> str:
 
 def _question_test(question: QuestionOutcome, index: int) -> dict[str, Any]:
     output = f"{'Correct' if _question_passed(question) else 'Not fully correct'}: " \
-             f"{number(question.points)}/{number(question.possible)} points. {question.reason}".rstrip()
+             f"{for_people(question.points)}/{for_people(question.possible)} points. {question.reason}".rstrip()
     if question_place_of(question):
         name = f"{question_title(question)} ({question.task_id})"  # its id too, for the instructor
     else:
@@ -302,7 +314,8 @@ def write_gradescope(result: LearnerResult, path: Path, notes: list[str] | None 
 
 
 def _md_step(step: StepOutcome) -> list[str]:
-    lines = [f"### {_mark(step.passed)} {for_markdown(step.name)}: {number(step.points)}/{number(step.max_points)}", ""]
+    lines = [f"### {_mark(step.passed)} {for_markdown(step.name)}: {for_people(step.points)}/{for_people(step.max_points)}",
+             ""]
     lines.append(f"**{_verdict(step)}.**")
     lines.append("")
     lines += [f"- {for_markdown(text)}" if passed is None else f"- {_mark(passed)} {for_markdown(text)}"
@@ -329,7 +342,8 @@ def feedback_markdown(result: LearnerResult) -> str:
     if result.questions:
         lines += ["## Questions", ""]
         lines += [f"- {_mark(_question_passed(q))} {for_markdown(question_title(q))}: "
-                  f"{number(q.points)}/{number(q.possible)}. {for_markdown(q.reason)}".rstrip() for q in result.questions]
+                  f"{for_people(q.points)}/{for_people(q.possible)}. {for_markdown(q.reason)}".rstrip()
+                  for q in result.questions]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -372,7 +386,7 @@ def _html_mark(passed: bool) -> str:
 def _html_step(step: StepOutcome) -> list[str]:
     verdict = _verdict(step)
     out = ['<section class="step">',
-           f"<h3>{_html_mark(step.passed)} {_e(step.name)}: {number(step.points)}/{number(step.max_points)}</h3>",
+           f"<h3>{_html_mark(step.passed)} {_e(step.name)}: {for_people(step.points)}/{for_people(step.max_points)}</h3>",
            f'<p class="{"pass" if step.passed else "fail"}">{verdict}.</p>']
     items = [f'<li class="muted">{_e(text)}</li>' if passed is None else f"<li>{_html_mark(passed)} {_e(text)}</li>"
              for passed, text in step_lines(step)]
@@ -398,7 +412,7 @@ def feedback_html(result: LearnerResult) -> str:
     if result.questions:
         body += ["<h2>Questions</h2>", "<table>", "<tr><th></th><th>Question</th><th>Points</th><th>Why</th></tr>"]
         body += [f"<tr><td>{_html_mark(_question_passed(q))}</td><td>{_e(question_title(q))}</td>"
-                 f'<td class="num">{number(q.points)}/{number(q.possible)}</td><td>{_e(q.reason)}</td></tr>'
+                 f'<td class="num">{for_people(q.points)}/{for_people(q.possible)}</td><td>{_e(q.reason)}</td></tr>'
                  for q in result.questions]
         body.append("</table>")
     return _page(f"Feedback for {result.learner}", body)
@@ -419,6 +433,40 @@ def _step_failures(step: StepOutcome | None) -> list[str]:
     return failing or ["failed without a failing check"]
 
 
+_STEP_COLUMN = re.compile(r"(?:lesson(\d+)-)?step(\d+)")
+
+
+def column_labels(run: GradingRun) -> dict[str, str]:
+    """Each gradebook column as people call it: "Lesson 1, step 3: Print only the image URL", "Lesson 1, question
+    2: How many images per request" (the words of `course progress`, `course quiz` and `grader check`). The
+    gradebook CSV and summary.json keep the column ids, which scripts rely on."""
+    labels: dict[str, str] = {}
+    for result in sorted(run.results, key=lambda r: r.learner):
+        for step in result.steps:
+            labels.setdefault(step.column, step.name)
+        for question in result.questions:
+            labels.setdefault(question.task_id, question_title(question))
+    for column in run.step_columns:
+        if column not in labels:
+            match = _STEP_COLUMN.fullmatch(column)
+            labels[column] = f"Lesson {match.group(1) or 1}, step {match.group(2)}" if match else column
+    for column in run.question_columns:
+        if column not in labels:
+            labels[column] = question_title(QuestionOutcome(column, "", 0.0, 0.0, ""))
+    return labels
+
+
+def learner_tally(result: LearnerResult, run: GradingRun) -> dict[str, int]:
+    """A learner's steps passed and questions right, out of every step and question of the lessons graded (those
+    not handed in, not tried or not answered included): the denominators `course progress` uses."""
+    steps = {s.column: s for s in result.steps}
+    questions = {q.task_id: q for q in result.questions}
+    return {"steps_passed": sum(1 for c in run.step_columns if c in steps and steps[c].passed),
+            "steps": len(run.step_columns),
+            "questions_right": sum(1 for c in run.question_columns if c in questions and _question_passed(questions[c])),
+            "questions": len(run.question_columns)}
+
+
 def _lesson_of(run: GradingRun, column: str) -> int | None:
     return next((l.number for l in run.lessons if column in l.steps or column in l.questions), None)
 
@@ -428,7 +476,7 @@ def _handed_in(run: GradingRun, lesson: int | None) -> list[LearnerResult]:
     return run.results if lesson is None else [r for r in run.results if r.handed_in(lesson)]
 
 
-def _step_summary(run: GradingRun, column: str) -> dict[str, Any]:
+def _step_summary(run: GradingRun, column: str, label: str = "") -> dict[str, Any]:
     learners = _handed_in(run, _lesson_of(run, column))
     steps = [next((s for s in r.steps if s.column == column), None) for r in learners]
     graded = [s for s in steps if s is None or s.graded]
@@ -438,18 +486,29 @@ def _step_summary(run: GradingRun, column: str) -> dict[str, Any]:
         failures.update(set(_step_failures(step)))  # a learner counts once per message
     common = sorted(failures.items(), key=lambda item: (-item[1], item[0]))[:TOP_FAILURES]
     count = len(graded)
-    return {"column": column, "title": found[0].title if found else column, "learners": count,
+    return {"column": column, "title": found[0].title if found else column, "label": label or column,
+            "learners": count, "passed": sum(1 for s in found if s.passed),
             "pass_rate": round(sum(1 for s in found if s.passed) / count, 4) if count else 0.0,
             "mean_points": round(sum(s.points for s in found) / count, 4) if count else 0.0,
             "max_points": float(max((s.max_points for s in found), default=0.0)),
             "common_failures": [{"message": message, "count": n} for message, n in common]}
 
 
-def _question_summary(run: GradingRun, column: str) -> dict[str, Any]:
-    learners = _handed_in(run, _lesson_of(run, column))
+def _answered_in(run: GradingRun, lesson: int | None) -> list[LearnerResult]:
+    """The learners who handed a lesson's questions in: its script, or an answer to one of its questions (a learner
+    who only answered counts for the questions, as `course progress` counts their answers)."""
+    if lesson is None:
+        return run.results
+    ids = set(next((l.questions for l in run.lessons if l.number == lesson), []))
+    return [r for r in run.results if r.handed_in(lesson) or any(q.chosen for q in r.questions if q.task_id in ids)]
+
+
+def _question_summary(run: GradingRun, column: str, label: str = "") -> dict[str, Any]:
+    learners = _answered_in(run, _lesson_of(run, column))
     found = [q for r in learners for q in r.questions if q.task_id == column]
     count = len(learners)
-    return {"column": column, "learners": count,
+    return {"column": column, "label": label or column, "learners": count,
+            "correct": sum(1 for q in found if _question_passed(q)),
             "correct_rate": round(sum(1 for q in found if _question_passed(q)) / count, 4) if count else 0.0,
             "mean_points": round(sum(q.points for q in found) / count, 4) if count else 0.0,
             "possible": float(max((q.possible for q in found), default=0.0))}
@@ -478,7 +537,7 @@ def _hidden_failures(run: GradingRun) -> list[dict[str, Any]]:
     for result in sorted(run.results, key=lambda r: r.learner):
         for step in result.steps:
             if step.graded and step.failed_only_hidden:
-                out.append({"learner": result.learner, "step": step.column,
+                out.append({"learner": result.learner, "step": step.column, "label": step.name,
                             "checks": [c.text for c in step.checks if c.hidden and not c.passed]})
     return out
 
@@ -495,12 +554,15 @@ def summary(run: GradingRun) -> dict[str, Any]:
     """The class at a glance, for summary.json and summary.html alike. Pass rates count the learners who
     handed the lesson in; learners left "not graded" by a fault of ours are listed apart, not averaged."""
     percents = [r.percent for r in run.results if r.complete]
+    labels = column_labels(run)
     return {"learners": len(run.results),
             "mean_percent": round(statistics.fmean(percents), 2) if percents else 0.0,
             "median_percent": round(statistics.median(percents), 2) if percents else 0.0,
             "lessons": [_lesson_summary(run, lesson) for lesson in run.lessons],
-            "steps": [_step_summary(run, column) for column in run.step_columns],
-            "questions": [_question_summary(run, column) for column in run.question_columns],
+            "steps": [_step_summary(run, column, labels[column]) for column in run.step_columns],
+            "questions": [_question_summary(run, column, labels[column]) for column in run.question_columns],
+            "learner_tallies": [{"learner": r.learner, **learner_tally(r, run)}
+                                for r in sorted(run.results, key=lambda r: r.learner)],
             "distribution": _distribution(percents),
             "hidden_failures": _hidden_failures(run),
             "not_graded": [{"learner": r.learner, "faults": r.faults} for r in sorted(run.incomplete, key=lambda r: r.learner)],
@@ -544,11 +606,12 @@ def pass_rate_chart(data: dict[str, Any]) -> str:
     import matplotlib
     from matplotlib.figure import Figure
 
-    labels = [s["column"] for s in data["steps"]] + [q["column"] for q in data["questions"]]
+    labels = [s["label"] for s in data["steps"]] + [q["label"] for q in data["questions"]]
     rates = [100 * s["pass_rate"] for s in data["steps"]] + [100 * q["correct_rate"] for q in data["questions"]]
     colours = ["#0969da"] * len(data["steps"]) + ["#8250df"] * len(data["questions"])
+    longest = max((len(label) for label in labels), default=0)  # the names take room of their own, left of the bars
     with matplotlib.rc_context(_chart_rc()):
-        figure = Figure(figsize=(7, max(1.5, 0.3 * len(labels) + 0.9)))
+        figure = Figure(figsize=(min(14.0, 5 + 0.065 * longest), max(1.5, 0.3 * len(labels) + 0.9)))
         axes = figure.add_subplot()
         positions = list(range(len(labels)))[::-1]
         axes.barh(positions, rates, color=colours)
@@ -557,7 +620,7 @@ def pass_rate_chart(data: dict[str, Any]) -> str:
         axes.set_xlabel("learners who passed (%)")
         axes.set_title("Pass rate per step (blue) and question (purple)")
         for y, rate in zip(positions, rates):
-            axes.text(min(rate + 1, 92), y, f"{rate:.0f}%", va="center")
+            axes.text(min(rate + 1, 90), y, f"{for_people(rate)}%", va="center")
         figure.tight_layout()
         return _svg(figure)
 
@@ -584,31 +647,47 @@ def distribution_chart(data: dict[str, Any]) -> str:
 
 
 def _summary_tables(data: dict[str, Any]) -> list[str]:
+    """Steps and questions by name, their rates over the learners who handed the lesson in (passed of learners),
+    numbers rounded for people; the gradebook's column id last, to find the column in gradebook.csv."""
     out = ["<h2>Steps</h2>", "<table>",
-           "<tr><th>Column</th><th>Step</th><th>Pass rate</th><th>Mean points</th><th>Max points</th></tr>"]
-    out += [f"<tr><td>{_e(s['column'])}</td><td>{_e(s['title'])}</td><td class=\"num\">{number(100 * s['pass_rate'])}%"
-            f"</td><td class=\"num\">{number(s['mean_points'])}</td><td class=\"num\">{number(s['max_points'])}</td></tr>"
+           "<tr><th>Step</th><th>Passed</th><th>Pass rate</th><th>Mean points</th><th>Max points</th>"
+           "<th>Gradebook column</th></tr>"]
+    out += [f"<tr><td>{_e(s['label'])}</td><td class=\"num\">{s['passed']}/{s['learners']}</td>"
+            f"<td class=\"num\">{for_people(100 * s['pass_rate'])}%</td><td class=\"num\">{for_people(s['mean_points'])}"
+            f"</td><td class=\"num\">{for_people(s['max_points'])}</td><td class=\"muted\">{_e(s['column'])}</td></tr>"
             for s in data["steps"]]
     out += ["</table>", "<h2>Questions</h2>", "<table>",
-            "<tr><th>Question</th><th>Correct rate</th><th>Mean points</th><th>Possible</th></tr>"]
-    out += [f"<tr><td>{_e(q['column'])}</td><td class=\"num\">{number(100 * q['correct_rate'])}%</td>"
-            f"<td class=\"num\">{number(q['mean_points'])}</td><td class=\"num\">{number(q['possible'])}</td></tr>"
+            "<tr><th>Question</th><th>Right</th><th>Correct rate</th><th>Mean points</th><th>Possible</th>"
+            "<th>Gradebook column</th></tr>"]
+    out += [f"<tr><td>{_e(q['label'])}</td><td class=\"num\">{q['correct']}/{q['learners']}</td>"
+            f"<td class=\"num\">{for_people(100 * q['correct_rate'])}%</td>"
+            f"<td class=\"num\">{for_people(q['mean_points'])}</td><td class=\"num\">{for_people(q['possible'])}</td>"
+            f"<td class=\"muted\">{_e(q['column'])}</td></tr>"
             for q in data["questions"]]
     out += ["</table>", "<h2>Most common failures</h2>", "<table>",
             "<tr><th>Step</th><th>Failure</th><th>Learners</th></tr>"]
-    out += [f"<tr><td>{_e(s['column'])}</td><td>{_e(f['message'])}</td><td class=\"num\">{f['count']}</td></tr>"
+    out += [f"<tr><td>{_e(s['label'])}</td><td>{_e(f['message'])}</td><td class=\"num\">{f['count']}</td></tr>"
             for s in data["steps"] for f in s["common_failures"]]
     return out + ["</table>"]
 
 
-def _learner_table(run: GradingRun) -> list[str]:
-    """Links to each learner's feedback page (relative, so the folder can be moved or zipped)."""
-    out = ["<h2>Learners</h2>", "<table>", "<tr><th>Learner</th><th>Score</th><th>Percent</th></tr>"]
+def _learner_table(run: GradingRun, data: dict[str, Any]) -> list[str]:
+    """Links to each learner's feedback page (relative, so the folder can be moved or zipped), with the steps
+    passed and questions right out of every step and question graded, as `course progress` counts them."""
+    tallies = {t["learner"]: t for t in data["learner_tallies"]}
+    out = ["<h2>Learners</h2>",
+           '<p class="muted">Steps passed and questions right are out of every step and question of the lessons '
+           "graded, those not handed in, not tried or not answered included, as <code>course progress</code> counts "
+           "them.</p>", "<table>",
+           "<tr><th>Learner</th><th>Steps passed</th><th>Questions right</th><th>Score</th><th>Percent</th></tr>"]
     for result in sorted(run.results, key=lambda r: r.learner):
         href = f"{learner_folder(result.learner)}/feedback.html"
-        score = f"{number(result.total)}/{number(result.possible)}" if result.complete else "not graded yet"
-        percent = f"{number(result.percent)}%" if result.complete else ""
+        t = tallies[result.learner]
+        score = f"{for_people(result.total)}/{for_people(result.possible)}" if result.complete else "not graded yet"
+        percent = f"{for_people(result.percent)}%" if result.complete else ""
         out.append(f'<tr><td><a href="{_e(href)}">{_e(result.learner)}</a></td>'
+                   f'<td class="num">{t["steps_passed"]}/{t["steps"]}</td>'
+                   f'<td class="num">{t["questions_right"]}/{t["questions"]}</td>'
                    f'<td class="num">{score}</td><td class="num">{percent}</td></tr>')
     return out + ["</table>"]
 
@@ -645,7 +724,7 @@ def _instructor_lists(data: dict[str, Any]) -> list[str]:
     if data["hidden_failures"]:
         out += ["<h2>Steps failed only on a hidden check</h2>", "<table>",
                 "<tr><th>Learner</th><th>Step</th><th>Hidden check</th></tr>"]
-        out += [f"<tr><td>{_e(item['learner'])}</td><td>{_e(item['step'])}</td><td>{_e('; '.join(item['checks']))}</td></tr>"
+        out += [f"<tr><td>{_e(item['learner'])}</td><td>{_e(item['label'])}</td><td>{_e('; '.join(item['checks']))}</td></tr>"
                 for item in data["hidden_failures"]]
         out.append("</table>")
     for note in data["notes"]:
@@ -656,12 +735,13 @@ def _instructor_lists(data: dict[str, Any]) -> list[str]:
 def summary_html(run: GradingRun, data: dict[str, Any]) -> str:
     """The instructor's page: headline numbers, both charts inline, the tables behind them."""
     body = ["<h1>Grading summary</h1>",
-            (f"<p>{data['learners']} learners; mean {number(data['mean_percent'])}%, "
-             f"median {number(data['median_percent'])}%. Pass rates count the learners who handed the lesson in.</p>"),
+            (f"<p>{data['learners']} learners; mean {for_people(data['mean_percent'])}%, "
+             f"median {for_people(data['median_percent'])}%. Pass rates count the learners who handed the lesson in "
+             "(for a question, those who handed in its lesson's script or an answer to one of its questions).</p>"),
             *_instructor_lists(data), *_lesson_tables(data),
             '<figure class="chart">', pass_rate_chart(data), "</figure>",
             '<figure class="chart">', distribution_chart(data), "</figure>",
-            *_summary_tables(data), *_learner_table(run)]
+            *_summary_tables(data), *_learner_table(run, data)]
     return _page("Grading summary", body)
 
 

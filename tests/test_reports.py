@@ -8,10 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import stat
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -302,3 +304,116 @@ def test_bundle_of_this_repository(tmp_path: Path) -> None:
             "course/__init__.py", "solutions/imageGen.py"} <= set(names)
     assert any(n.startswith("solutions/assessments/") for n in names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", ".venv/"))]
+
+
+# ------------------------------------------------- the same words for instructors and learners, as users run it
+
+SUBMISSIONS = REPO / "tests" / "fixtures" / "submissions"
+# Lesson 1's questions, by place: (task id, the right answer ids, a wrong one) from the keys in solutions/assessments.
+Q1_1 = ("multiple-choice-1686928195", ["ef03a8a134744fdc83873a70", "6109ca3033e94ef222bda62e", "12b9b60928264ea73e75812d"])
+Q1_2 = ("multiple-choice-1640493267", ["e70741b0dc0d07dec02e79ed"])
+Q1_4 = ("multiple-choice-1774733893", ["8549342df88180f1688feae9"])
+Q1_5_WRONG = ("multiple-choice-1558564085", ["339fa4466fa20c1d678b4624"])
+
+
+def _command(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m grader ...` / `python -m course ...` as a user types it: in the folder, relative paths, no key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FORCE_COLOR", "NO_COLOR"))}
+    env.update(PYTHONPATH=str(REPO), COLUMNS="200", COURSE_HOME=str(cwd / "home"))
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Three learners graded on every lesson (`grader grade class --out out`): ana answered three of lesson 1's
+    questions right and handed in no script; bo did every step of lesson 1 and one question; cy did four steps."""
+    work = tmp_path_factory.mktemp("same-words")
+    ana, bo, cy = (work / "class" / name for name in ("ana", "bo", "cy"))
+    for folder in (ana, bo, cy):
+        folder.mkdir(parents=True)
+    (ana / "answers.json").write_text(json.dumps(dict([Q1_1, Q1_2, Q1_4, Q1_5_WRONG])), encoding="utf-8")
+    shutil.copy(SUBMISSIONS / "correct_everything" / "imageGen.py", bo / "imageGen.py")
+    (bo / "answers.json").write_text(json.dumps(dict([Q1_2])), encoding="utf-8")
+    shutil.copy(SUBMISSIONS / "step4_uncaught_traceback" / "imageGen.py", cy / "imageGen.py")
+    done = _command("grader", "grade", "class", "--out", "out", "--quiet", cwd=work)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return work, done
+
+
+def _cells(html_text: str, first: str) -> list[str]:
+    """The cells of the summary's table row whose first cell is `first` (its text, tags left out)."""
+    for row in re.findall(r"<tr>(.*?)</tr>", html_text):
+        cells = [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        if cells and cells[0] == first:
+            return cells
+    raise AssertionError(f"no row starts with {first!r}")
+
+
+def test_summary_and_grade_table_call_steps_and_questions_by_place_and_title(small_class) -> None:
+    """summary.html's tables and chart, and `grader grade`'s table, name a question as `course quiz` does
+    ("Lesson 1, question 2: How many images per request") and a step as the feedback does; the CSV keeps its ids."""
+    work, done = small_class
+    page = (work / "out" / "summary.html").read_text(encoding="utf-8")
+    question = "Lesson 1, question 2: How many images per request"
+    assert _cells(page, question)[-1] == Q1_2[0]  # its gradebook column beside it, to find it in the CSV
+    assert _cells(page, "Lesson 1, step 4: Ask for an invalid size and read the error")[-1] == "step4"
+    chart = page[page.index("<svg"):page.index("</svg>")]
+    assert question in chart and "Lesson 1, step 1: Create an image from a prompt" in chart
+    assert Q1_2[0] not in chart
+    failures = page[page.index("Most common failures"):]
+    assert "<td>Lesson 1, step 4: Ask for an invalid size and read the error</td>" in failures
+    assert question in done.stdout and "Lesson 1, step 4: Ask for an invalid size" in done.stdout
+    assert Q1_2[0] not in done.stdout
+    header = (work / "out" / "gradebook.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[:12] == ["learner", "step1", "step2", "step3", "step4", "step5", Q1_1[0], Q1_2[0],
+                           "multiple-choice-1705984624", Q1_4[0], Q1_5_WRONG[0], "lesson1-total"]
+    summary_json = json.loads((work / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert [q["column"] for q in summary_json["questions"]][:2] == [Q1_1[0], Q1_2[0]]  # ids stay, for scripts
+
+
+def test_summary_counts_a_learner_out_of_the_same_steps_and_questions_as_course_progress(small_class) -> None:
+    """ana's row in summary.html and `course progress` in ana's folder: out of every step and question of the
+    lessons in play, those not tried or not answered included, the same way."""
+    work, _ = small_class
+    page = (work / "out" / "summary.html").read_text(encoding="utf-8")
+    assert _cells(page, "ana")[1:3] == ["0/17", "3/17"]
+    assert _cells(page, "bo")[1:3] == ["5/17", "1/17"]
+    every = _command("course", "progress", cwd=work / "class" / "ana")
+    assert every.returncode == 0, every.stderr
+    assert "All 3 lessons: 0/17 steps passed, 3/17 questions right" in every.stdout
+    one = _command("course", "progress", "1", cwd=work / "class" / "ana")
+    assert "lesson 1: 0/5 steps passed, 3/5 questions right" in one.stdout
+    # a learner who answered without handing in a script counts for the questions' rates, as for her own tally
+    assert _cells(page, "Lesson 1, question 1: dall-e-2 sizes")[1] == "1/3"
+
+
+def test_numbers_people_read_are_rounded_and_the_csv_keeps_its_precision(small_class) -> None:
+    """16.5%, 6.7 and 33.3% where people read them (summary.html, feedback, `grader grade`'s table); the
+    gradebook keeps 16.54 for scripts and spreadsheets."""
+    work, done = small_class
+    out = work / "out"
+    rows = {row["learner"]: row for row in csv.DictReader(io.StringIO((out / "gradebook.csv").read_text(encoding="utf-8")))}
+    assert rows["bo"]["percent"] == "16.54"
+    page = (out / "summary.html").read_text(encoding="utf-8")
+    assert _cells(page, "bo")[-1] == "16.5%"
+    for learner, row in rows.items():  # each learner's percent, as the gradebook has it, rounded for people
+        assert _cells(page, learner)[-1] == f"{round(float(row['percent']), 1):g}%", learner
+    assert _cells(page, "Lesson 1, question 1: dall-e-2 sizes")[2:4] == ["33.3%", "6.7"]
+    visible = re.sub(r"<svg.*?</svg>", "", page[page.index("<body>"):], flags=re.S)  # not the CSS, nor a chart's geometry
+    assert not re.search(r"\d\.\d{2,}", visible), re.findall(r".{40}\d\.\d{2,}.{10}", visible)[:3]
+    assert "33.3%" in page[page.index("<svg"):]  # the chart's bar label too
+    for name in ("feedback.md", "feedback.html"):
+        text = (out / "bo" / name).read_text(encoding="utf-8")
+        assert "110/665 points (16.5%)" in text and "16.54" not in text
+    assert "6.7/20" in done.stdout and "6.67" not in done.stdout
+    results = json.loads((out / "bo" / "results.json").read_text(encoding="utf-8"))
+    assert "16.5%" in results["output"] and "16.54" not in results["output"]
+
+
+@pytest.mark.parametrize(("value", "text"), [(16.666666, "16.7"), (3.0, "3"), (2.5, "2.5"), (0.04, "0.04"),
+                                             (-0.0, "0"), (66.66, "66.7"), (1e7, "10000000"), (0.0, "0")])
+def test_numbers_for_people(value: float, text: str) -> None:
+    from course.lesson.wording import for_people
+
+    assert for_people(value) == text
