@@ -5,6 +5,8 @@
   learner knows them, and the runner's own hint lines left to the caller.
 - `crash_of()`: what ended a step: the exception in a sentence, and which step function raised it
   (step 5 calling step4(), which raised).
+- `name_cells()`: a notebook's tracebacks with each cell named as Jupyter numbers it (`cell [5]`), not by
+  the file IPython compiled it to (`/tmp/ipykernel_…/….py`).
 - `error_words()`: an `openai` error line as a sentence (`BadRequestError (400): '255x255' is not one of
   [...]`), never the Python dict the SDK prints.
 """
@@ -14,12 +16,14 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
 HEADER = "Traceback (most recent call last):"
 CHAINS = ("During handling of the above exception, another exception occurred:",
           "The above exception was the direct cause of the following exception:")
 KERNEL_CELL = re.compile(r"[/\\]ipykernel_\d+[/\\]\d+\.py$")
+KERNEL_FRAME = re.compile(r'^(  File ")([^"]*[/\\]ipykernel_\d+[/\\]\d+\.py)(")', re.M)
 RUNNER_HINT = re.compile(r"^hint \[[\w-]+\]: ")
 STEP_FUNCTION = re.compile(r"step(\d+)")
 API_ERROR = re.compile(r"^(?P<type>[\w.]+): Error code: (?P<status>\d{3}) - (?P<body>.*)$", re.S)
@@ -55,6 +59,17 @@ def error_words(line: str) -> str:
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         message = match["body"]
     return f"{kind} ({match['status']}): {message}" if message else f"{kind} ({match['status']})"
+
+
+def name_cells(stderr: str, cell_number: Callable[[str], int | None]) -> str:
+    """stderr with each notebook cell's file (`/tmp/ipykernel_…/….py`) named as Jupyter shows the cell: `cell [5]`,
+    its execution count (`cell_number` gives it, or None: then `a notebook cell`). The name is still a relative
+    file name, so the frame stays the learner's own."""
+    def named(match: re.Match[str]) -> str:
+        number = cell_number(match[2])
+        return f"{match[1]}{'a notebook cell' if number is None else f'cell [{number}]'}{match[3]}"
+
+    return KERNEL_FRAME.sub(named, stderr)
 
 
 def _learner_file(path: str, prefix: str | None) -> bool:
