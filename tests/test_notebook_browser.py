@@ -293,6 +293,9 @@ def test_lesson_notebook_in_the_browser(ui: str, browser: Any, jupyter: JupyterS
             page.goto(jupyter.url(path), wait_until="domcontentloaded")
             expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=UI_TIMEOUT)
             _wait_for_idle_kernel(jupyter, UI_TIMEOUT / 1000)
+            time.sleep(2)  # the kernel's language_info reaches the page
+            if ui == "jupyterlab":  # opening it changed nothing: not marked modified
+                expect(page.locator("li.lm-TabBar-tab.jp-mod-dirty")).to_have_count(0)
             lap("open")
 
             # Run All Cells: every step's result block, then the progress widget of the last cell
@@ -312,6 +315,10 @@ def test_lesson_notebook_in_the_browser(ui: str, browser: Any, jupyter: JupyterS
             before = status.inner_text()
             url_before = result.locator("pre").first.inner_text()
             assert re.match(r"http://127\.0\.0\.1:\d+/", url_before), url_before
+            link = result.locator("pre").first.locator("a")
+            expect(link).to_have_text(url_before)
+            expect(link).to_have_attribute("href", url_before)
+            expect(link).to_have_attribute("target", "_blank")
             old_time = re.search(r"\d\d:\d\d:\d\d", before)
             assert old_time, before
             time.sleep(max(0.0, 1.1 - (time.time() % 1.0)))  # the status's clock moves to another second
@@ -340,8 +347,15 @@ def test_lesson_notebook_in_the_browser(ui: str, browser: Any, jupyter: JupyterS
             right = [a for a in key.answers if a.id in (key.correct_ids or ())]
             assert by_text['`"512x512"`'].id in {a.id for a in right}
             option = question.locator(".course-option").filter(has_text='"512x512"').last
-            expect(option.locator("code")).to_have_text('"512x512"')  # rendered, no backticks
+            expect(option).to_have_text('"512x512"')  # the option's words, no backticks
             expect(question).not_to_contain_text('`"512x512"`')
+            expect(question.locator("input[type=radio]")).to_have_count(0)  # several answers: checkboxes
+            titles = question.locator("[title]").evaluate_all("nodes => nodes.map(n => n.title)")
+            assert '"512x512"' in titles and not any("<" in t for t in titles), titles  # tooltips in words
+            single = page.locator(".course-question").filter(has_text="question 5: Fixing an invalid size")
+            expect(single.locator("input[type=radio]")).to_have_count(4)  # one answer: radio buttons
+            expect(single.locator("input[type=checkbox]")).to_have_count(0)
+            expect(single.locator("label").filter(has_text='Use size="512x512", one of the sizes')).to_have_count(1)
             option.locator("input").click()
             question.locator("button").filter(has_text="Check").click()
             feedback = question.locator(".course-feedback")

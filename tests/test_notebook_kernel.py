@@ -78,6 +78,9 @@ def test_solution_notebook_of_lesson_1_runs_end_to_end(lesson_folder: Path) -> N
     assert "ImagesResponse(created=" in shown[2]
     assert re.search(r"^http://127\.0\.0\.1:\d+/private/org-\w+/user-\w+/img-\w+\.png\?st=", shown[3], re.M)
     assert "data:image/png;base64,iVBOR" in shown[3]
+    # the URL the lesson asks the learner to open is a link, opened in a new tab
+    assert re.search(r"<a href='http://127\.0\.0\.1:\d+/private/[^']+' target='_blank' rel='noopener noreferrer'>"
+                     r"http://127\.0\.0\.1:", shown[3])
     # step 4 shows the API's own error message, step 5 a valid size again
     assert "'255x255' is not one of ['256x256', '512x512', '1024x1024', '1024x1792', '1792x1024'] - 'size'" in shown[4]
     assert "data:image/png;base64," in shown[5]
@@ -115,6 +118,8 @@ def test_solution_notebook_of_lesson_3_streams_and_follows_up(lesson_folder: Pat
         assert ": passed" in text, (n, text)
     assert "partial_image" in shown[1]  # the events' types, printed as they come
     assert "data:image/png;base64," in shown[1]
+    order = re.findall(r"alt='([^']+)'", shown[1])
+    assert order == ["partial-0.png", "partial-1.png", "fox.png"], order  # in the order they came, not a to z
     saved = sorted(p.name for p in lesson_folder.iterdir() if p.suffix in (".png", ".webp", ".jpeg"))
     assert len(saved) >= 4, saved  # two partial pictures and the final one, then the others
 
@@ -208,7 +213,7 @@ def test_a_step_cell_run_first_connects_by_itself_and_names_the_cell_to_run(less
                                              "print(_box.table.value)\n"
                                              "import json\nfrom course.jupyter import question\n"
                                              "_q = question('multiple-choice-1558564085')\n"
-                                             "print(json.dumps([b.description for b in _q.boxes]))\n"
+                                             "print(json.dumps(_q.labels))\n"
                                              "print(json.dumps(_q.prompt.value))")])
     nb = execute(nb, lesson_folder)
     shown = text_of(nb.cells[0])
@@ -224,5 +229,102 @@ def test_a_step_cell_run_first_connects_by_itself_and_names_the_cell_to_run(less
     for emoji in ("✅", "❌", "⏳", "🎉"):
         assert emoji not in checked  # text glyphs only: a browser without a colour-emoji font shows them all
     assert "question 5" in checked and "Fixing an invalid size" in checked
-    assert "<code>size=&quot;512x512&quot;</code>" in checked  # option labels render their Markdown
+    assert '"Use size=\\"512x512\\", one of the sizes dall-e-2 supports"' in checked  # labels: the words, no marks
+    assert "`" not in checked.partition('["')[2].partition("]")[0]
     assert "Lesson 1, question 5: Fixing an invalid size" in checked
+
+
+# --------------------------------------------------------------------------- what a person sees while and after it runs
+
+
+def cells(*sources: str) -> Any:
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+
+SETUP = ("from course.jupyter import start, try_it\nstart(1)\nfrom openai import OpenAI\nclient = OpenAI()\n"
+         "PROMPT = 'a corgi'\n"
+         "def step1():\n    return client.images.generate(model='dall-e-2', prompt=PROMPT, n=1, size='256x256')\n")
+
+
+def test_try_it_says_a_cell_edited_since_it_ran_needs_shift_enter(lesson_folder: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The button runs the step as its cell last ran; once the notebook is saved with the cell edited, it runs
+    nothing and says that Shift+Enter runs the new version. Run again (Shift+Enter), the new code runs."""
+    saved = lesson_folder / "imageGen.ipynb"
+    monkeypatch.setenv("JPY_SESSION_NAME", str(saved))  # what the Jupyter server tells the kernel
+    old = "def step3():\n    print('OLD', step1().data[0].url)\n"
+    new = "def step3():\n    print('NEW', step1().data[0].url)\n"
+    save = ("import json, time\ntime.sleep(0.05)\n"
+            "json.dump({'cells': [{'cell_type': 'code', 'source': SOURCE, 'metadata': {}, 'outputs': []}], "
+            "'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}, open(%r, 'w'))\n" % str(saved))
+    nb = execute(cells(SETUP,
+                       f"SOURCE = {old!r}\n" + save,  # saved before the cell runs: the kernel's code is newer
+                       old + "box = try_it(step3)\nprint('FIRST', box.last.passed, box.last.outcome.run.stdout[:3])",
+                       f"SOURCE = {new!r}\n" + save + "again = box.run()\nprint('AGAIN', again, box.last.outcome.run.stdout[:3])",
+                       new + "third = try_it(step3)\nprint('THIRD', third.last.passed)"), lesson_folder)
+    ran = text_of(nb.cells[2])  # the step cell: its output area shows what its button did last
+    assert "FIRST True OLD" in ran  # saved before it ran: no false alarm
+    assert "Step 3's cell has changed since it last ran (it last ran as [3]), so this button did not run it" in ran
+    assert "press Shift+Enter to run your new version" in ran
+    assert "AGAIN None OLD" in text_of(nb.cells[3])  # nothing ran: the last run is still the first one
+    assert "THIRD True" in text_of(nb.cells[4]) and "NEW http://127.0.0.1:" in text_of(nb.cells[4])
+
+
+def test_a_traceback_names_the_cell_and_the_note_goes_with_the_next_run(lesson_folder: Path) -> None:
+    """A step's error shows `cell [N], line L` (the number Jupyter shows beside the cell), not IPython's temporary
+    file; the note that the kernel connected by itself is shown with the first run and is gone after the next."""
+    step = "from course.jupyter import try_it\nx = 1\ndef step2():\n    return 1 / 0\n\nbox = try_it(step2, lesson=1)"
+    nb = execute(cells(step, "box.run()\n"), lesson_folder)
+    first, shown = nb.cells[0].outputs[0]["data"]["text/html"], text_of(nb.cells[0])
+    assert 'File "cell [1]", line 4, in step2' in shown and "return 1 / 0" in shown
+    assert "ipykernel_" not in shown and "/tmp/" not in shown
+    assert "ZeroDivisionError" in shown
+    assert "Connected to the Images API for lesson 1" not in first  # the second run replaced it
+    once = execute(cells(step), lesson_folder)
+    assert "Connected to the Images API for lesson 1" in text_of(once.cells[0])
+
+
+def kernel_messages(code: str, folder: Path, timeout: float = 120) -> list[tuple[float, dict]]:
+    """Run `code` in a fresh kernel in `folder`: every IOPub message it sent, with the time it came (seconds)."""
+    import time
+
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(folder))
+    try:
+        started = time.monotonic()
+        msg_id = client.execute(code)
+        got: list[tuple[float, dict]] = []
+        while time.monotonic() - started < timeout:
+            msg = client.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            got.append((time.monotonic() - started, msg))
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return got
+        raise AssertionError("the kernel did not finish")
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def _shown(msg: dict) -> str:
+    return msg["content"].get("data", {}).get("text/html", "") if msg["msg_type"].endswith("display_data") else ""
+
+
+def test_try_it_shows_printed_lines_and_pictures_as_they_come(lesson_folder: Path) -> None:
+    """A step that prints, then waits: its line shows at once, not when the step ends; a picture it writes
+    shows before the next one comes; and the final output keeps the order they came in."""
+    step = ("import time\nfrom pathlib import Path\nHERE = Path.cwd()\n"
+            "def step1():\n    print('first line', flush=True)\n    time.sleep(2)\n"
+            "    (HERE / 'zebra.png').write_bytes(open('assets/lounge.png', 'rb').read())\n    time.sleep(2)\n"
+            "    (HERE / 'apple.png').write_bytes(open('assets/mask.png', 'rb').read())\n    print('done')\n\n"
+            "try_it(step1)\n")
+    got = kernel_messages(SETUP.replace("def step1", "def unused") + step, lesson_folder)
+    end = got[-1][0]
+    line = next(t for t, m in got if "first line" in _shown(m))
+    assert end - line > 3, (line, end)  # shown while the step still waited
+    zebra = next(t for t, m in got if "alt='zebra.png'" in _shown(m))
+    assert zebra < next(t for t, m in got if "alt='apple.png'" in _shown(m)) - 1 and end - zebra > 1.5
+    final = [_shown(m) for _, m in got if "class='course-try'" in _shown(m)][-1]
+    assert final.index("alt='zebra.png'") < final.index("alt='apple.png'")  # the order they came, not a to z

@@ -193,3 +193,83 @@ def test_every_lesson_has_a_committed_notebook_pair() -> None:
         for folder in ("exercises", "solutions"):
             data = read_notebook(REPO / folder / f"{stem}.ipynb")
             assert data["metadata"]["course"]["lesson"] == lesson.number
+
+
+# --------------------------------------------------------------------------- what the notebook shows
+
+
+def test_a_kernel_traceback_names_the_cell_not_ipythons_file() -> None:
+    from course.lesson.explain import crash_of, learner_traceback, name_cells
+
+    stderr = ('Traceback (most recent call last):\n  File "/tmp/ipykernel_4711/2836418.py", line 4, in step3\n'
+              '    print(response.data[0].url)\n  File "/srv/venv/lib/python3.11/site-packages/x.py", line 9, in f\n'
+              "    raise X\nAttributeError: 'dict' object has no attribute 'data'\n")
+    named = name_cells(stderr, lambda path: 5 if path.endswith("2836418.py") else None)
+    shown = learner_traceback(named, "/home/me/lesson")
+    assert 'File "cell [5]", line 4, in step3\n    print(response.data[0].url)' in shown
+    assert "ipykernel" not in shown and "site-packages" not in shown
+    assert crash_of(named).steps == [3]  # still the learner's own frame
+    assert 'File "a notebook cell", line 4' in name_cells(stderr, lambda path: None)
+
+
+def test_printed_addresses_are_links_and_the_rest_is_escaped() -> None:
+    from course.jupyter.live import html_text
+
+    text = html_text("see http://127.0.0.1:5/img.png?a=1&b=2. <b>not bold</b> (https://x.org/p)")
+    assert ("<a href='http://127.0.0.1:5/img.png?a=1&amp;b=2' target='_blank' rel='noopener noreferrer'>"
+            "http://127.0.0.1:5/img.png?a=1&amp;b=2</a>. &lt;b&gt;") in text
+    assert "<a href='https://x.org/p'" in text and "/p</a>)" in text
+
+
+def test_pictures_keep_the_order_they_came_in(tmp_path: Path) -> None:
+    """A picture the SDK handed back and then saved by the step keeps its first place and takes the file's name."""
+    import os
+
+    from course.jupyter.live import Arrivals
+
+    arrivals = Arrivals(tmp_path, {})
+    arrivals.add(b"one", "partial picture 0")
+    arrivals.add(b"two", "partial picture 1")
+    arrivals.add(b"three", "streamed picture")
+    for name, data, when in (("z-final.png", b"three", 3), ("partial-1.png", b"two", 2), ("partial-0.png", b"one", 1)):
+        (tmp_path / name).write_bytes(data)
+        os.utime(tmp_path / name, ns=(when * 10**9, when * 10**9))
+    arrivals.look()
+    assert [name for name, _ in arrivals.pictures()] == ["partial-0.png", "partial-1.png", "z-final.png"]
+    (tmp_path / "partial-0.png").write_bytes(b"one, rewritten")
+    arrivals.look()
+    assert arrivals.pictures()[0] == ("partial-0.png", b"one, rewritten") and len(arrivals.pictures()) == 3
+
+
+def test_options_are_plain_words() -> None:
+    from course.jupyter.widgets import plain_text
+
+    assert plain_text('Use `size="512x512"`, one of the **sizes** `dall-e-2` supports') == \
+        'Use size="512x512", one of the sizes dall-e-2 supports'
+
+
+def test_a_notebook_names_this_pythons_language_info_and_says_how_widgets_come_back(tmp_path: Path) -> None:
+    """Opening the notebook must change nothing in it: JupyterLab writes the kernel's language_info into it, so the
+    notebook carries what ipykernel says; the committed ones are not rewritten for another Python's version."""
+    import shutil
+    import sys
+
+    from ipykernel.ipkernel import IPythonKernel
+
+    nb = build_notebook(find_lesson(1))
+    assert nb["metadata"]["language_info"] == IPythonKernel.language_info
+    assert "widgets" not in nb["metadata"]
+    intro = nb["cells"][0]["source"]
+    assert "Error displaying widget: model not found" in intro and "Run All Cells" in intro
+    assert "after editing the cell, press Shift+Enter to run your new version" in intro
+    fake = tmp_path / "repo"
+    for folder in ("exercises", "solutions"):
+        shutil.copytree(REPO / folder, fake / folder)
+    path = fake / "exercises" / "imageGen.ipynb"
+    other = path.read_text(encoding="utf-8").replace(f'"version": "{sys.version.split()[0]}"', '"version": "3.99.0"')
+    path.write_text(other, encoding="utf-8")
+    assert check_notebooks(fake) == []
+    from course.jupyter.notebooks import build_notebooks
+
+    build_notebooks([find_lesson(1)], fake / "exercises")
+    assert path.read_text(encoding="utf-8") == other  # left as it was

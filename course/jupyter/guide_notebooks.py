@@ -25,7 +25,7 @@ from typing import Any
 
 from ..lesson.guide import Assessment, Block, Callout, Chapter, Code, Columns, Heading, Markdown, Page, TryIt
 from ..lesson.guides import Guide
-from .notebooks import KERNELSPEC
+from .notebooks import KERNELSPEC, language_info
 
 __all__ = ["build_guide_notebook", "guide_notebook_name"]
 
@@ -66,7 +66,7 @@ def build_guide_notebook(guide: Guide, *, out: Path | None = None) -> dict[str, 
         cells += _page_cells(page, entry.number, level, guide, workspace, out)
     nb = {"cells": cells, "metadata": {
         "kernelspec": KERNELSPEC,
-        "language_info": {"name": "python"},
+        "language_info": language_info(),
         "course": {"guide": workspace, "title": guide.title, "format": guide.format},
     }, "nbformat": 4, "nbformat_minor": 5}
     stem = _slug(guide.title)[:40]

@@ -22,6 +22,7 @@ holds this). Built notebooks are committed beside the scripts (`exercises/imageG
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -185,10 +186,15 @@ def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO
              "- Run the first two cells once: they connect to the Images API (the offline one when no "
              "`OPENAI_API_KEY` is set) and set up the client.\n"
              "- Each step is a code cell: write your code in place of the `todo()` line, then run the "
-             "cell. It runs the step, shows what it printed and the pictures it got, and says whether "
-             "the step is done, with a hint when it is not. **Try it** runs it again.\n"
+             "cell (Shift+Enter). It runs the step, shows what it prints and the pictures it gets as they "
+             "come, and says whether the step is done, with a hint when it is not. **Try it** runs the step "
+             "again as its cell last ran: after editing the cell, press Shift+Enter to run your new version.\n"
              "- Each question has a **Check** button; your answers are saved in `answers.json`, "
-             "as in the terminal.")
+             "as in the terminal.\n"
+             "- After the kernel restarts, or when you open the notebook again, the buttons and questions "
+             "show *Error displaying widget: model not found*: they lived in the old kernel. Run the cells "
+             "again (**Run > Run All Cells**, or Shift+Enter on each) and they come back; your answers and "
+             "progress are kept on disk.")
     cells.append(_markdown_cell(intro, role="intro"))
     cells.append(_code(f"from course.jupyter import progress, question, start, try_it\n\n"
                        f"start({lesson.number})", "connect"))
@@ -232,11 +238,31 @@ def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO
     cells.append(_code(f"from course.jupyter import progress\n\nprogress({lesson.number})", "progress"))
     nb = {"cells": cells, "metadata": {
         "kernelspec": KERNELSPEC,
-        "language_info": {"name": "python"},
+        "language_info": language_info(),
         "course": {"lesson": lesson.number, "script": lesson.script, "solutions": solutions},
     }, "nbformat": 4, "nbformat_minor": 5}
     _cell_ids(nb, stem)
     return nb
+
+
+def language_info() -> dict[str, Any]:
+    """What ipykernel says of this Python when the notebook opens: written as it says it, so that opening the
+    notebook changes nothing in it (JupyterLab marks a notebook modified when its kernel's language_info differs)."""
+    import sys
+
+    return {"codemirror_mode": {"name": "ipython", "version": sys.version_info[0]}, "file_extension": ".py",
+            "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+            "pygments_lexer": f"ipython{sys.version_info[0]}", "version": sys.version.split()[0]}
+
+
+def _with_this_python(text: str) -> str | None:
+    """A notebook's text with its language_info's Python version made this one's (None: not a notebook)."""
+    try:
+        data = json.loads(text)
+        data["metadata"]["language_info"]["version"] = language_info()["version"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return notebook_text(data)
 
 
 def _try_line(number: int, lesson: Lesson) -> str:
@@ -256,15 +282,22 @@ def notebook_text(nb: dict[str, Any]) -> str:
     return json.dumps({**nb, "cells": cells}, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def write_notebook(nb: Any, path: Path) -> Path:
+def write_notebook(nb: Any, path: Path, *, keep_python: bool = False) -> Path:
+    """Write `nb`. With `keep_python`, a notebook there that differs only in the Python version it names is left
+    as it is (the committed notebooks do not change with the Python that rebuilds them)."""
+    text = notebook_text(nb)
+    if keep_python:
+        with contextlib.suppress(OSError):
+            if _with_this_python(path.read_text(encoding="utf-8")) == text:
+                return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(notebook_text(nb), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
 def build_notebooks(lessons: list[Lesson], out: Path, *, solutions: bool = False, repo: Path = REPO) -> list[Path]:
-    return [write_notebook(build_notebook(lesson, solutions=solutions, repo=repo), out / notebook_name(lesson))
-            for lesson in lessons]
+    return [write_notebook(build_notebook(lesson, solutions=solutions, repo=repo), out / notebook_name(lesson),
+                           keep_python=True) for lesson in lessons]
 
 
 # --------------------------------------------------------------------------- back to a script
@@ -294,6 +327,25 @@ def _cell_text(cell: dict[str, Any]) -> str:
     if isinstance(source, list):
         source = "".join(s for s in source if isinstance(s, str))
     return source if isinstance(source, str) else ""
+
+
+def step_definitions(notebook: dict[str, Any], number: int) -> list[str]:
+    """The code of every top-level `def stepN` in the notebook's code cells (decorators included), in order."""
+    found = []
+    for cell in notebook.get("cells", []):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        text = _cell_text(cell)
+        try:
+            tree = ast.parse(_magics_out(text))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        lines = text.splitlines()
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == f"step{number}":
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                found.append("\n".join(lines[first - 1:node.end_lineno]))
+    return found
 
 
 def _without_widget_lines(text: str) -> str:
@@ -358,7 +410,7 @@ def check_notebooks(repo: Path = REPO) -> list[str]:
             path = repo / folder / notebook_name(lesson)
             fresh = notebook_text(build_notebook(lesson, solutions=solutions, repo=repo))
             try:
-                committed = path.read_text(encoding="utf-8")
+                committed = _with_this_python(path.read_text(encoding="utf-8"))
             except OSError:
                 committed = None
             if committed != fresh:

@@ -25,8 +25,8 @@ import base64
 import contextlib
 import hashlib
 import html
-import io
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import CourseError
+from .live import Arrivals, LiveOutput, Printed, html_text, watch_sdk_pictures
 
 try:
     import ipywidgets as widgets
@@ -104,6 +105,9 @@ def start(lesson: int | str = 1) -> Session:
         if shell is not None:
             shell.user_ns["__file__"] = str(session.folder / chosen.script)
     SESSION = session
+    from .cells import note_definitions
+
+    note_definitions()
     return session
 
 
@@ -125,72 +129,32 @@ def _last_id(session: Session) -> int:
 # --------------------------------------------------------------------------- running a step
 
 
-class _Capped(io.StringIO):
-    """A stream that keeps the first MAX_KEPT characters and counts the rest."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dropped = 0
-
-    def write(self, s: str) -> int:
-        room = MAX_KEPT - self.tell()
-        if room <= 0:
-            self.dropped += len(s)
-            return len(s)
-        if len(s) > room:
-            self.dropped += len(s) - room
-        return super().write(s[:room])
-
-
-@contextlib.contextmanager
-def _watch_images(found: list[bytes]):
-    """Note the base64 pictures the SDK hands back during a step, to show them inline (judging never uses this)."""
-    try:
-        from openai.resources.images import Images
-    except Exception:
-        yield
-        return
-    originals = {name: getattr(Images, name) for name in ("generate", "edit", "create_variation") if hasattr(Images, name)}
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        def watched(self: Any, *args: Any, **kwargs: Any) -> Any:
-            response = method(self, *args, **kwargs)
-            with contextlib.suppress(Exception):
-                for item in response.data or []:
-                    if getattr(item, "b64_json", None):
-                        found.append(base64.b64decode(item.b64_json))
-            return response
-
-        watched.__wrapped__ = method  # type: ignore[attr-defined]
-        return watched
-
-    for name, method in originals.items():
-        setattr(Images, name, wrap(method))
-    try:
-        yield
-    finally:
-        for name, method in originals.items():
-            setattr(Images, name, method)
-
-
-def run_step(step: Callable[[], object], number: int | None = None) -> "NotebookTry":
-    """Run one step in this kernel, judge it as `course try` would, and return what happened."""
+def run_step(step: Callable[[], object], number: int | None = None, *,
+             show: Callable[[Any], None] | None = None, note: str = "") -> "NotebookTry":
+    """Run one step in this kernel, judge it as `course try` would, and return what happened. With `show`,
+    what the step prints and the pictures it gets are shown as they come (`show(view)`, a few times a second)."""
     from ..lesson.checks import StepRun
     from ..offline.requestlog import read_log
     from ..steps import call_step
     from ..terminal.trying import judge, pictures_in
+    from .cells import named_cells
 
     session = _session()
     lesson = session.lesson
     number = number if number is not None else _number_of(step)
     lesson.step(number)  # a clear error for a step the lesson lacks
     since = _last_id(session)
-    out, err, pictures = _Capped(), _Capped(), []
     before = pictures_in(session.folder)
+    arrivals = Arrivals(session.folder, before)
+    live = LiveOutput(show or (lambda _view: None), lambda text, pictures: Running(number, text, pictures, note),
+                      arrivals)
+    out, err = Printed(MAX_KEPT, live.printed), Printed(MAX_KEPT)
     started = time.time()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _watch_images(pictures):
+    with live if show is not None else contextlib.nullcontext(), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err), watch_sdk_pictures(arrivals.add):
         code = call_step(step, number, lesson.script)
-    stdout, stderr = out.getvalue(), err.getvalue()
+    arrivals.look()
+    stdout, stderr = out.getvalue(), named_cells(err.getvalue())
     run = StepRun(number, stdout, stderr, code, workdir=session.folder, started=started, source=_source_of(step))
     if out.dropped or err.dropped:
         run.reason = f"the step printed more than {MAX_KEPT // 1024} KB"
@@ -202,7 +166,7 @@ def run_step(step: Callable[[], object], number: int | None = None) -> "Notebook
     hint = _cell_to_run(lesson, stderr)
     if hint is not None:
         outcome.hint = hint
-    return NotebookTry(outcome, pictures, time.time() - started)
+    return NotebookTry(outcome, arrivals.pictures(), time.time() - started, note)
 
 
 def _cell_to_run(lesson: Any, stderr: str) -> Any:
@@ -269,46 +233,105 @@ def _number_of(step: Callable[[], object]) -> int:
 def _img_tag(data: bytes, name: str) -> str:
     kind = "webp" if data[8:12] == b"WEBP" else "jpeg" if data[:3] == b"\xff\xd8\xff" else "png"
     uri = f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
-    return (f"<figure style='display:inline-block;margin:4px'><img src='{uri}' alt='{html.escape(name)}' "
-            f"style='max-width:{IMAGE_WIDTH}px;max-height:{IMAGE_WIDTH}px;border:1px solid #ccc'>"
-            f"<figcaption style='font-size:smaller'>{html.escape(name)}</figcaption></figure>")
+    return (f"<figure style='display:inline-block;margin:4px;vertical-align:top'><img src='{uri}' "
+            f"alt='{html.escape(name)}' style='max-width:{IMAGE_WIDTH}px;max-height:{IMAGE_WIDTH}px;"
+            f"border:1px solid #ccc'><figcaption style='font-size:smaller'>{html.escape(name)}</figcaption></figure>")
 
 
-def _pre(text: str, colour: str) -> str:
+def _pre(text: str, colour: str, css: str = "") -> str:
     shown = text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + f"\n… ({len(text) - MAX_SHOWN} more characters)"
-    return (f"<pre style='white-space:pre-wrap;word-break:break-all;margin:2px 0;color:{colour}'>"
-            f"{html.escape(shown.rstrip())}</pre>")
+    return (f"<pre{f' class={css!r}' if css else ''} style='white-space:pre-wrap;word-break:break-all;margin:2px 0;"
+            f"color:{colour}'>{html_text(shown.rstrip())}</pre>")
+
+
+def _note(note: str) -> str:
+    return f"<div class='course-note' style='color:gray'>{html.escape(note)}</div>" if note else ""
+
+
+def _numbered(pictures: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Pictures with no file of their own get a number: `base64 picture 2`."""
+    counts: dict[str, int] = {}
+    out = []
+    for name, data in pictures:
+        if "." not in name:
+            counts[name] = counts.get(name, 0) + 1
+            name = f"{name} {counts[name]}" if name == "base64 picture" else name
+        out.append((name, data))
+    return out
+
+
+@dataclass
+class Running:
+    """A step while it runs: what it has printed so far and the pictures it has got, in the order they came."""
+
+    number: int
+    text: str
+    pictures: list[tuple[str, bytes]]
+    note: str = ""
+
+    def _repr_html_(self) -> str:
+        parts = [f"<div class='course-try-live' data-step='{self.number}'>", _note(self.note),
+                 f"<div class='course-running' style='color:gray'>running step {self.number}…</div>"]
+        if self.text:
+            parts.append(_pre(self.text, "inherit"))
+        parts += [_img_tag(data, name) for name, data in _numbered(self.pictures)]
+        parts.append("</div>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        lines = [self.note] if self.note else []
+        lines += [f"running step {self.number}…", self.text.rstrip()[:MAX_SHOWN]]
+        lines += [f"image: {name} ({len(data)} bytes)" for name, data in _numbered(self.pictures)]
+        return "\n".join(line for line in lines if line)
+
+
+@dataclass
+class Notice:
+    """What the Try-it button shows when it did not run the step, and why."""
+
+    number: int
+    message: str
+    kind: str = "course-stale"
+
+    def _repr_html_(self) -> str:
+        return (f"<div class='course-try-notice {self.kind}' data-step='{self.number}' style='margin:4px 0;padding:4px;"
+                f"border-left:4px solid #a15c00;color:#a15c00'>{html_text(self.message)}</div>")
+
+    def __repr__(self) -> str:
+        return self.message
 
 
 @dataclass
 class NotebookTry:
-    """A step's run in the notebook: the terminal's TryResult, the base64 pictures, and how long it took."""
+    """A step's run in the notebook: the terminal's TryResult, the pictures in the order they came, how long
+    it took, and a note shown above it (the kernel connected by itself)."""
 
     outcome: Any  # course.terminal.trying.TryResult
-    pictures: list[bytes]
+    pictures: list[tuple[str, bytes]]
     seconds: float
+    note: str = ""
 
     @property
     def passed(self) -> bool:
         return self.outcome.result.passed
 
     def images(self) -> list[tuple[str, bytes]]:
-        """Every picture to show: the files saved (URLs fetched, pictures the step wrote), then base64 ones not saved."""
-        shown: list[tuple[str, bytes]] = []
-        seen: set[str] = set()
+        """Every picture to show: those that came while the step ran (from the SDK, or files it wrote), in the
+        order they came; then the ones saved after it (the image URLs it got, fetched)."""
+        shown = _numbered(self.pictures)
+        seen = {hashlib.sha256(data).hexdigest() for _, data in shown}
         for path in self.outcome.images:
             with contextlib.suppress(OSError):
                 data = Path(path).read_bytes()
-                seen.add(hashlib.sha256(data).hexdigest())
-                shown.append((Path(path).name, data))
-        for i, data in enumerate(self.pictures, 1):
-            if hashlib.sha256(data).hexdigest() not in seen:
-                shown.append((f"base64 image {i}", data))
+                if hashlib.sha256(data).hexdigest() not in seen:
+                    seen.add(hashlib.sha256(data).hexdigest())
+                    shown.append((Path(path).name, data))
         return shown
 
     def _repr_html_(self) -> str:
         o = self.outcome
-        parts = [f"<div class='course-try' data-step='{o.run.step}' data-passed='{str(self.passed).lower()}'>"]
+        parts = [f"<div class='course-try' data-step='{o.run.step}' data-passed='{str(self.passed).lower()}'>",
+                 _note(self.note)]
         if o.run.stdout:
             parts.append(_pre(o.run.stdout, "inherit"))
         from ..terminal.trying import shown_stderr
@@ -319,11 +342,11 @@ class NotebookTry:
         parts += [_img_tag(data, name) for name, data in self.images()]
         colour = "#1b7f3b" if self.passed else "#a15c00"
         parts.append(f"<pre class='course-verdict' style='margin:4px 0;padding:4px;border-left:4px solid {colour};"
-                     f"color:{colour}'>{html.escape(o.result.render())}</pre>")
+                     f"color:{colour}'>{html_text(o.result.render())}</pre>")
         if o.run.reason:
             parts.append(_pre(o.run.reason, "#a15c00"))
         if o.hint is not None:
-            parts.append(f"<pre class='course-hint' style='margin:4px 0;color:#00629b'>{html.escape(o.hint.render())}</pre>")
+            parts.append(f"<pre class='course-hint' style='margin:4px 0;color:#00629b'>{html_text(o.hint.render())}</pre>")
         if not o.offline:
             parts.append("<div style='color:gray'>(live API: the checks that read the offline request log could not "
                          "be made)</div>")
@@ -332,7 +355,8 @@ class NotebookTry:
 
     def __repr__(self) -> str:
         o = self.outcome
-        lines = [f"lesson {o.lesson.number}, step {o.run.step}: {o.result.title}"]
+        lines = [self.note] if self.note else []
+        lines.append(f"lesson {o.lesson.number}, step {o.run.step}: {o.result.title}")
         if o.run.stdout:
             lines.append(o.run.stdout.rstrip()[:MAX_SHOWN])
         from ..terminal.trying import shown_stderr
@@ -350,12 +374,15 @@ class NotebookTry:
 
 
 class StepTry(widgets.HBox):
-    """The Try-it button under a step: `run()` is what a click does."""
+    """The Try-it button under a step: `run()` is what a click does. It runs the step as its cell last ran
+    (the newest definition the kernel holds); when the cell was edited (and saved) since, it runs nothing
+    and says that Shift+Enter in the cell runs the new version."""
 
-    def __init__(self, step: Callable[[], object], number: int) -> None:
-        self.step, self.number = step, number
+    def __init__(self, step: Callable[[], object], number: int, note: str = "") -> None:
+        self.step, self.number, self.note = step, number, note
         self.button = widgets.Button(description=f"Try it (step {number})", icon="play", button_style="primary",
-                                     tooltip=f"run step {number} again and check it")
+                                     tooltip=f"run step {number} again, as its cell last ran, and check it "
+                                             "(edited the cell? Shift+Enter in it runs your new version)")
         self.status = widgets.HTML("")
         super().__init__([self.button, self.status])
         self.add_class("course-try-it")
@@ -375,39 +402,65 @@ class StepTry(widgets.HBox):
                 return newest
         return self.step
 
+    def show(self, view: Any) -> None:
+        """Show `view` as this button's output: the first time below the cell's code, then in the same place."""
+        if self.handle is None:
+            self.handle = display(view, display_id=True)
+        else:
+            self.handle.update(view)
+
     def run(self) -> NotebookTry | None:
+        from .cells import changed_since_run
+
         self.button.disabled = True
         self.status.value = f"running step {self.number}…"
         try:
+            step = self.current()
+            changed = changed_since_run(step, self.number)
+            if changed:
+                self.show(Notice(self.number, changed))
+                self.status.value = ("<span style='color:#a15c00'>not run: the cell has changed since it last ran "
+                                     "(Shift+Enter in the cell runs the new version)</span>")
+                return None
+            note, self.note = self.note, ""
             try:
-                self.last = run_step(self.current(), self.number)
+                self.last = run_step(step, self.number, show=self.show, note=note)
             except CourseError as exc:
                 self.status.value = f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
+                if self.handle is not None:
+                    self.handle.update(Notice(self.number, str(exc), "course-error"))
                 return None
-            if self.handle is None:
-                self.handle = display(self.last, display_id=True)
-            else:
-                self.handle.update(self.last)
+            self.show(self.last)
             word = "passed" if self.last.passed else "not yet"
             self.status.value = (f"step {self.number}: <b>{word}</b> "
-                                 f"<span style='color:gray'>({self.last.seconds:.1f} s, {time.strftime('%H:%M:%S')})</span>")
+                                 f"<span style='color:gray'>({self.last.seconds:.1f} s, {time.strftime('%H:%M:%S')})"
+                                 f"{_which_cell(step)}</span>")
             _refresh_progress()
             return self.last
         finally:
             self.button.disabled = False
 
 
+def _which_cell(step: Callable[[], object]) -> str:
+    from .cells import cell_number
+
+    number = cell_number(getattr(getattr(step, "__code__", None), "co_filename", ""))
+    return f" · the code of cell [{number}] as it last ran" if number is not None else ""
+
+
 def try_it(step: Callable[[], object], number: int | None = None, *, lesson: int | str | None = None) -> StepTry:
     """Run `step` now and show what it did; the returned button runs it again. Run before the notebook's
-    first cell, it connects by itself (to `lesson`, the notebook's own)."""
+    first cell, it connects by itself (to `lesson`, the notebook's own), and says so above the step's output."""
+    from .cells import defined, note_definitions
+
+    note = ""
     if SESSION is None:
         start(lesson if lesson is not None else 1)
-        from IPython.display import HTML, display
-
-        display(HTML("<div class='course-note' style='color:gray'>Connected to the Images API for lesson "
-                     f"{html.escape(str(SESSION.lesson.number if SESSION else lesson))} (the notebook's first cell, "
-                     "which does this, had not been run).</div>"))
-    box = StepTry(step, number if number is not None else _number_of(step))
+        note = (f"Connected to the Images API for lesson {SESSION.lesson.number if SESSION else lesson} (the "
+                "notebook's first cell, which does this, had not been run).")
+    note_definitions()
+    defined(step)
+    box = StepTry(step, number if number is not None else _number_of(step), note=note)
     box.run()
     return box
 
@@ -435,11 +488,13 @@ def _markdown(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False}).render(text)
 
 
-def _inline_markdown(text: str) -> str:
-    """One line of Markdown as HTML (code spans, emphasis), for an option's label."""
+def plain_text(markdown: str) -> str:
+    """One line of Markdown as the words it shows, without its marks (`code` → code): for a choice's label and
+    its tooltip, which show text, not HTML."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).renderInline(text)
+    rendered = MarkdownIt("commonmark", {"html": False}).renderInline(markdown)
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered))
 
 
 def show_attempts(box: Any, used: int, limit: int) -> None:
@@ -469,16 +524,25 @@ class QuestionBox(widgets.VBox):
         title = f"<b class='course-question-title'>{html.escape(label[0].upper() + label[1:])}</b>" if label else ""
         kind = "Choose all that apply." if q.multiple else "Choose one."
         self.prompt = widgets.HTML(f"{title}{_markdown(q.instructions)}<i>{kind}</i>")
-        # Each option's label is its Markdown rendered (`code` as code); one box per option, and for a
-        # single-answer question choosing one clears the others.
-        self.boxes = [widgets.Checkbox(value=a.id in saved[:1 if not q.multiple else None],
-                                       description=_inline_markdown(a.text), description_allow_html=True,
-                                       indent=False, layout=widgets.Layout(width="auto")) for a in self.options]
-        for box in self.boxes:
-            box.add_class("course-option")
-            if not q.multiple:
-                box.observe(self._only_one, names="value")
-        self.choices: Any = widgets.VBox(self.boxes)
+        # A single answer is chosen with radio buttons, several with checkboxes; each label (and tooltip) is the
+        # option's words as plain text.
+        self.labels = [plain_text(a.text) for a in self.options]
+        self.boxes: list[Any] = []
+        self.radio: Any = None
+        if q.multiple:
+            self.boxes = [widgets.Checkbox(value=a.id in saved, description=label, tooltip=label, indent=False,
+                                           layout=widgets.Layout(width="auto"))
+                          for a, label in zip(self.options, self.labels)]
+            for box in self.boxes:
+                box.add_class("course-option")
+            self.choices: Any = widgets.VBox(self.boxes)
+        else:
+            ids = [a.id for a in self.options]
+            self.radio = widgets.RadioButtons(options=list(zip(self.labels, ids)),
+                                              value=saved[0] if saved[:1] and saved[0] in ids else None,
+                                              layout=widgets.Layout(width="auto"))
+            self.radio.add_class("course-options")
+            self.choices = self.radio
         self.button = widgets.Button(description="Check", icon="check", button_style="info")
         self.attempts = widgets.HTML("")
         self.feedback = widgets.HTML("")
@@ -488,20 +552,18 @@ class QuestionBox(widgets.VBox):
         self._show_recorded(saved, attempts_used(answers_path, task_id))
         self.button.on_click(lambda _button: self.check())
 
-    def _only_one(self, change: dict[str, Any]) -> None:
-        if change["new"]:
-            for box in self.boxes:
-                if box is not change["owner"] and box.value:
-                    box.value = False
-
     def chosen(self) -> list[str]:
+        if self.radio is not None:
+            return [] if self.radio.value is None else [self.radio.value]
         return [a.id for a, box in zip(self.options, self.boxes) if box.value]
 
     def choose(self, *ids: str) -> None:
         """Select answers by id (what clicking them does)."""
-        wanted = ids if self.question.multiple else ids[:1]
+        if self.radio is not None:
+            self.radio.value = ids[0] if ids else None
+            return
         for a, box in zip(self.options, self.boxes):
-            box.value = a.id in wanted
+            box.value = a.id in ids
 
     def _show_attempts(self, used: int) -> None:
         show_attempts(self, used, self.question.max_attempts)
