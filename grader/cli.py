@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from course.errors import CourseError
@@ -95,7 +96,18 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+# What `grader check` applies, said once above its lines (not after each question, as `score` words it per line).
+LOCK_NOTE = "; only the lock was available, so no partial credit"
+CHECK_RULE = ("How this is checked: each step runs as the grader runs it, judged on its public checks only (your "
+              "instructor's grading may add hidden checks); each question is judged on the last answer you saved, "
+              "right or wrong, against your copy of the questions as course quiz judges it (partial credit, where a "
+              "question gives it, comes only in your instructor's grading), with the attempts course quiz counted.")
+
+
 def _check(args: argparse.Namespace) -> int:
+    """`grader check`: a learner's own folder, graded as `grader grade` grades it (the same box), on the public
+    checks and the learners' locked question copies. Warm by default: one process imports the SDK once and forks
+    each step (`grader grade`'s engine), instead of a fresh interpreter per step (`--plain`, as it ran before)."""
     from rich.console import Console
 
     from course.lesson.lessons import CONTENT, all_lessons
@@ -104,6 +116,7 @@ def _check(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .grade import grade_submission, make_plan
     from .handin import FOUND, find_work
+    from .reports import question_line
     from .submissions import Submission
 
     folder = Path(args.path).resolve()
@@ -120,12 +133,12 @@ def _check(args: argparse.Namespace) -> int:
                               hint="run this in the folder that holds imageGen.py (or imageGen2.py, or a notebook of them).")
     submission = Submission(folder.name, folder)
     plan = make_plan(lessons, keys=CONTENT / "assessments")  # the locked copies: no keys needed
-    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp, private_api(Path(tmp)) as api:
-        engine = Engine(1, warm=False)
-        try:
+    engine = Engine(1, warm=not args.plain)  # its zygote imports the SDK while the offline API starts
+    try:
+        with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp, private_api(Path(tmp)) as api:
             result = grade_submission(submission, plan, engine=engine, api=api, timeout=args.timeout, public_only=True)
-        finally:
-            engine.close()
+    finally:
+        engine.close()
     console = Console(highlight=False)
 
     def say(text: str, **style: str) -> None:
@@ -134,6 +147,7 @@ def _check(args: argparse.Namespace) -> int:
 
     for text in ([result.note] if result.note else []) + result.warnings:
         say(f"({text})", style="dim")
+    say(CHECK_RULE, style="dim")
     for step in result.steps:
         say(f"{'✓' if step.passed else '✗'} {step.name}", style="green" if step.passed else "red")
         if step.fault:
@@ -150,10 +164,13 @@ def _check(args: argparse.Namespace) -> int:
         if step.hint:
             say(f"    hint [{step.hint['id']}]: {step.hint['text']}", style="cyan")
     for q in result.questions:
-        say(f"{'✓' if q.points >= q.possible > 0 else '✗'} question {q.task_id}: {q.reason}")
+        right = q.points >= q.possible > 0
+        line = question_line(replace(q, reason=q.reason.replace(LOCK_NOTE, "")))
+        say(f"{'✓' if right else '✗'} {line}", style="green" if right else "red")
     passed = sum(s.passed for s in result.steps)
-    console.print(f"{passed}/{len(result.steps)} steps pass the public checks; "
-                  f"{sum(q.points >= q.possible > 0 for q in result.questions)}/{len(result.questions)} questions right.")
+    right = sum(q.points >= q.possible > 0 for q in result.questions)
+    console.print(f"{passed}/{len(result.steps)} steps pass the public checks; {right}/{len(result.questions)} "
+                  "questions right.")
     if not result.complete:
         return 3
     return 0 if passed == len(result.steps) else 1
@@ -283,7 +300,7 @@ def _bundle(args: argparse.Namespace) -> int:
         sum(plan.questions[q].points for q in plan.question_columns)
     print(f"wrote {make_bundle(Path(args.out), REPO, lessons=[str(l.number) for l in plan.lessons] if args.lesson else None)}")
     lessons = " and ".join(f"lesson {l.number}" for l in plan.lessons)
-    print(f"On Gradescope: base image {BASE_IMAGE}; the assignment grades {lessons}, {possible:g} points in all.")
+    print(f"On Gradescope: base image {BASE_IMAGE}; the assignment grades {lessons}, {for_people(possible)} points in all.")
     return 0
 
 
@@ -296,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default=".", help="the folder with your scripts or notebooks (default: here)")
     p.add_argument("--lesson", action="append", help="only this lesson (number or script); repeatable")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a step may take (default 30)")
+    p.add_argument("--plain", action="store_true",
+                   help="a fresh interpreter per step instead of the warm engine (same box; slower; for comparison)")
     p.set_defaults(func=_check)
 
     p = sub.add_parser("grade", help="grade a class")

@@ -175,7 +175,9 @@ def _questions(handin: Handin, plan: Plan) -> list[QuestionOutcome]:
             if not known:
                 out.append(QuestionOutcome(task_id, question.name, 0.0, question.points, strange or "not answered", chosen))
                 continue
-            s = score(question, [known])
+            # The answer saved is the learner's `used`-th attempt, as `course quiz` and the notebooks count them
+            # (answers.json's `.course/attempts.json`): only that last one is kept, and it is the one that counts.
+            s = score(question, [[] for _ in range(max(1, used) - 1)] + [known])
             out.append(QuestionOutcome(task_id, question.name, s.points, s.possible,
                                        s.reason + (f"; {strange} (left out)" if strange else ""), chosen))
     return out

@@ -211,8 +211,7 @@ def test_runaway_steps_fail_cleanly_and_grading_goes_on(tmp_path: Path) -> None:
     assert outputs["1.5"]["score"] == outputs["1.5"]["max_score"]
 
 
-@pytest.mark.slow
-def test_grader_check_for_a_learner(tmp_path: Path) -> None:
+def test_grader_check_for_a_learner(tmp_path: Path) -> None:  # warm, as grader grade: about 1.5 s
     """Does `grader check` run a learner's own work against the public checks, with the runner's hints?"""
     work = tmp_path / "me"
     shutil.copytree(FIXTURES / "step3_subscripts_response", work)
