@@ -162,9 +162,10 @@ def _try(args: argparse.Namespace) -> int:
         return _try_guide(args)
     lesson = _learner_lesson(args)
     script = Path(args.script) if args.script else Path.cwd() / lesson.script
+    console = _console()  # in a terminal the step is shown as it runs, then `show` adds the verdict
     outcome = try_step(lesson, int(args.step), script.resolve(), images_dir=Path.cwd() / "images",
-                       timeout=args.timeout)
-    show(outcome, _console())
+                       timeout=args.timeout, console=console)
+    show(outcome, console)
     return 0 if outcome.result.passed else 1
 
 

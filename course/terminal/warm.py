@@ -7,7 +7,8 @@ socket in a folder only its user can enter. `course try` sends it its arguments,
 and its standard streams themselves (the file descriptors, over the socket); the runner forks a fresh
 process that runs the command there as if it had been started in the terminal, and the step runs in
 a fork of that exactly as `python imageGen.py N` would (`course.scripts.run_as_main`): its own
-`__main__`, `sys.argv`, folder, environment and output, nothing carried over from an earlier try.
+`__main__`, `sys.argv`, folder, environment and output, nothing carried over from an earlier try. Its
+output is unbuffered (as `python -u`) and read as it comes, so that `course try` shows it live.
 
 - Started on first use: that try runs the usual way, and starts the runner as it ends.
 - Restarted when the installed packages or the course itself change: each request carries a
@@ -411,24 +412,29 @@ def _max_fd() -> int:
     return soft if 0 < soft < 1 << 20 else 1 << 16
 
 
-def reopen_std() -> None:
+def reopen_std(unbuffered: bool | None = None) -> None:
     """sys.stdin, sys.stdout and sys.stderr on descriptors 0, 1 and 2, set up as a fresh interpreter sets
-    them up under this environment (line-buffered on a terminal, `PYTHONIOENCODING`, `PYTHONUNBUFFERED`)."""
+    them up under this environment (line-buffered on a terminal, `PYTHONIOENCODING`, `PYTHONUNBUFFERED`),
+    or as `python -u` sets them up when `unbuffered`."""
     import io
 
     wanted = os.environ.get("PYTHONIOENCODING", "")
     encoding, _, errors = wanted.partition(":")
     encoding = encoding or "utf-8"
-    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+    if unbuffered is None:
+        unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
     streams = []
     for fd, mode in ((0, "r"), (1, "w"), (2, "w")):
         try:
             tty = os.isatty(fd)
             raw = io.FileIO(fd, mode + "b", closefd=False)
-            buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+            if mode == "r":
+                buffered: Any = io.BufferedReader(raw)
+            else:  # unbuffered, as the interpreter does it: the text layer writes through to the descriptor
+                buffered = raw if unbuffered else io.BufferedWriter(raw)
             streams.append(io.TextIOWrapper(
                 buffered, encoding=encoding, errors=errors or ("backslashreplace" if fd == 2 else "strict"),
-                line_buffering=tty or fd == 2, write_through=unbuffered and fd != 0))
+                line_buffering=(tty or fd == 2) and not unbuffered, write_through=unbuffered and fd != 0))
         except OSError:
             streams.append(None)
     sys.stdin, sys.stdout, sys.stderr = streams  # type: ignore[assignment]
@@ -446,14 +452,14 @@ def shadowed(folder: Path, preloaded: set[str]) -> bool:
     return bool(names & preloaded)
 
 
-def forked(script: Path, args: list[str], env: dict[str, str],
-           timeout: float) -> tuple[str, str, int | None, bool]:
-    """Run `script ARGS` in a fork of this process, as `python script ARGS` in its folder with `env` would:
+def forked(script: Path, args: list[str], env: dict[str, str], timeout: float,
+           watch: Any = None) -> tuple[str, str, int | None, bool]:
+    """Run `script ARGS` in a fork of this process, as `python -u script ARGS` in its folder with `env` would:
     (stdout, stderr, exit status or None when it ran past `timeout` and was killed, whether Ctrl-C
-    interrupted it), as `trying.run_script` returns them."""
-    import selectors
-
+    interrupted it), as `trying.run_script` returns them, giving `watch` (a `trying.Live`) each piece of
+    its output as it comes."""
     from ..scripts import flush_std, run_as_main
+    from .trying import collect
 
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -468,7 +474,7 @@ def forked(script: Path, args: list[str], env: dict[str, str],
             os.environ.clear()
             os.environ.update(env)
             os.chdir(script.parent)
-            reopen_std()
+            reopen_std(unbuffered=True)  # as `python -u`: what it prints leaves at once, for `course try` to show
             code = run_as_main(script.name, args)
             import atexit
 
@@ -478,30 +484,11 @@ def forked(script: Path, args: list[str], env: dict[str, str],
             os._exit(code & 0xFF)
     os.close(out_w)
     os.close(err_w)
-    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    deadline = time.monotonic() + timeout
-    interrupted = False
-    with selectors.DefaultSelector() as selector:
-        for fd in chunks:
-            selector.register(fd, selectors.EVENT_READ)
-        while selector.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                ready = selector.select(min(left, 1.0))
-            except KeyboardInterrupt:
-                if not interrupted:  # the step got Ctrl-C too: collect what it says on its way out
-                    interrupted = True
-                    deadline = time.monotonic() + 5
-                continue
-            for key, _ in ready:
-                data = os.read(key.fd, 65536)
-                if data:
-                    chunks[key.fd].append(data)
-                else:
-                    selector.unregister(key.fd)
-        unfinished = bool(selector.get_map())
+    try:
+        out, err, unfinished, interrupted = collect((out_r, err_r), timeout, watch)
+    finally:
+        os.close(out_r)
+        os.close(err_r)
     if unfinished:  # past its time (or still going 5 s after Ctrl-C)
         try:
             os.kill(pid, signal.SIGKILL)
@@ -509,10 +496,8 @@ def forked(script: Path, args: list[str], env: dict[str, str],
             pass
     timed_out = unfinished and not interrupted
     _, status = os.waitpid(pid, 0)
-    for fd in chunks:
-        os.close(fd)
-    text = [b"".join(chunks[fd]).decode("utf-8", "replace") for fd in (out_r, err_r)]
-    return text[0], text[1], None if timed_out else os.waitstatus_to_exitcode(status), interrupted
+    return (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+            None if timed_out else os.waitstatus_to_exitcode(status), interrupted)
 
 
 if __name__ == "__main__":
