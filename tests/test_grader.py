@@ -75,7 +75,9 @@ def test_scenarios_are_judged_as_expected(graded: Path) -> None:
     assert book["step1_wrong_model"]["step1"] == "0" and book["step2_prints_url_only"]["step2"] == "0"  # no free points
     assert book["step1_wrong_model"]["step2"] == full["step2"]
     assert float(book["step5_no_error_first"]["step5"]) < float(full["step5"])
-    assert all(book["legacy_0x_code"][f"step{n}"] == "0" or n == 4 for n in range(1, 6))
+    # 0.x calls fail wherever a request is made; step 2 only prints what step1() hands it, and is judged on that
+    assert all(book["legacy_0x_code"][f"step{n}"] == "0" for n in (1, 3, 5))
+    assert book["legacy_0x_code"]["step2"] == full["step2"]
     assert all(book["syntax_error"][f"step{n}"] == "0" for n in range(1, 6))
     assert book["syntax_error"]["multiple-choice-1558564085"] == "20"  # its answers still count
     assert book["empty_folder"]["total"] == "0"

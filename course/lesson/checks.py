@@ -41,7 +41,8 @@ Kinds:
   `streamed`), only when this run made such a request (printed event types count only after a real stream).
 - `exit`: the step ended with `code` (default 0).
 `exit` and `returns` say how a step ran, not what it did: unless `needs_work` is false, they pass
-only when one of the step's other visible checks passed (no points for a step that does nothing).
+only when one of the step's other visible checks passed (no points for a step that does nothing); a
+hidden check, which backs up a visible one, likewise.
 """
 
 from __future__ import annotations
@@ -800,4 +801,8 @@ def evaluate(step: dict[str, Any], run: StepRun) -> StepResult:
             result.passed, result.points = False, 0.0
             result.message = spec.get("failure_no_work", NO_WORK[spec["kind"]])
             result.detail = ""
+        elif spec.get("hidden") and result.passed and work and not any(w.passed for w in work):
+            # a hidden check backs up the step's own work (the URL printed is step 1's image): alone, it earns
+            # nothing (a request the course made in an earlier step's place is not this step's work)
+            result.passed, result.points = False, 0.0
     return StepResult(step["number"], step.get("title", f"step {step['number']}"), results)
