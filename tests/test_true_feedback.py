@@ -281,3 +281,25 @@ def test_cohort_d_verdicts_and_feedback_lines(graded: Path, name: str) -> None:
     for line in expected.get("notes_lines", []):
         assert f"> {line}" in feedback
     assert "  was not found" not in feedback and ":  was" not in feedback
+
+
+def test_course_try_does_not_blame_this_run_for_the_last_tries_file(server, tmp_path: Path) -> None:
+    """A try saves paper_boat.png; the learner breaks the save and tries again within the second: the file the
+    first try wrote is not this run's (it was not told "paper_boat.png is not the picture the API sent")."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    shutil.copytree(REPO / "exercises" / "assets", folder / "assets")
+    script = folder / "imageGen2.py"
+    script.write_text((REPO / "solutions" / "imageGen2.py").read_text(encoding="utf-8"), encoding="utf-8")
+    env = {**user_env(server), "COURSE_WARM": "0"}
+    first = subprocess.run([sys.executable, "-m", "course", "try", "2"], cwd=folder, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    script.write_text(script.read_text(encoding="utf-8").replace("    target.write_bytes(picture)\n", ""),
+                      encoding="utf-8")
+    os.utime(folder / "paper_boat.png")  # as if the first try had written it a moment ago
+    second = subprocess.run([sys.executable, "-m", "course", "try", "2"], cwd=folder, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert second.returncode == 1
+    assert "(no new *.png file was saved)" in second.stdout
+    assert "paper_boat.png is not" not in second.stdout

@@ -133,7 +133,7 @@ def run_step(step: Callable[[], object], number: int | None = None, *,
              show: Callable[[Any], None] | None = None, note: str = "") -> "NotebookTry":
     """Run one step in this kernel, judge it as `course try` would, and return what happened. With `show`,
     what the step prints and the pictures it gets are shown as they come (`show(view)`, a few times a second)."""
-    from ..lesson.checks import StepRun
+    from ..lesson.checks import StepRun, snapshot
     from ..offline.requestlog import read_log
     from ..steps import call_step
     from ..terminal.trying import judge, pictures_in
@@ -149,13 +149,15 @@ def run_step(step: Callable[[], object], number: int | None = None, *,
     live = LiveOutput(show or (lambda _view: None), lambda text, pictures: Running(number, text, pictures, note),
                       arrivals)
     out, err = Printed(MAX_KEPT, live.printed), Printed(MAX_KEPT)
+    found = snapshot(session.folder)
     started = time.time()
     with live if show is not None else contextlib.nullcontext(), contextlib.redirect_stdout(out), \
             contextlib.redirect_stderr(err), watch_sdk_pictures(arrivals.add):
-        code = call_step(step, number, lesson.script)
+        code = call_step(step, number, lesson.script, lesson=lesson.number)
     arrivals.look()
     stdout, stderr = out.getvalue(), named_cells(err.getvalue())
-    run = StepRun(number, stdout, stderr, code, workdir=session.folder, started=started, source=_source_of(step))
+    run = StepRun(number, stdout, stderr, code, workdir=session.folder, started=started, source=_source_of(step),
+                  before=found)
     if out.dropped or err.dropped:
         run.reason = f"the step printed more than {MAX_KEPT // 1024} KB"
     if session.data_dir is not None and session.key is not None:

@@ -454,13 +454,22 @@ def _walk_files(folder: Path, depth: int = 3) -> Iterator[tuple[Path, os.stat_re
             if stat.S_ISREG(info.st_mode):
                 seen += 1
                 yield path, info
-        if seen > 500:
+        if seen > SNAPSHOT_FILES:
             return
 
 
-def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    """Each file in `folder` as a step finds it, to tell afterwards which ones the step wrote."""
-    return {str(path.relative_to(folder)): (info.st_mtime_ns, info.st_size) for path, info in _walk_files(folder)}
+SNAPSHOT_FILES = 500
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]] | None:
+    """Each file in `folder` as a step finds it, to tell afterwards which ones the step wrote; None for a folder
+    too full to list (a home folder): then a file counts by its time against the run's start."""
+    found = {}
+    for path, info in _walk_files(folder):
+        if len(found) >= SNAPSHOT_FILES:
+            return None
+        found[str(path.relative_to(folder))] = (info.st_mtime_ns, info.st_size)
+    return found
 
 
 def _saved_files(folder: Path, pattern: str, since: float,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..lesson.checks import StepResult, StepRun
+from ..lesson.checks import StepResult, StepRun, snapshot
 from ..lesson.explain import CHAINS, HEADER, RUNNER_HINT, learner_traceback
 from ..errors import CourseError
 from ..lesson.hints import Hint
@@ -80,6 +80,8 @@ def try_step(lesson: Lesson, number: int, script: Path, *, images_dir: Path, tim
         key = "sk-try-" + uuid.uuid4().hex[:24]
         env.update(OPENAI_BASE_URL=base, OPENAI_API_BASE=base, OPENAI_API_KEY=key)
     before = pictures_in(script.parent)
+    found = snapshot(script.parent)  # what the step finds: a file it saved is new or changed, never the last try's
+    env["COURSE_LESSON"] = str(lesson.number)
     try:
         source = script.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
@@ -95,7 +97,7 @@ def try_step(lesson: Lesson, number: int, script: Path, *, images_dir: Path, tim
     out, err, code, interrupted = run_script(script, [str(number)], env, timeout, watch=live)
     if live is not None:
         live.close()
-    run = StepRun(number, out, err, code, workdir=script.parent, started=started, source=source)
+    run = StepRun(number, out, err, code, workdir=script.parent, started=started, source=source, before=found)
     if code is None:
         run.timed_out = True
         run.reason = f"the step did not finish within {timeout:.0f} s"
