@@ -194,3 +194,23 @@ def test_models_list_matches_installed_sdk(server) -> None:
     ids = {m.id for m in server.client().models.list()}
     assert set(typing.get_args(ImageModel)) <= ids
     assert server.client().models.retrieve("dall-e-3").id == "dall-e-3"
+
+
+def test_an_edited_pictures_caption_is_drawn_whole_inside_the_edited_region() -> None:
+    """The caption of an edit is readable: drawn whole (pure white text on its band) across the widest row of
+    the region, never cut by a round mask nor blended at half strength; every pixel outside stays."""
+    from PIL import ImageDraw
+
+    from course.offline import render
+
+    source = Image.new("RGB", (256, 256), (30, 120, 200))
+    mask = Image.new("L", (256, 256), 0)
+    ImageDraw.Draw(mask).ellipse((64, 64, 192, 192), fill=255)
+    out = render.apply_edit(source, mask, "a sunlit lounge with a pool", 7).convert("RGB")
+    bright = lambda pixel: min(pixel) >= 175  # noqa: E731 - the caption's white text (anti-aliased)
+    white = [(x, y) for y in range(256) for x in range(256) if bright(out.getpixel((x, y)))]
+    assert len(white) > 30 and all(mask.getpixel(p) for p in white)
+    assert all(out.getpixel((x, y)) == (30, 120, 200) for y in range(0, 256, 7) for x in range(0, 256, 7)
+               if not mask.getpixel((x, y)))
+    blended = render.apply_edit(source, Image.new("L", (256, 256), 140), "a sunlit lounge with a pool", 7).convert("RGB")
+    assert sum(bright(blended.getpixel((x, y))) for y in range(256) for x in range(256)) > 30

@@ -149,8 +149,9 @@ def _shape(draw: ImageDraw.ImageDraw, rng: random.Random, kind: int, w: int, h: 
         draw.regular_polygon((cx, cy, r), n_sides=5 + rng.randint(0, 3), rotation=rng.randint(0, 90), fill=colour)
 
 
-def _caption(image: Image.Image, text: str, *, mark: str = "offline") -> None:
-    """The prompt in a dark band along the bottom, and a small mark in the top right corner."""
+def _caption(image: Image.Image, text: str, *, mark: str = "offline") -> int:
+    """The prompt in a dark band along the bottom, and a small mark in the top right corner (none when
+    `mark` is empty); returns the band's height."""
     w, h = image.size
     draw = ImageDraw.Draw(image, "RGBA")
     size = max(9, min(w, h) // 18)
@@ -163,13 +164,17 @@ def _caption(image: Image.Image, text: str, *, mark: str = "offline") -> None:
     draw.rectangle((0, h - band, w, h), fill=(0, 0, 0, 150))
     for i, line in enumerate(lines):
         image.paste((255, 255, 255), (size // 2, h - band + size // 4 + i * (size + 4)), _text_mask(line, size))
+    if not mark:
+        return band
     small = max(8, size * 2 // 3)
     tw = _text_width(mark, small)
     draw.rectangle((w - tw - size, 0, w, size + 2), fill=(255, 255, 255, 170))
     image.paste((40, 40, 40), (w - tw - size // 2, 1), _text_mask(mark, small))
+    return band
 
 
-def draw_prompt(prompt: str, width: int, height: int, seed: int, *, transparent: bool = False) -> Image.Image:
+def draw_prompt(prompt: str, width: int, height: int, seed: int, *, transparent: bool = False,
+                caption: bool = True) -> Image.Image:
     rng = random.Random(seed)
     words = prompt_words(prompt)
     colours = [_word_colour(w) for w in words]
@@ -184,7 +189,8 @@ def draw_prompt(prompt: str, width: int, height: int, seed: int, *, transparent:
         kind = int(hashlib.md5(word.encode("utf-8", "surrogatepass")).digest()[3]) % 4
         fill = named[i % len(named)] if named and i % 2 == 0 else colours[i]
         _shape(draw, rng, kind, width, height, fill)
-    _caption(image, prompt)
+    if caption:
+        _caption(image, prompt)
     return image if transparent else image.convert("RGB")
 
 
@@ -209,11 +215,29 @@ def variation_of(source: Image.Image, width: int, height: int, seed: int, index:
 
 
 def apply_edit(source: Image.Image, editable: Image.Image, prompt: str, seed: int) -> Image.Image:
-    """Paint the prompt's picture where `editable` (mode "1"/"L", non-zero = edit) says; keep every other pixel."""
+    """Paint the prompt's picture where `editable` (mode "1"/"L", non-zero = edit) says; keep every other pixel.
+    Its caption goes across the widest row of the edited region, drawn whole there (not blended, not cut by
+    the mask at the picture's bottom edge), so it stays readable on any edited picture."""
     w, h = source.size
-    painted = draw_prompt(prompt, w, h, seed).convert("RGBA")
+    painted = draw_prompt(prompt, w, h, seed, caption=False).convert("RGBA")
+    mask = editable.convert("L")
+    opened = mask.point(lambda v: 255 if v else 0)
+    box = opened.getbbox()
+    if box is not None:
+        rows = opened.resize((1, h), Image.Resampling.BOX)
+        y = max(range(box[1], box[3]), key=lambda r: (rows.getpixel((0, r)), -abs(r - (box[1] + box[3]) // 2)))
+        row = opened.crop((0, y, w, y + 1)).getbbox() or (box[0], 0, box[2], 1)
+        x0, x1 = row[0], row[2]
+        side = max(1, min(x1 - x0, box[3] - box[1]))
+        strip = painted.crop((x0, 0, x1, side)).convert("RGB")  # as wide as that row, its caption band at its bottom
+        band = _caption(strip, prompt, mark="")
+        top = min(max(0, y - band // 2), h - band)
+        painted.paste(strip.crop((0, side - band, x1 - x0, side)), (x0, top))
+        whole = Image.new("L", (w, h), 0)
+        whole.paste(opened.crop((0, top, w, top + band)), (0, top))
+        mask = Image.composite(whole, mask, whole)  # full strength in the band, inside the region only
     out = source.convert("RGBA")
-    out.paste(painted, (0, 0), editable.convert("L"))
+    out.paste(painted, (0, 0), mask)
     return out
 
 
