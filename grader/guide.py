@@ -34,7 +34,8 @@ from course.untrusted_text import for_markdown, markdown_code_block
 
 from course.lesson.assessments import judge, list_assessments, load_guide_assessments, workspace_of
 from course.lesson.code_tests import CodeTest, OutputCompare
-from course.lesson.questions import Question, _fmt
+from course.lesson.questions import Question
+from course.lesson.wording import for_people
 
 from .answers import MAX_BYTES, _canonical_answer, _decode
 from .api import private_api
@@ -254,11 +255,16 @@ def _write_csv(path: Path, rows: list[list[Any]]) -> None:
         csv.writer(handle).writerows([spreadsheet_safe(str(cell)) for cell in row] for row in rows)
 
 
+def _csv_number(value: float) -> str:
+    """A number for a program (the CSV): four decimals at most, as gradebook.csv keeps them."""
+    return f"{round(float(value), 4):g}"
+
+
 def _gradebook_rows(run: GuideRun, ids: list[str]) -> list[list[Any]]:
     rows: list[list[Any]] = [["learner", *ids, "total", "possible", "to_mark"]]
     for result in run.results:
-        points = {s.task_id: ("" if s.status == "not graded" else _fmt(s.points)) for s in result.scored}
-        rows.append([result.learner, *(points[i] for i in ids), _fmt(result.total), _fmt(result.possible),
+        points = {s.task_id: ("" if s.status == "not graded" else _csv_number(s.points)) for s in result.scored}
+        rows.append([result.learner, *(points[i] for i in ids), _csv_number(result.total), _csv_number(result.possible),
                      result.to_mark])
     return rows
 
@@ -268,7 +274,7 @@ def _to_mark_rows(run: GuideRun, tasks: dict[str, Any]) -> list[list[Any]]:
     for result in run.results:
         for s in result.scored:
             if s.status == "to be marked":
-                rows.append([result.learner, s.task_id, s.title, s.kind, _fmt(s.possible), "\n".join(s.answer),
+                rows.append([result.learner, s.task_id, s.title, s.kind, _csv_number(s.possible), "\n".join(s.answer),
                              tasks[s.task_id].guidance])
     return rows
 
@@ -276,7 +282,7 @@ def _to_mark_rows(run: GuideRun, tasks: dict[str, Any]) -> list[list[Any]]:
 def _feedback_markdown(result: LearnerGuideResult, not_here: list[Any]) -> str:
     """One learner's feedback/<learner>.md: what the learner wrote is escaped or quoted in code blocks,
     so their answers, output and folder name put no link, image, HTML or heading into it."""
-    lines = [f"# {for_markdown(result.learner)}: {_fmt(result.total)} of {_fmt(result.possible)} points", ""]
+    lines = [f"# {for_markdown(result.learner)}: {for_people(result.total)} of {for_people(result.possible)} points", ""]
     if result.to_mark:
         lines += [f"{result.to_mark} answer(s) are marked by a person; their points are not in the total yet.", ""]
     lines += [f"Note: {for_markdown(result.note)}" if result.note
@@ -295,9 +301,9 @@ def _question_heading(title: str, task_id: str, kind: str) -> str:
 
 def _scored_markdown(s: Scored) -> list[str]:
     lines = [f"## {_question_heading(s.title, s.task_id, s.kind)}", ""]
-    lines.append(f"To be marked by a person (out of {_fmt(s.possible)} points)." if s.status == "to be marked"
+    lines.append(f"To be marked by a person (out of {for_people(s.possible)} points)." if s.status == "to be marked"
                  else f"Not graded: {for_markdown(s.reason)}." if s.status == "not graded"
-                 else f"{_fmt(s.points)}/{_fmt(s.possible)}: {for_markdown(s.reason)}")
+                 else f"{for_people(s.points)}/{for_people(s.possible)}: {for_markdown(s.reason)}")
     if s.answer and s.kind in ("code-output-compare", "test"):
         lines += ["", "The test's run on your work:"]
     elif s.answer and s.kind != "multiple-choice":

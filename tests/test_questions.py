@@ -369,3 +369,15 @@ def test_every_codio_guidance_rule(tmp_path, kind, passed_from, cases) -> None:
     assert q.guidance_rule.kind == kind
     for attempts, correct, percent, shows in cases:
         assert q.guidance_rule.shows(attempts, correct, percent) is shows, (attempts, correct, percent)
+
+
+def test_a_verdicts_points_are_rounded_for_people() -> None:
+    """Partial credit in thirds reads 6.7/20 in `course quiz`, never 6.66667."""
+    from rich.console import Console
+
+    from course.lesson.questions import Verdict
+
+    console = Console(width=100, record=True, color_system=None)
+    console.print(Verdict("multiple-choice-1", ("a",), False, 20 / 3, 20.0, 20 / 3, False, 1))
+    text = console.export_text()
+    assert "6.7/20 points" in text and "6.66667" not in text

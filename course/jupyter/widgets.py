@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import CourseError
+from ..lesson.wording import for_people
 from .live import Arrivals, LiveOutput, Printed, html_text, watch_sdk_pictures
 
 try:
@@ -604,8 +605,8 @@ class QuestionBox(widgets.VBox):
         parts = [f"<div class='course-feedback' data-correct='{str(verdict.correct).lower()}'>"]
         if recorded:
             parts.append("<div style='color:gray'>Your saved answer (this question is finished):</div>")
-        parts.append(f"<b style='color:{colour}'>{head}</b> <span style='color:gray'>{verdict.points:g}/"
-                     f"{verdict.max_points:g} points</span>")
+        parts.append(f"<b style='color:{colour}'>{head}</b> <span style='color:gray'>{for_people(verdict.points)}/"
+                     f"{for_people(verdict.max_points)} points</span>")
         if verdict.note:
             parts.append(f"<div style='color:gray'>{html.escape(verdict.note)}</div>")
         if verdict.show_guidance and q.guidance.strip():

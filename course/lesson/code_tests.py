@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .questions import Verdict, _fmt, _Positions
+from .questions import Verdict, _Positions
+from .wording import for_people
 from .task import Task, common
 
 DEFAULT_TIMEOUT = 30.0
@@ -137,7 +138,7 @@ class OutputCompare(Task):
             command = f"{self.command} {case.arguments}".strip()
             ran = run(command, case.input, self.timeout)
             if ran.timed_out:
-                lines.append(f"{label}: failed: still running after {_fmt(self.timeout)} s, so it was stopped")
+                lines.append(f"{label}: failed: still running after {for_people(self.timeout)} s, so it was stopped")
                 continue
             if self.same(case.output, ran.output):
                 passed += 1
@@ -169,7 +170,7 @@ class CodeTest(Task):
         ran = (runner or local_runner(workspace))(self.command, "", self.timeout)
         correct = ran.exit_code == 0
         points = self.points if correct else 0.0
-        how = ("passed" if correct else f"still running after {_fmt(self.timeout)} s, so it was stopped"
+        how = ("passed" if correct else f"still running after {for_people(self.timeout)} s, so it was stopped"
                if ran.timed_out else f"failed (the test exited with {ran.exit_code})")
         return Verdict(task_id=self.task_id, chosen=("passed" if correct else "failed",), correct=correct,
                        points=points, max_points=self.points, raw_points=points,

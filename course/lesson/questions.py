@@ -448,7 +448,10 @@ def load_questions(folder: Path | str) -> dict[str, Question]:
 
 
 def _fmt(points: float) -> str:
-    return f"{points:g}"
+    """Points as people read them: one decimal at most (6.7, not 6.66667)."""
+    from .wording import for_people
+
+    return for_people(points)
 
 
 @dataclass(frozen=True)
