@@ -1019,8 +1019,16 @@ def test_a_namespace_host_lost_mid_step_is_our_fault_and_the_next_step_runs(tmp_
                 time.sleep(0.1)
                 hosts = Path(f"/proc/{zygote}/task/{zygote}/children").read_text().split()
             assert hosts, "the zygote forked no namespace host"
-            time.sleep(0.5)  # the step is asleep in it
-            os.kill(int(hosts[0]), signal.SIGKILL)
+            killed = False
+            while not killed and time.monotonic() < deadline:  # a child seen a moment ago may have been a passing one
+                time.sleep(0.5)  # the step is asleep in the host
+                hosts = Path(f"/proc/{zygote}/task/{zygote}/children").read_text().split()
+                try:
+                    os.kill(int(hosts[0]), signal.SIGKILL)
+                    killed = True
+                except (IndexError, ProcessLookupError):
+                    continue
+            assert killed, "no namespace host to kill"
             runner.join(30)
             (lost,) = outcomes
             assert lost.fault and "namespace host" in lost.fault and not lost.passed, lost
