@@ -194,7 +194,9 @@ def test_widget_callbacks_in_a_real_kernel(lesson_folder: Path) -> None:
     assert report["answers"]["multiple-choice-1558564085"] == [results[1][0]]
     attempts = json.loads((lesson_folder / ".course" / "attempts.json").read_text(encoding="utf-8"))
     assert attempts["multiple-choice-1558564085"] == 2
-    assert "1 of 5 steps passed" in report["progress"] and "1 of 5 questions answered" in report["progress"]
+    # the progress widget counts and names as `course progress` does
+    assert "1/5 steps passed" in report["progress"] and "/5 questions right" in report["progress"]
+    assert "Lesson 1, question 1: " in report["progress"] and "Lesson 1, step 1: " in report["progress"]
     assert any(verdicts) or "Not quite." in results[1][1]
 
 

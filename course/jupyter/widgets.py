@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import CourseError
-from ..lesson.wording import for_people
+from ..lesson.wording import capitalised, for_people
 from .live import Arrivals, LiveOutput, Printed, html_text, watch_sdk_pictures
 
 try:
@@ -698,24 +698,15 @@ class ProgressBox(widgets.VBox):
             mark, colour = marks.get(s, ("·", "gray"))
             return f"<span style='color:{colour};font-weight:bold'>{mark}</span> {html.escape(s)}"
 
-        steps = "".join(f"<tr><td>step {n}</td><td>{html.escape(t)}</td><td>{status(s)}</td></tr>"
+        # Each row called as `course progress`, `course quiz` and the grader call it, counted the same way.
+        steps = "".join(f"<tr><td>{html.escape(row.step_label(n, t))}</td><td>{status(s)}</td></tr>"
                         for n, t, s in row.steps)
         questions = "".join(
-            f"<tr><td>question {k}</td><td>{html.escape(row.titles.get(i, i).partition(': ')[2] or _name(i))}</td>"
-            f"<td>{status(s)}</td></tr>" for k, (i, s) in enumerate(row.questions, 1))
-        answered = sum(1 for _, s in row.questions if s != "not answered")
+            f"<tr><td>{html.escape(capitalised(row.question_label(i)))}</td><td>{status(s)}</td></tr>"
+            for i, s in row.questions)
         self.table.value = (f"<div class='course-progress-summary'><b>Lesson {row.number}</b>: "
-                            f"{row.steps_passed} of {len(row.steps)} steps passed, {answered} of "
-                            f"{len(row.questions)} questions answered ({row.questions_right} right)</div>"
-                            f"<table>{steps}{questions}</table>")
+                            f"{html.escape(row.tally())}</div><table>{steps}{questions}</table>")
         return row
-
-
-def _name(task_id: str) -> str:
-    try:
-        return _question(task_id).name or task_id
-    except CourseError:
-        return task_id
 
 
 def _refresh_progress() -> None:
