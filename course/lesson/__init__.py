@@ -8,8 +8,13 @@ Modules, by what they hold:
 - `fingerprints` what an image's pixels are, to trace a saved picture back to the API
 - `hints`        the hint catalogue: from an error to what to try next
 - `explain`      an exception told in the lesson's words
-- `questions`    the questions: loading, checking, scoring, the learners' locked copies
-- `answers`      a learner's `answers.json`
+- `task`         what every assessment is (`Task`, with its own `check()`), the attempts and guidance rules
+- `verdict`      how one attempt went (`Verdict`), for every type
+- `codio_json`   Codio's assessment JSON read, with errors that name the file and line
+- `questions`    multiple-choice questions: loading, checking, scoring, the learners' locked copies
+- `blanks`, `parsons`, `code_tests`, `free_text`  the other types, each a `Task`
+- `assessments`  every assessment a Codio guide holds, whatever its type
+- `answers`      a learner's `answers.json` and attempts, read and written (the course's and the grader's reader)
 - `progress`     which steps passed and which questions were answered
 - `build`        `course build`: exercises, notebooks and locked questions from `solutions/`
 """

@@ -20,6 +20,8 @@ from typing import Any
 
 from ..errors import CourseError
 from .free_text import WRITTEN
+from .task import Task
+from .verdict import Verdict
 
 # How each Codio type is run here: judged at once, or recorded for a person to mark.
 JUDGED = {
@@ -145,8 +147,8 @@ def list_assessments(path: Path | str) -> list[Listed]:
     return listed
 
 
-def read_assessment(raw: Any, *, origin: str) -> Any:
-    """One assessment's JSON as the object that runs it (a `Question` for multiple choice, else a `Task`)."""
+def read_assessment(raw: Any, *, origin: str) -> Task:
+    """One assessment's JSON as the `Task` that runs it (a `Question` for multiple choice)."""
     from .blanks import blanks_from_json
     from .code_tests import code_test_from_json, output_compare_from_json
     from .free_text import free_text_from_json
@@ -174,9 +176,9 @@ def workspace_of(path: Path | str) -> Path:
     return Path.cwd()
 
 
-def load_guide_assessments(path: Path | str) -> dict[str, Any]:
+def load_guide_assessments(path: Path | str) -> dict[str, Task]:
     """Every assessment at `path` that runs here, by task id, in the guide's order."""
-    found: dict[str, Any] = {}
+    found: dict[str, Task] = {}
     for raw, origin in assessment_sources(path):
         if isinstance(raw, dict) and raw.get("type") in RUNS_HERE:
             try:
@@ -187,27 +189,12 @@ def load_guide_assessments(path: Path | str) -> dict[str, Any]:
     return found
 
 
-def judge(task: Any, answer: list[str], *, attempt: int = 1, workspace: Path | None = None, runner: Any = None) -> Any:
-    """The verdict on one answer to any assessment (code tests run their command in `workspace`, or through
-    `runner`, which the grader gives to run them in its box)."""
-    from .blanks import FillInBlanks
-    from .code_tests import CodeTest, OutputCompare
-    from .free_text import FreeText
-    from .parsons import ParsonsPuzzle
-    from .questions import Question, check
-
-    where = workspace or Path.cwd()
-    if isinstance(task, Question):
-        return check(task, answer, attempt=attempt)
-    if isinstance(task, (FillInBlanks, ParsonsPuzzle)):
-        return task.check(answer, attempt=attempt)
-    if isinstance(task, (OutputCompare, CodeTest)):
-        return task.run(where, attempt=attempt, runner=runner)
-    if isinstance(task, FreeText):
-        return task.record(answer[0] if answer else "", attempt=attempt, workspace=where)
-    raise TypeError(f"no judge for {type(task).__name__}")
+def judge(task: Task, answer: list[str], *, attempt: int = 1, workspace: Path | None = None, runner: Any = None) -> Verdict:
+    """The verdict on one answer to any assessment: `task.check` (code tests run their command in `workspace`, here
+    when None, or through `runner`, which the grader gives to run them in its box)."""
+    return task.check(answer, attempt=attempt, workspace=workspace or Path.cwd(), runner=runner)
 
 
-def load_guide_questions(path: Path | str) -> dict[str, Any]:
+def load_guide_questions(path: Path | str) -> dict[str, Task]:
     """The assessments at `path` that run here (any of the places `assessment_sources` takes), by task id."""
     return load_guide_assessments(path)

@@ -18,10 +18,12 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .questions import Verdict, _Positions
-from .task import Task, common
+from .codio_json import Positions, task_fields
+from .task import Task
+from .verdict import Verdict
 
 _BLANK = re.compile(r"<<<(.*?)>>>", re.S)
 
@@ -107,8 +109,9 @@ class FillInBlanks(Task):
                 out.append(piece)
         return "".join(out)
 
-    def check(self, values: list[str], *, attempt: int = 1) -> Verdict:
-        values = list(values) + [""] * (len(self.blanks) - len(values))
+    def check(self, answer: list[str], *, attempt: int = 1, workspace: Path | None = None,
+              runner: Any = None) -> Verdict:
+        values = list(answer) + [""] * (len(self.blanks) - len(answer))
         right = [blank.matches(value) for blank, value in zip(self.blanks, values)]
         correct = all(right)
         share = sum(right) / len(self.blanks) if self.blanks else 1.0
@@ -120,15 +123,15 @@ class FillInBlanks(Task):
         note = "" if correct or not self.partial else f"{sum(right)} of {len(self.blanks)} blanks right."
         return Verdict(task_id=self.task_id, chosen=tuple(values[:len(self.blanks)]), correct=correct, points=points,
                        max_points=self.points, raw_points=points,
-                       show_guidance=self.guidance_rule.shows(attempt, correct, 100.0 * share),
+                       show_guidance=self.shows_guidance(attempt, correct, 100.0 * share),
                        attempt=attempt, feedback="\n".join(lines), note=note)
 
     def expected(self) -> str:
         return ", ".join(f"blank {n}: {b.shown}" for n, b in enumerate(self.blanks, 1))
 
 
-def blanks_from_json(raw: Any, *, origin: str, positions: _Positions | None = None) -> FillInBlanks:
-    r, src, fields = common(raw, origin=origin, positions=positions)
+def blanks_from_json(raw: Any, *, origin: str, positions: Positions | None = None) -> FillInBlanks:
+    r, src, fields = task_fields(raw, origin=origin, positions=positions)
     text = src.get("text")
     pieces: list[str | int] = []
     blanks: list[Blank] = []

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .questions import Verdict, _Positions
+from .codio_json import Positions, task_fields
 from .wording import for_people
-from .task import Task, common
+from .task import Task
+from .verdict import Verdict
 
 DEFAULT_TIMEOUT = 30.0
 MAX_SHOWN = 2000
@@ -84,13 +85,32 @@ def local_runner(workspace: Path) -> Runner:
     return lambda command, stdin, timeout: run_command(command, workspace, stdin=stdin, timeout=timeout)
 
 
-def _tail(text: str) -> str:
+def tail(text: str) -> str:
+    """The end of a command's output, as much as a person reads."""
     text = text.rstrip()
     return text if len(text) <= MAX_SHOWN else "…" + text[-MAX_SHOWN:]
 
 
 @dataclass(frozen=True)
-class OutputCompare(Task):
+class CommandTest(Task):
+    """What both code tests share: the answer is what a run of the guide's command finds, and an earlier run's
+    saved outcome ("2 of 3 cases passed", "passed") is read back rather than run again."""
+
+    answered_by_running = True
+
+    def recorded(self, saved: list[str], *, attempt: int) -> Verdict:
+        said = saved[0] if saved else ""
+        match = re.match(r"(\d+) of (\d+) cases passed", said)
+        correct = said == "passed" or bool(match and match.group(1) == match.group(2) != "0")
+        return Verdict(task_id=self.task_id, chosen=tuple(saved), correct=correct,
+                       points=self.points if correct else 0.0, max_points=self.points,
+                       raw_points=self.points if correct else 0.0,
+                       show_guidance=self.shows_guidance(attempt, correct, 100.0 if correct else 0.0),
+                       attempt=attempt, note=f"Last run: {said or 'no result'}.")
+
+
+@dataclass(frozen=True)
+class OutputCompare(CommandTest):
     command: str = ""
     pre_command: str = ""
     cases: tuple[Case, ...] = ()
@@ -121,8 +141,10 @@ class OutputCompare(Task):
         want, have = self._normal(expected), self._normal(got)
         return want in have if self.substring else want == have
 
-    def run(self, workspace: Path, *, attempt: int = 1, runner: Runner | None = None) -> Verdict:
-        run = runner or local_runner(workspace)
+    def check(self, answer: list[str], *, attempt: int = 1, workspace: Path | None = None,
+              runner: Runner | None = None) -> Verdict:
+        """Runs each case (the answer is what the runs find; `answer` is not read)."""
+        run = runner or local_runner(workspace or Path.cwd())
         lines: list[str] = []
         passed = 0
         for number, case in enumerate(self.cases, 1):
@@ -133,7 +155,7 @@ class OutputCompare(Task):
                 if pre.exit_code != 0:
                     lines.append(f"{label}: failed: the preparing command `{self.pre_command}` "
                                  + ("took too long" if pre.timed_out else f"exited with {pre.exit_code}")
-                                 + (f":\n{_tail(pre.output)}" if pre.output.strip() else ""))
+                                 + (f":\n{tail(pre.output)}" if pre.output.strip() else ""))
                     continue
             command = f"{self.command} {case.arguments}".strip()
             ran = run(command, case.input, self.timeout)
@@ -148,7 +170,7 @@ class OutputCompare(Task):
             if case.show_feedback and case.feedback.strip():
                 said += f": {case.feedback.strip()}"
             if self.show_expected:
-                said += f"\n  expected: {case.output.rstrip()!r}\n  got:      {_tail(ran.output).rstrip()!r}"
+                said += f"\n  expected: {case.output.rstrip()!r}\n  got:      {tail(ran.output).rstrip()!r}"
             lines.append(said)
         total = len(self.cases)
         correct = total > 0 and passed == total
@@ -156,26 +178,28 @@ class OutputCompare(Task):
         summary = f"{passed} of {total} cases passed ({self.options_text()})."
         return Verdict(task_id=self.task_id, chosen=(f"{passed} of {total} cases passed",), correct=correct,
                        points=points, max_points=self.points, raw_points=points,
-                       show_guidance=self.guidance_rule.shows(attempt, correct,
+                       show_guidance=self.shows_guidance(attempt, correct,
                                                               100.0 * passed / total if total else 0.0),
                        attempt=attempt, feedback="\n".join(lines), note=summary)
 
 
 @dataclass(frozen=True)
-class CodeTest(Task):
+class CodeTest(CommandTest):
     command: str = ""
     timeout: float = DEFAULT_TIMEOUT
 
-    def run(self, workspace: Path, *, attempt: int = 1, runner: Runner | None = None) -> Verdict:
-        ran = (runner or local_runner(workspace))(self.command, "", self.timeout)
+    def check(self, answer: list[str], *, attempt: int = 1, workspace: Path | None = None,
+              runner: Runner | None = None) -> Verdict:
+        """Runs the test (the answer is what the run finds; `answer` is not read)."""
+        ran = (runner or local_runner(workspace or Path.cwd()))(self.command, "", self.timeout)
         correct = ran.exit_code == 0
         points = self.points if correct else 0.0
         how = ("passed" if correct else f"still running after {for_people(self.timeout)} s, so it was stopped"
                if ran.timed_out else f"failed (the test exited with {ran.exit_code})")
         return Verdict(task_id=self.task_id, chosen=("passed" if correct else "failed",), correct=correct,
                        points=points, max_points=self.points, raw_points=points,
-                       show_guidance=self.guidance_rule.shows(attempt, correct, 100.0 if correct else 0.0),
-                       attempt=attempt, feedback=_tail(ran.output), note=f"`{self.command}` {how}.")
+                       show_guidance=self.shows_guidance(attempt, correct, 100.0 if correct else 0.0),
+                       attempt=attempt, feedback=tail(ran.output), note=f"`{self.command}` {how}.")
 
 
 def _seconds(r: Any, parent: dict[str, Any], key: str) -> float:
@@ -183,8 +207,8 @@ def _seconds(r: Any, parent: dict[str, Any], key: str) -> float:
     return value if value > 0 else DEFAULT_TIMEOUT
 
 
-def output_compare_from_json(raw: Any, *, origin: str, positions: _Positions | None = None) -> OutputCompare:
-    r, src, fields = common(raw, origin=origin, positions=positions)
+def output_compare_from_json(raw: Any, *, origin: str, positions: Positions | None = None) -> OutputCompare:
+    r, src, fields = task_fields(raw, origin=origin, positions=positions)
     options = r.obj(src, "options", required=False)
     cases = []
     sequence = src.get("sequence")
@@ -206,6 +230,6 @@ def output_compare_from_json(raw: Any, *, origin: str, positions: _Positions | N
                          show_expected=r.flag(src, "showExpectedAnswer", True))
 
 
-def code_test_from_json(raw: Any, *, origin: str, positions: _Positions | None = None) -> CodeTest:
-    r, src, fields = common(raw, origin=origin, positions=positions)
+def code_test_from_json(raw: Any, *, origin: str, positions: Positions | None = None) -> CodeTest:
+    r, src, fields = task_fields(raw, origin=origin, positions=positions)
     return CodeTest(**fields, command=r.text(src, "command"), timeout=_seconds(r, src, "timeoutSeconds"))

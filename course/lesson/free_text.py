@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .code_tests import DEFAULT_TIMEOUT, run_command, _tail
-from .questions import Verdict, _Positions
-from .task import Task, common
+from .code_tests import DEFAULT_TIMEOUT, run_command, tail
+from .codio_json import Positions, task_fields
+from .task import Task
+from .verdict import Verdict
 
 # The Codio types answered in words and marked by a person, with what each is called.
 WRITTEN = {
@@ -34,19 +35,23 @@ class FreeText(Task):
     timeout: float = DEFAULT_TIMEOUT
     rubric: tuple[str, ...] = ()
 
-    def record(self, text: str, *, attempt: int = 1, workspace: Path | None = None) -> Verdict:
+    def check(self, answer: list[str], *, attempt: int = 1, workspace: Path | None = None,
+              runner: Any = None) -> Verdict:
+        """Recorded for a person to mark; a free-text-auto question's own check runs in `workspace` (here when None)
+        to say what it finds."""
+        text = answer[0] if answer else ""
         feedback, note = "", "Recorded for marking by a person: no points are given here."
-        if self.command and workspace is not None:
-            ran = run_command(self.command, workspace, timeout=self.timeout, env={"CODIO_FREE_TEXT_ANSWER": text})
+        if self.command:
+            ran = run_command(self.command, workspace or Path.cwd(), timeout=self.timeout, env={"CODIO_FREE_TEXT_ANSWER": text})
             said = "passes" if ran.exit_code == 0 else "does not pass yet"
-            feedback = f"The question's own check {said}" + (f":\n{_tail(ran.output)}" if ran.output.strip() else ".")
+            feedback = f"The question's own check {said}" + (f":\n{tail(ran.output)}" if ran.output.strip() else ".")
         return Verdict(task_id=self.task_id, chosen=(text,), correct=False, points=0.0, max_points=self.points,
-                       raw_points=0.0, show_guidance=self.guidance_rule.shows(attempt, False, None),
+                       raw_points=0.0, show_guidance=self.shows_guidance(attempt, False, None),
                        attempt=attempt, feedback=feedback, note=note, by_person=True)
 
 
-def free_text_from_json(raw: Any, *, origin: str, positions: _Positions | None = None) -> FreeText:
-    r, src, fields = common(raw, origin=origin, positions=positions)
+def free_text_from_json(raw: Any, *, origin: str, positions: Positions | None = None) -> FreeText:
+    r, src, fields = task_fields(raw, origin=origin, positions=positions)
     rubric = []
     for item in src.get("rubrics") or src.get("rubric") or []:
         if isinstance(item, dict):

@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .questions import Verdict, _Positions
-from .task import Task, common
+from .codio_json import Positions, task_fields
+from .task import Task
+from .verdict import Verdict
 
 INDENT = "    "
 DISTRACTOR = "#distractor"
@@ -59,7 +61,9 @@ class ParsonsPuzzle(Task):
         """The answer as answers.json keeps it: each block at the level given (or its own, if levels are fixed)."""
         return [INDENT * (level if self.can_indent else block.level) + block.code for block, level in chosen]
 
-    def check(self, lines: list[str], *, attempt: int = 1) -> Verdict:
+    def check(self, answer: list[str], *, attempt: int = 1, workspace: Path | None = None,
+              runner: Any = None) -> Verdict:
+        lines = list(answer)
         given = [_split(line) for line in lines]
         model = self.solution
         problems: list[str] = []
@@ -83,7 +87,7 @@ class ParsonsPuzzle(Task):
         points = self.points if correct else 0.0
         return Verdict(task_id=self.task_id, chosen=tuple(lines), correct=correct, points=points,
                        max_points=self.points, raw_points=points,
-                       show_guidance=self.guidance_rule.shows(attempt, correct, 100.0 if correct else 0.0),
+                       show_guidance=self.shows_guidance(attempt, correct, 100.0 if correct else 0.0),
                        attempt=attempt, feedback="\n".join(problems))
 
     def expected(self) -> str:
@@ -116,8 +120,8 @@ def _levels(widths: list[int]) -> list[int]:
     return levels
 
 
-def parsons_from_json(raw: Any, *, origin: str, positions: _Positions | None = None) -> ParsonsPuzzle:
-    r, src, fields = common(raw, origin=origin, positions=positions)
+def parsons_from_json(raw: Any, *, origin: str, positions: Positions | None = None) -> ParsonsPuzzle:
+    r, src, fields = task_fields(raw, origin=origin, positions=positions)
     initial = r.text(src, "initial")
     options: dict[str, Any] = {}
     raw_options = src.get("options")

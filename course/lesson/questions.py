@@ -25,24 +25,29 @@ import copy
 import hashlib
 import hmac
 import json
-import json.decoder
-import json.scanner
-import math
 import os
 import random
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.text import Text
 
 from ..errors import CourseError
+from .codio_json import Positions, Reader, guidance_rule, parse_json, read_text
+from .task import GuidanceKind, GuidanceRule, Task
+from .verdict import Verdict
+from .wording import for_people
+
+__all__ = ["Answer", "GuidanceKind", "GuidanceRule", "MULTIPLE_CHOICE", "NotMultipleChoice", "Question",
+           "QuestionScore", "Verdict", "build_locked", "check", "display_order", "load_question", "load_questions",
+           "lock_for", "lock_question", "question_from_json", "question_label", "salt_for", "score"]
 
 MULTIPLE_CHOICE = "multiple-choice"
 LOCK_PREFIX = "hmac-sha256:"
-GuidanceKind = Literal["Always", "Attempts", "Score", "Never"]
 
 
 class NotMultipleChoice(CourseError):
@@ -58,70 +63,20 @@ class Answer:
     text: str
 
 
-@dataclass(frozen=True)
-class GuidanceRule:
-    """When the guidance shows: Codio's `showGuidanceAfterResponseOption`.
 
-    `Attempts` shows it once `passed_from` attempts are used, or as soon as the answer is right;
-    `Score` once an attempt scores at least `passed_from` per cent of the points. The older boolean
-    `showGuidanceAfterResponse` maps to Always / Never; neither field means Never.
-    """
-
-    kind: GuidanceKind = "Never"
-    passed_from: int = 0
-
-    def shows(self, attempts_made: int, correct: bool, percent: float | None = None) -> bool:
-        if self.kind == "Always":
-            return True
-        if self.kind == "Attempts":
-            return correct or attempts_made >= self.passed_from
-        if self.kind == "Score":
-            return (100.0 if correct else (percent or 0.0)) >= self.passed_from
-        return False
-
-    def describe(self) -> str:
-        """When the guidance shows, in words."""
-        if self.kind == "Always":
-            return "after every answer"
-        if self.kind == "Attempts":
-            return f"after a right answer or {self.passed_from} attempt{'s' if self.passed_from != 1 else ''}"
-        if self.kind == "Score":
-            return f"after an answer that scores {self.passed_from}% or more"
-        return "never"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.kind, "passedFrom": self.passed_from} if self.kind in ("Attempts", "Score") else {"type": self.kind}
-
-
-@dataclass(frozen=True)
-class Question:
+@dataclass(frozen=True, kw_only=True)
+class Question(Task):
     """One multiple-choice question. A key has `correct_ids`; a learner's copy has `lock` and `salt` instead."""
 
-    task_id: str
-    name: str
-    instructions: str
+    kind: str = MULTIPLE_CHOICE
     multiple: bool
     randomized: bool
     answers: list[Answer]
-    guidance: str = ""
-    guidance_rule: GuidanceRule = field(default_factory=GuidanceRule)
-    max_attempts: int = 0  # 0: unlimited
-    points: float = 1.0
     incorrect_points: float = 0.0
-    partial: bool = False
     correct_ids: frozenset[str] | None = None
     lock: str | None = None
     salt: str | None = None
-    show_name: bool = True
     path: Path | None = None
-
-    @property
-    def kind(self) -> str:
-        return MULTIPLE_CHOICE
-
-    @property
-    def title(self) -> str:
-        return self.name if self.show_name and self.name != self.task_id else ""
 
     @property
     def locked(self) -> bool:
@@ -131,6 +86,70 @@ class Question:
     @property
     def answer_ids(self) -> list[str]:
         return [a.id for a in self.answers]
+
+    def check(self, answer: Iterable[str], *, attempt: int = 1, workspace: Path | None = None,
+              runner: Any = None) -> Verdict:
+        """Is this choice right, and what is it worth? Works from the key or, offline, from the lock.
+
+        Single response: all the points, or 0 - incorrectPoints. Multiple response with partial points:
+        points x (right chosen - wrong chosen) / number right, incorrectPoints not applied. Otherwise
+        all or nothing, incorrectPoints on a wrong answer. `points` is floored at 0, `raw_points` is not.
+        With only a lock, the chosen set is right or not: no partial credit (it would need the key).
+        """
+        chosen = self._chosen(answer)
+        if self.correct_ids is not None:
+            right = self.correct_ids
+            correct = set(chosen) == right
+            if correct:
+                raw = self.points
+            elif self.multiple and self.partial:
+                hits = len(right.intersection(chosen))
+                raw = self.points * (hits - (len(chosen) - hits)) / len(right)
+            else:
+                raw = -self.incorrect_points
+            exact, note = True, ""
+        else:
+            assert self.lock is not None and self.salt is not None
+            correct = hmac.compare_digest(lock_for(self.task_id, chosen, self.salt), self.lock)
+            raw = self.points if correct else -self.incorrect_points
+            exact = not (self.multiple and self.partial) or correct
+            note = "" if exact else "Partial credit can't be worked out offline; the grader gives it."
+        return Verdict(
+            task_id=self.task_id, chosen=chosen, correct=correct, points=max(0.0, raw), max_points=self.points,
+            raw_points=raw, show_guidance=self.shows_guidance(
+                attempt, correct, 100.0 * max(0.0, raw) / self.points if self.points and exact else None),
+            attempt=attempt,
+            exact=exact, note=note,
+        )
+
+    def _chosen(self, chosen_ids: Iterable[str]) -> tuple[str, ...]:
+        chosen = tuple(dict.fromkeys(chosen_ids))
+        unknown = [c for c in chosen if c not in set(self.answer_ids)]
+        if unknown:
+            raise CourseError(f"{self.task_id}: no answer has the id {unknown[0]!r}.",
+                              hint=f"The answer ids are {', '.join(self.answer_ids)}.")
+        return chosen
+
+    def answer_from_file(self, values: list[str]) -> list[str]:
+        """The answer ids a handed-in answers.json means: ids in any letter case or with spaces around them, or an
+        answer's text instead of its id (`"1 to 10"`, `` `256x256` ``); blanks left out, each id once."""
+        return list(dict.fromkeys(self.answer_id_for(v) for v in values if v.strip()))
+
+    def answer_id_for(self, value: str) -> str:
+        """The id of the answer `value` names (by id or by its text), or `value` itself when none does."""
+        wanted = value.strip()
+        for answer in self.answers:
+            if answer.id.casefold() == wanted.casefold():
+                return answer.id
+        for answer in self.answers:
+            if _plain(answer.text) == _plain(wanted) and _plain(wanted):
+                return answer.id
+        return wanted
+
+
+def _plain(text: str) -> str:
+    """An answer's text without Markdown code marks, quotes and case: `"256x256"` -> 256x256."""
+    return re.sub(r"[`\"'*_]", "", text).strip().casefold()
 
 
 # --------------------------------------------------------------------------- the lock
@@ -195,7 +214,7 @@ def build_locked(keys_dir: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for key_path in sorted(keys_dir.glob("*.json")):
         data = key_path.read_bytes()
-        raw, positions = _parse_json(key_path, _read_text(key_path, data))
+        raw, positions = parse_json(key_path, read_text(key_path, data))
         try:
             question_from_json(raw, origin=str(key_path), positions=positions)
         except NotMultipleChoice:
@@ -213,136 +232,10 @@ def build_locked(keys_dir: Path, out_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------- reading
 
 
-def _read_text(path: Path, data: bytes | None) -> str:
-    if data is None:
-        raise CourseError(f"{path}: no such question file.")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CourseError(f"{path}: not UTF-8 text (byte {exc.start}).", hint="Save the file as UTF-8.") from None
 
-
-class _Positions:
-    """Where each JSON object and list starts in the text, so errors can name a line."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.starts: dict[int, int] = {}
-        self._keep: list[Any] = []  # ids stay valid only while the objects live
-
-    def note(self, obj: Any, start: int) -> None:
-        self.starts[id(obj)] = start
-        self._keep.append(obj)
-
-    def line(self, obj: Any, key: str | None = None) -> int | None:
-        start = self.starts.get(id(obj))
-        if start is None:
-            return None
-        if key is not None:
-            found = self.text.find(json.dumps(key), start)
-            start = found if found >= 0 else start
-        return self.text.count("\n", 0, start) + 1
-
-
-def _parse_json(path: Path | str, text: str) -> tuple[Any, _Positions]:
-    positions = _Positions(text)
-    decoder = json.JSONDecoder()
-
-    def parse_object(s_and_end: tuple[str, int], *args: Any) -> tuple[Any, int]:
-        obj, end = json.decoder.JSONObject(s_and_end, *args)
-        positions.note(obj, s_and_end[1] - 1)
-        return obj, end
-
-    def parse_array(s_and_end: tuple[str, int], scan_once: Any) -> tuple[Any, int]:
-        arr, end = json.decoder.JSONArray(s_and_end, scan_once)
-        positions.note(arr, s_and_end[1] - 1)
-        return arr, end
-
-    decoder.parse_object = parse_object  # type: ignore[assignment]
-    decoder.parse_array = parse_array  # type: ignore[assignment]
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)
-    try:
-        return decoder.decode(text), positions
-    except json.JSONDecodeError as exc:
-        raise CourseError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno}).",
-                          hint="Fix the JSON by hand; `python -m json.tool FILE` points at the spot.") from None
-
-
-class _Reader:
-    """Validates one raw question, naming the file and line of whatever is wrong."""
-
-    def __init__(self, origin: str, positions: _Positions | None) -> None:
-        self.origin = origin
-        self.positions = positions
-
-    def fail(self, obj: Any, key: str | None, what: str) -> CourseError:
-        line = self.positions.line(obj, key) if self.positions is not None else None
-        where = f"{self.origin}, line {line}" if line else self.origin
-        return CourseError(f"{where}: {what}", hint="Compare it with a question Codio exported, or re-export it.")
-
-    def obj(self, parent: Any, key: str, *, required: bool = True) -> dict[str, Any]:
-        value = parent.get(key)
-        if value is None and not required:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(parent, key if key in parent else None,
-                            f'"{key}" must be an object' + ("" if key in parent else ", and it is missing") + ".")
-        return value
-
-    def text(self, parent: dict[str, Any], key: str, *, default: str | None = None) -> str:
-        if key not in parent and default is not None:
-            return default
-        value = parent.get(key)
-        if not isinstance(value, str) or (default is None and not value.strip()):
-            missing = "" if key in parent else ", and it is missing"
-            raise self.fail(parent, key if key in parent else None, f'"{key}" must be a non-empty string{missing}.')
-        return value
-
-    def flag(self, parent: dict[str, Any], key: str, default: bool) -> bool:
-        value = parent.get(key, default)
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            raise self.fail(parent, key, f'"{key}" must be true or false, got {json.dumps(value)}.')
-        return value
-
-    def number(self, parent: dict[str, Any], key: str, default: float, *, whole: bool = False) -> float:
-        """Codio writes points as numbers, and in some exports as strings ("1"); both are fine."""
-        value = parent.get(key, default)
-        number: float | None = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                number = None
-        if number is None or not math.isfinite(number) or number < 0 or (whole and number != int(number)):
-            kind = "a whole number" if whole else "a number"
-            raise self.fail(parent, key, f'"{key}" must be {kind}, 0 or more, got {json.dumps(value)}.')
-        return number
-
-
-
-def guidance_rule(r: "_Reader", src: dict[str, Any]) -> GuidanceRule:
-    """When a question's guidance shows, from Codio's `showGuidanceAfterResponseOption` (or the older boolean)."""
-    if "showGuidanceAfterResponseOption" in src:
-        option = r.obj(src, "showGuidanceAfterResponseOption")
-        rule_kind = option.get("type")
-        if rule_kind == "WhenGradesReleased":  # no grades are released offline: the teacher shows it
-            return GuidanceRule("Never")
-        if rule_kind not in ("Always", "Attempts", "Score", "Never"):
-            raise r.fail(option, "type", 'guidance "type" must be "Always", "Attempts", "Score", "Never" or "WhenGradesReleased", got '
-                         f"{json.dumps(rule_kind)}.")
-        passed_from = (int(r.number(option, "passedFrom", 1, whole=True)) if rule_kind == "Attempts" else
-                       int(r.number(option, "passedFrom", 60, whole=True)) if rule_kind == "Score" else 0)
-        return GuidanceRule(rule_kind, passed_from)
-    return GuidanceRule("Always" if r.flag(src, "showGuidanceAfterResponse", False) else "Never")
-
-
-def question_from_json(raw: Any, *, origin: str, positions: _Positions | None = None) -> Question:
+def question_from_json(raw: Any, *, origin: str, positions: Positions | None = None) -> Question:
     """A `Question` from Codio's JSON (a key or a learner's copy); CourseError says what is wrong and where."""
-    r = _Reader(origin, positions)
+    r = Reader(origin, positions)
     if not isinstance(raw, dict):
         raise r.fail(raw, None, "a question file must hold one JSON object.")
     kind = raw.get("type")
@@ -418,8 +311,8 @@ def question_from_json(raw: Any, *, origin: str, positions: _Positions | None = 
 def load_question(path: Path | str) -> Question:
     """Read one question file (key or learner's copy). NotMultipleChoice (a CourseError) for other types."""
     path = Path(path)
-    text = _read_text(path, path.read_bytes() if path.is_file() else None)
-    raw, positions = _parse_json(path, text)
+    text = read_text(path, path.read_bytes() if path.is_file() else None)
+    raw, positions = parse_json(path, text)
     return replace(question_from_json(raw, origin=str(path), positions=positions), path=path)
 
 
@@ -447,102 +340,10 @@ def load_questions(folder: Path | str) -> dict[str, Question]:
 # --------------------------------------------------------------------------- checking and scoring
 
 
-def _fmt(points: float) -> str:
-    """Points as people read them: one decimal at most (6.7, not 6.66667)."""
-    from .wording import for_people
-
-    return for_people(points)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """How one attempt went. `raw_points` can go negative (incorrectPoints); `points` never does.
-
-    `exact` is False when only a lock was available: then partial credit could not be worked out
-    and `points` is all-or-nothing (see `note`).
-    """
-
-    task_id: str
-    chosen: tuple[str, ...]
-    correct: bool
-    points: float
-    max_points: float
-    raw_points: float
-    show_guidance: bool
-    attempt: int
-    exact: bool = True
-    note: str = ""
-    feedback: str = ""  # what the check found, line by line (blanks, puzzle lines, a test's output)
-    by_person: bool = False  # recorded for a person to mark: neither right nor wrong yet
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"task_id": self.task_id, "chosen": list(self.chosen), "correct": self.correct, "points": self.points,
-                "max_points": self.max_points, "raw_points": self.raw_points, "show_guidance": self.show_guidance,
-                "attempt": self.attempt, "exact": self.exact, "note": self.note, "feedback": self.feedback,
-                "by_person": self.by_person}
-
-    @property
-    def status(self) -> str:
-        return "to be marked" if self.by_person else "correct" if self.correct else "incorrect"
-
-    def __rich__(self) -> RenderableType:
-        if self.by_person:
-            head = Text("Answer saved.", style="bold cyan")
-            head.append(f"  A person marks it (out of {_fmt(self.max_points)} points); it is not graded here.",
-                        style="dim")
-        else:
-            head = Text("Correct!", style="bold green") if self.correct else Text("Not quite.", style="bold yellow")
-            head.append(f"  {_fmt(self.points)}/{_fmt(self.max_points)} points", style="dim")
-        parts: list[RenderableType] = [head]
-        if self.feedback:
-            parts.append(Text(self.feedback))
-        if self.note:
-            parts.append(Text(self.note, style="dim"))
-        return Group(*parts) if len(parts) > 1 else head
-
-
-def _chosen(question: Question, chosen_ids: Iterable[str]) -> tuple[str, ...]:
-    chosen = tuple(dict.fromkeys(chosen_ids))
-    unknown = [c for c in chosen if c not in set(question.answer_ids)]
-    if unknown:
-        raise CourseError(f"{question.task_id}: no answer has the id {unknown[0]!r}.",
-                          hint=f"The answer ids are {', '.join(question.answer_ids)}.")
-    return chosen
-
 
 def check(question: Question, chosen_ids: Iterable[str], *, attempt: int = 1) -> Verdict:
-    """Is this choice right, and what is it worth? Works from the key or, offline, from the lock.
-
-    Single response: all the points, or 0 - incorrectPoints. Multiple response with partial points:
-    points x (right chosen - wrong chosen) / number right, incorrectPoints not applied. Otherwise
-    all or nothing, incorrectPoints on a wrong answer. `points` is floored at 0, `raw_points` is not.
-    With only a lock, the chosen set is right or not: no partial credit (it would need the key).
-    """
-    chosen = _chosen(question, chosen_ids)
-    if question.correct_ids is not None:
-        right = question.correct_ids
-        correct = set(chosen) == right
-        if correct:
-            raw = question.points
-        elif question.multiple and question.partial:
-            hits = len(right.intersection(chosen))
-            raw = question.points * (hits - (len(chosen) - hits)) / len(right)
-        else:
-            raw = -question.incorrect_points
-        exact, note = True, ""
-    else:
-        assert question.lock is not None and question.salt is not None
-        correct = hmac.compare_digest(lock_for(question.task_id, chosen, question.salt), question.lock)
-        raw = question.points if correct else -question.incorrect_points
-        exact = not (question.multiple and question.partial) or correct
-        note = "" if exact else "Partial credit can't be worked out offline; the grader gives it."
-    return Verdict(
-        task_id=question.task_id, chosen=chosen, correct=correct, points=max(0.0, raw), max_points=question.points,
-        raw_points=raw, show_guidance=question.guidance_rule.shows(
-            attempt, correct, 100.0 * max(0.0, raw) / question.points if question.points and exact else None),
-        attempt=attempt,
-        exact=exact, note=note,
-    )
+    """Is this choice right, and what is it worth? (`Question.check`.)"""
+    return question.check(chosen_ids, attempt=attempt)
 
 
 @dataclass(frozen=True)
@@ -563,18 +364,18 @@ class QuestionScore:
                 "attempts_counted": self.attempts_counted, "attempts_ignored": self.attempts_ignored}
 
     def __rich__(self) -> RenderableType:
-        return Text(f"{self.task_id}: {_fmt(self.points)}/{_fmt(self.possible)} - {self.reason}")
+        return Text(f"{self.task_id}: {for_people(self.points)}/{for_people(self.possible)} - {self.reason}")
 
 
 def score(question: Question, attempts: list[list[str]]) -> QuestionScore:
     """The grader's score: the last attempt within maxAttemptsCount counts; later ones are ignored."""
     limit = question.max_attempts
-    counted = attempts[:limit] if limit else list(attempts)
+    counted = question.counted(attempts)
     ignored = len(attempts) - len(counted)
     extra = f"; {ignored} attempt(s) past the limit of {limit} ignored" if ignored else ""
     if not counted:
         return QuestionScore(question.task_id, 0.0, question.points, "not answered" + extra, None, 0, ignored)
-    verdict = check(question, counted[-1], attempt=len(counted))
+    verdict = question.check(counted[-1], attempt=len(counted))
     which = f"attempt {len(counted)}" + (f" of {limit}" if limit else "")
     if verdict.correct:
         reason = f"correct ({which})"
@@ -583,7 +384,7 @@ def score(question: Question, attempts: list[list[str]]) -> QuestionScore:
     else:
         reason = f"incorrect ({which})"
         if verdict.raw_points < 0:
-            reason += f"; the {_fmt(question.incorrect_points)}-point penalty stops at 0"
+            reason += f"; the {for_people(question.incorrect_points)}-point penalty stops at 0"
     if not verdict.exact:
         reason += "; only the lock was available, so no partial credit"
     return QuestionScore(question.task_id, verdict.points, question.points, reason + extra, verdict,
