@@ -71,11 +71,11 @@ def main() -> int:
     home = tempfile.mkdtemp(prefix="bench-box-home-")
     os.environ["COURSE_HOME"] = home
     from grader.api import private_api
-    from grader.engine import Engine
+    from grader.box.engine import Engine
     from grader.grade import choose_lessons, step_column
     from grader.handin import find_work
     from grader.runner import run_step
-    from grader.sandbox import box
+    from grader.box.sandbox import box
 
     found_box = box()
     lesson = choose_lessons(["1"])[0]

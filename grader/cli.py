@@ -113,7 +113,7 @@ def _check(args: argparse.Namespace) -> int:
     from course.lesson.lessons import CONTENT, all_lessons
 
     from .api import private_api
-    from .engine import Engine
+    from .box.engine import Engine
     from .grade import grade_submission, make_plan
     from .handin import FOUND, find_work
     from .reports import question_line
@@ -236,7 +236,7 @@ def publish_results(text: str, target: Path) -> None:
 def _copy_submission(source: Path, into: Path) -> None:
     """Gradescope's submission folder, copied without following links or copying special files, within
     bounds (a submission past them is not graded, and says why)."""
-    from .copying import SKIPPED, TooBig, copy_tree
+    from .box.copying import SKIPPED, TooBig, copy_tree
 
     if not source.is_dir():
         raise CourseError(f"{source}: no such submission folder.")

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator
 
 from course.errors import CourseError
 
-from .copying import TooBig
+from .box.copying import TooBig
 from .handin import MAX_SUBMISSION_BYTES, check_submission, submission_files
 from .submissions import Submission
 
@@ -176,9 +176,9 @@ class GradingPlugin(WorkerPlugin):  # type: ignore[misc,valid-type]
         from course.offline.server import raise_open_files
 
         from .api import private_api
-        from .engine import Engine
+        from .box.engine import Engine
         from .grade import make_plan
-        from .sandbox import box, guard_grader
+        from .box.sandbox import box, guard_grader
 
         try:
             plan = make_plan(self.lessons)

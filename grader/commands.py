@@ -1,7 +1,7 @@
 """A guide's code tests, run by the grader on a learner's files, in the same box as a lesson's steps.
 
 A code test's command (`python3 code/loops.py`, `bash .guides/secure/check.sh`) runs a learner's program,
-so the grader runs it only in its box (`grader.sandbox`): a fresh copy of the guide's workspace with the
+so the grader runs it only in its box (`grader.box`): a fresh copy of the guide's workspace with the
 learner's files laid over it, on a size-capped tmpfs, as a uid of its own, without network but the offline
 API, under the limits. The command runs with the shell, its input on standard input, its output and errors
 together as a terminal shows them. One copy serves one assessment: a compile step and the cases after it see
@@ -31,7 +31,7 @@ from typing import Any
 
 from course.lesson.code_tests import Ran
 
-from .copying import SKIPPED, copy_tree
+from .box.copying import SKIPPED, copy_tree
 from .runner import MAX_OUTPUT, GraderFault, _chown_tree, _read_capped, box_folders, step_job
 
 Runner = Callable[[str, str, float], Ran]

@@ -244,9 +244,9 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     graded on its workers and only saved here (see `grader.cluster`); `allow_weak_box` accepts workers
     that cannot build the full box."""
     from .api import private_api
-    from .capacity import default_workers
+    from .box.capacity import default_workers
     from .reports import preload_charts, write_reports
-    from .sandbox import box, guard_grader
+    from .box.sandbox import box, guard_grader
     from .store import Gradebook
 
     from course.offline.server import raise_open_files
@@ -307,7 +307,7 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
             grade_on_cluster(cluster, todo, plan, lessons=lessons, timeout=timeout, warm=warm,
                              allow_weak_box=allow_weak_box, save=record, on_note=note)
         elif todo:
-            from .engine import Engine
+            from .box.engine import Engine
 
             for text in box().notes:  # what the box lacks here, said once per run
                 note(text)

@@ -40,8 +40,8 @@ from course.lesson.wording import for_people
 from .answers import MAX_BYTES, _canonical_answer, _decode
 from .api import private_api
 from .commands import boxed_workspace, learner_workspace
-from .copying import TooBig
-from .engine import Engine
+from .box.copying import TooBig
+from .box.engine import Engine
 from .grade import _attempts
 from .handin import find_work
 from .reports import learner_folder, spreadsheet_safe

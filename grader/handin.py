@@ -42,8 +42,8 @@ from course.jupyter.notebooks import MAX_NOTEBOOK_BYTES
 from course.lesson.checks import MAX_SOURCE_BYTES, code_facts, too_much_code
 from course.lesson.lessons import Lesson
 
-from . import copying
-from .copying import Entry, TooBig, readable
+from .box import copying
+from .box.copying import Entry, TooBig, readable
 
 MAX_DEPTH = 3  # folders below the learner's own
 # A learner's whole folder: every file some stage of grading may read (this search, a step's copy of

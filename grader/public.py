@@ -28,7 +28,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SECRETS = ("solutions", "course/content/lessons", "course/content/assessments")  # what no step may read
-GRADER_MODULES = ("__init__.py", "zygote.py", "sandbox.py", "syscalls.py", "landlock.py", "jail.py")
+# What the warm engine's zygote and the plain launcher import (`python -m grader.box.zygote`, `grader.box.jail`).
+GRADER_MODULES = ("__init__.py", "box/__init__.py", "box/zygote.py", "box/sandbox.py", "box/syscalls.py", "box/landlock.py",
+                  "box/jail.py")
 
 _PUBLIC: Path | None = None
 
@@ -46,8 +48,8 @@ def public_root() -> Path:
         return _PUBLIC
     root = Path(tempfile.mkdtemp(prefix="course-public-"))
     shutil.copytree(REPO / "course", root / "course", ignore=_ignored)
-    (root / "grader").mkdir()
     for name in GRADER_MODULES:
+        (root / "grader" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / "grader" / name, root / "grader" / name)
     for folder, dirs, files in os.walk(root):
         os.chmod(folder, 0o755)

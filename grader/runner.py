@@ -25,10 +25,10 @@ from course.lesson.explain import Crash, crash_of, learner_traceback
 from course.offline.requestlog import read_log
 
 from .api import APIFault, PrivateAPI
-from .copying import TooBig, copy_tree
+from .box.copying import TooBig, copy_tree
 from .handin import FOUND, NOT_HANDED_IN, Found
 from .results import CheckOutcome, StepOutcome
-from .sandbox import mount_tmpfs, unmount
+from .box.sandbox import mount_tmpfs, unmount
 
 REPO = Path(__file__).resolve().parent.parent
 STEP_TIMEOUT = 30.0

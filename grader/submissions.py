@@ -18,7 +18,7 @@ from pathlib import Path
 
 from course.errors import CourseError
 
-from .copying import TooBig, readable, walk
+from .box.copying import TooBig, readable, walk
 
 MAX_ZIP_BYTES = 200 * 1024 * 1024
 MAX_ZIP_ENTRIES = 50_000

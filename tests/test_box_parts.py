@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
-from grader.copying import TooBig, copy_tree, walk
+from grader.box import sandbox
+from grader.box.copying import TooBig, copy_tree, walk
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -184,7 +184,7 @@ def test_what_the_box_lacks_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sandbox, "_BOX", None)
     monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
     monkeypatch.setattr(sandbox, "_probe_namespaces", lambda: ("", "Operation not permitted"))
-    monkeypatch.setattr("grader.syscalls.available", lambda: (False, "no system call filter here (OSError: libseccomp.so.2)"))
+    monkeypatch.setattr("grader.box.syscalls.available", lambda: (False, "no system call filter here (OSError: libseccomp.so.2)"))
     found = sandbox.box()
     assert found.full and not found.pid_namespace and not found.seccomp
     assert any("no PID namespace here" in n for n in found.notes) and any("no system call filter" in n for n in found.notes)
@@ -234,3 +234,36 @@ def test_question_copies_keep_an_order_that_says_nothing() -> None:
         raw_copy = json.loads((REPO / "course" / "content" / "assessments" / f"{task_id}.json").read_text())
         assert [a["_id"] for a in raw_copy["source"]["answers"]] != [a["_id"] for a in raw_key["source"]["answers"]]
         assert check(copies[task_id], sorted(key.correct_ids)).correct  # the lock still knows the right set
+
+
+def _grader_imports(path: Path) -> set[str]:
+    """The grader modules a module imports anywhere in it (functions included), as paths under grader/."""
+    import ast
+
+    package = path.parent.relative_to(REPO).parts
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = list(package[:len(package) - node.level + 1]) if node.level else []
+            parts = base + (node.module.split(".") if node.module else [])
+            for name in ([alias.name for alias in node.names] + [""]):
+                candidate = REPO.joinpath(*parts, name)
+                for file in (candidate.with_suffix(".py") if name else None, candidate / "__init__.py"):
+                    if file is not None and file.is_file() and parts and parts[0] == "grader":
+                        found.add(file.relative_to(REPO / "grader").as_posix())
+    return found
+
+
+def test_the_public_copy_holds_every_grader_module_the_zygote_and_the_launcher_import() -> None:
+    """Can the weaker boxes' zygote and plain launcher start from the public copy alone: is every grader module they
+    import, at once or later (their packages too), in `GRADER_MODULES`?"""
+    from grader.public import GRADER_MODULES
+
+    wanted, todo = set(), ["box/zygote.py", "box/jail.py"]
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo += _grader_imports(REPO / "grader" / name)
+    wanted |= {"__init__.py", "box/__init__.py"}
+    assert sorted(wanted - set(GRADER_MODULES)) == []

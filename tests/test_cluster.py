@@ -220,7 +220,7 @@ def test_a_submission_travels_as_data(tmp_path: Path) -> None:
 
 def test_a_submission_too_big_to_send_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from grader import cluster
-    from grader.copying import TooBig
+    from grader.box.copying import TooBig
 
     (tmp_path / "ada").mkdir()
     (tmp_path / "ada" / "video.mp4").write_bytes(b"\0" * 4096)

@@ -301,7 +301,7 @@ def _cgroup(tmp_path: Path, **files: str) -> Path:
 ])
 def test_workers_are_sized_from_the_container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict,
                                               workers: int | None) -> None:
-    from grader import capacity
+    from grader.box import capacity
 
     root = _cgroup(tmp_path, **files)
     monkeypatch.setattr(capacity, "CGROUP", root)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.landlock import abi
+from grader.box.landlock import abi
 from tests.conftest import DOCKER_CAPABILITIES, REPO, checkout_copy
 
 pytestmark = pytest.mark.slow  # grader guide as root, without CAP_SYS_ADMIN and as a user

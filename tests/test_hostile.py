@@ -34,7 +34,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from grader.landlock import abi
+from grader.box.landlock import abi
 from tests.conftest import REPO, as_nobody
 
 pytestmark = [pytest.mark.slow,  # whole hostile classes graded in the box
@@ -669,7 +669,7 @@ def _zygote_environs() -> list[bytes]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"grader.zygote" in (entry / "cmdline").read_bytes():
+                if b"grader.box.zygote" in (entry / "cmdline").read_bytes():
                     found.append((entry / "environ").read_bytes())
             except OSError:
                 continue
@@ -848,7 +848,7 @@ def test_gradescope_copies_no_link_and_no_special_file(tmp_path: Path) -> None:
 
 
 def test_the_zygote_starts_with_a_minimal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader.engine import Engine
+    from grader.box.engine import Engine
 
     monkeypatch.setenv("COURSE_GRADER_TEST_SECRET", SECRET)
     engine = Engine(1, warm=True)
@@ -953,7 +953,7 @@ def test_a_slots_steps_share_nothing_through_its_namespaces(tmp_path: Path) -> N
     leaves (a daemon with a listening port, a System V segment) is gone for the next, which sees only pid 1
     and itself; a step with namespaces of its own in between leaves the slot's host as it was."""
     from grader.api import private_api
-    from grader.engine import Engine
+    from grader.box.engine import Engine
     from grader.grade import choose_lessons, step_column
     from grader.handin import find_work
     from grader.runner import run_step
@@ -991,7 +991,7 @@ def test_a_namespace_host_lost_mid_step_is_our_fault_and_the_next_step_runs(tmp_
     """The slot's namespace host killed while a step runs (by us: no step can signal it): that step is not
     graded, with the reason, never a zero; the next step gets a new host and is graded."""
     from grader.api import private_api
-    from grader.engine import Engine
+    from grader.box.engine import Engine
     from grader.grade import choose_lessons, step_column
     from grader.handin import find_work
     from grader.runner import run_step

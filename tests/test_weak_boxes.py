@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from grader.landlock import abi
+from grader.box.landlock import abi
 from tests.conftest import DOCKER_CAPABILITIES, REPO, autograder_layout, checkout_copy, without_landlock
 
 pytestmark = [pytest.mark.slow,  # hostile classes in the weaker boxes, a Python built from PyPI

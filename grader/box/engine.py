@@ -20,13 +20,13 @@ from typing import Any, Iterator
 
 from course.errors import CourseError
 
-from .public import make_private, public_root, secrets_in_checkout, unreachable
+from ..public import make_private, public_root, secrets_in_checkout, unreachable
 from .sandbox import (FIRST_UID, box, join_cgroups, kill_step, kill_uid, leftovers, make_cgroups, python_env,
                       remove_files_of)
 
 UID_COUNT = 1000
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 class Slot:
@@ -74,7 +74,7 @@ class Slot:
     def _start_zygote(self) -> None:
         """Start the zygote; its first job waits until it is ready (`_ready`), so the zygotes of an engine
         and the offline API warm up side by side."""
-        self.zygote = subprocess.Popen([sys.executable, "-m", "grader.zygote"], stdin=subprocess.PIPE,
+        self.zygote = subprocess.Popen([sys.executable, "-m", "grader.box.zygote"], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, text=True, env=python_env(self.course_root),
                                        cwd=str(self.course_root))
         self._waiting = True
@@ -135,7 +135,7 @@ class Slot:
         self._uid_lock = None
 
     def _run_plain(self, job: dict[str, Any]) -> dict[str, Any]:
-        proc = subprocess.Popen([sys.executable, "-m", "grader.jail", json.dumps(job)], env=python_env(self.course_root),
+        proc = subprocess.Popen([sys.executable, "-m", "grader.box.jail", json.dumps(job)], env=python_env(self.course_root),
                                 cwd=str(self.course_root), stdin=subprocess.DEVNULL)
         timed_out = False
         try:

@@ -1,4 +1,4 @@
-"""The plain engine's launcher: `python -m grader.jail JOB` boxes itself, then execs a fresh interpreter
+"""The plain engine's launcher: `python -m grader.box.jail JOB` boxes itself, then execs a fresh interpreter
 for the step, exactly as `python imageGen.py N` would run, with the same box as the warm engine."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from grader.sandbox import FIRST_UID, become_subreaper, enter, reap
+from grader.box.sandbox import FIRST_UID, become_subreaper, enter, reap
 
 
 def main() -> None:

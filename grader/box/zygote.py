@@ -43,7 +43,7 @@ def _warm_up() -> None:
     client.close()
     _exercise_sdk(openai)
     course.lesson.hints.catalogue()
-    from grader import syscalls
+    from grader.box import syscalls
 
     if syscalls.available()[0]:
         syscalls.prepare()  # importing the binding alone takes ~25 ms: once here, not once per step
@@ -111,7 +111,7 @@ def _exercise_sdk(openai) -> None:  # type: ignore[no-untyped-def]
 
 def _child(job: dict) -> None:
     from course.scripts import flush_std, run_as_main
-    from grader.sandbox import enter
+    from grader.box.sandbox import enter
 
     out = os.open(job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     err = os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -155,7 +155,7 @@ def _wait_until(pid: int, deadline: float) -> int | None:
 def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None, keep: tuple[int, ...] = ()) -> dict:
     """Wait for the step's first process `pid`, at most `timeout` seconds; then kill whatever is left of it
     (never the processes in `keep`: the slot's namespace host)."""
-    from grader.sandbox import kill_step
+    from grader.box.sandbox import kill_step
 
     status = _wait_until(pid, time.monotonic() + timeout)
     timed_out = status is None
@@ -184,7 +184,7 @@ class _Host:
     @classmethod
     def start(cls) -> _Host | None:
         """Fork the host; None where there can be none (the steps then get a namespace each)."""
-        from grader.sandbox import fork_as_init, host
+        from grader.box.sandbox import fork_as_init, host
 
         jobs_read, jobs_write = os.pipe()
         reports_read, reports_write = os.pipe()
@@ -241,7 +241,7 @@ class _Host:
         return json.loads(line)
 
     def run(self, job: dict) -> dict:
-        from grader.sandbox import kill_step
+        from grader.box.sandbox import kill_step
 
         self.send(job)
         said = self.receive(time.monotonic() + float(job.get("timeout", 30)))
@@ -272,7 +272,7 @@ class _Host:
 
 
 def main() -> None:
-    from grader.sandbox import become_subreaper
+    from grader.box.sandbox import become_subreaper
 
     _warm_up()
     become_subreaper()
