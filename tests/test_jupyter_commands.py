@@ -1,5 +1,5 @@
-"""The README's Jupyter command, as people run it: as root in a container (with `--allow-root`, as README says)
-and as an ordinary user (as it is)."""
+"""The Jupyter command of docs/learners/jupyter.md, as people run it: as root in a container (with `--allow-root`,
+as the page says) and as an ordinary user (as it is). tests/test_docs.py checks the page still says so."""
 
 from __future__ import annotations
 
@@ -49,13 +49,13 @@ def exercises_copy(into: Path) -> Path:
     return into / "exercises"
 
 
-def test_as_root_jupyter_lab_starts_with_allow_root_as_readme_says(tmp_path: Path) -> None:
+def test_as_root_jupyter_lab_starts_with_allow_root_as_the_page_says(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("the case of root")
     folder = exercises_copy(tmp_path)
     env = {**os.environ, "HOME": str(tmp_path), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     refused, said = serves([str(JUPYTER), "lab", "imageGen.ipynb", "--no-browser", "--port", "0"], folder, env, 60)
-    assert not refused and "--allow-root" in said, said  # what README warns of
+    assert not refused and "--allow-root" in said, said  # what the page warns of
     started, said = serves([str(JUPYTER), "lab", "imageGen.ipynb", "--no-browser", "--port", "0", "--allow-root"],
                            folder, env)
     assert started, said
