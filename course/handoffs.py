@@ -158,14 +158,12 @@ def _say_note(number: int, earlier: int, happened: str, fix: str, how: str) -> N
 
 
 def _contained(function: Callable[..., Any], earlier: int, number: int, lesson: int | None,
-               script: str) -> Callable[..., Any]:
+               script: str, passes: tuple[type[BaseException], ...]) -> Callable[..., Any]:
     entry = handoff(lesson, earlier)
     code = function.__code__
 
     @functools.wraps(function)
     def contained(*args: Any, **kwargs: Any) -> Any:
-        from .steps import StepNotWritten
-
         variables: dict[str, Any] = {}
 
         def watch(frame: types.FrameType, event: str, arg: Any) -> None:
@@ -178,7 +176,7 @@ def _contained(function: Callable[..., Any], earlier: int, number: int, lesson: 
             sys.setprofile(watch)
         try:
             result = function(*args, **kwargs)
-        except StepNotWritten:
+        except passes:
             raise
         except Exception as exc:  # noqa: BLE001 - the earlier step's own failure: shown, then contained
             if watching:
@@ -205,9 +203,11 @@ def _contained(function: Callable[..., Any], earlier: int, number: int, lesson: 
     return contained
 
 
-def contain_calls(step: Callable[..., Any], number: int, lesson: int | None, script: str) -> Callable[[], None]:
-    """Wrap the script's other step functions (in `step`'s globals) for this run of step `number`; returns
-    the function that puts them back (the notebook's kernel lives on after a Try-it)."""
+def contain_calls(step: Callable[..., Any], number: int, lesson: int | None, script: str,
+                  passes: tuple[type[BaseException], ...] = ()) -> Callable[[], None]:
+    """Wrap the script's other step functions (in `step`'s globals) for this run of step `number`; exceptions of
+    the `passes` types go through uncontained (the runner's "not written yet"). Returns the function that puts
+    them back (the notebook's kernel lives on after a Try-it)."""
     namespace = getattr(step, "__globals__", None)
     if not isinstance(namespace, dict):
         return lambda: None
@@ -218,7 +218,7 @@ def contain_calls(step: Callable[..., Any], number: int, lesson: int | None, scr
             continue
         if value.__code__.co_flags & 0x80 or value.__code__.co_flags & 0x200:  # async def: nothing to contain here
             continue
-        namespace[name] = _contained(value, int(found[1]), number, lesson, script)
+        namespace[name] = _contained(value, int(found[1]), number, lesson, script, passes)
         wrapped[name] = (value, namespace[name])
 
     def restore() -> None:

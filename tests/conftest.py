@@ -81,7 +81,7 @@ def warm_runners(under: Path) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"course.terminal.warm" in argv and b"serve" in argv and any(a.startswith(str(under).encode()) for a in argv):
+        if b"course.terminal.warm_main" in argv and b"serve" in argv and any(a.startswith(str(under).encode()) for a in argv):
             found.append(int(entry.name))
     return found
 

@@ -1,6 +1,6 @@
 """Does `course try` through the warm runner behave exactly as it does without it, only faster?
 
-The runner is a real background process (`python -m course.terminal.warm serve`), reached over its Unix
+The runner is a real background process (`python -m course.terminal.warm_main serve`), reached over its Unix
 socket by the real `course` command; every comparison is with `COURSE_WARM=0`, which runs the step as
 a new interpreter (`python imageGen.py N`), as `course try` always did.
 """

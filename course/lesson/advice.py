@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from ..handoffs import NOTE_ID, handoff
-from .checks import StepResult, StepRun, _matches, evaluate, params_of
+from .checks import StepResult, StepRun, evaluate, matches, params_of
 from .explain import Crash, crash_of
 from .hints import Hint, earlier_step_hint, hint_for_text
 
@@ -76,7 +76,7 @@ def _expected(step: dict[str, Any], record: Any) -> bool:
     checks = step.get("checks", [])
     if any(spec["kind"] == "after_error" for spec in checks):
         return True
-    return any(_matches(record, spec, spec.get("status", 400)) for spec in checks
+    return any(matches(record, spec, spec.get("status", 400)) for spec in checks
                if spec["kind"] in ("error_shown", "caught"))
 
 

@@ -181,7 +181,7 @@ def _value_ok(got: Any, want: Any) -> bool:
     return got == want
 
 
-def _matches(record: Record, spec: dict[str, Any], status: int | None = None, workdir: Path | None = None) -> bool:
+def matches(record: Record, spec: dict[str, Any], status: int | None = None, workdir: Path | None = None) -> bool:
     if record.method != "POST" or record.route != _route(spec):
         return False
     if status is not None and record.status != status:
@@ -271,7 +271,7 @@ def _nearest(run: StepRun, spec: dict[str, Any]) -> str:
 
 def _issued_urls(run: StepRun, spec: dict[str, Any]) -> list[list[str]]:
     """The URLs of each successful matching request, one list per response."""
-    return [r.urls for r in run.records if _matches(r, spec, 200, run.workdir) and r.urls]
+    return [r.urls for r in run.records if matches(r, spec, 200, run.workdir) and r.urls]
 
 
 def shown_as_link(url: str, output: str) -> bool:
@@ -291,7 +291,7 @@ Outcome = tuple[bool, str]  # (passed, detail)
 
 
 def _check_request(spec: dict[str, Any], run: StepRun) -> Outcome:
-    matching = [r for r in run.records if _matches(r, spec, spec.get("status", 200), run.workdir)]
+    matching = [r for r in run.records if matches(r, spec, spec.get("status", 200), run.workdir)]
     if spec.get("min_images"):  # "ask for two": one request for two, or two for one each
         made = sum(max(len(r.urls), len(r.images)) for r in matching)
         if made >= spec["min_images"]:
@@ -304,7 +304,7 @@ def _check_request(spec: dict[str, Any], run: StepRun) -> Outcome:
 
 def _why_not(run: StepRun, spec: dict[str, Any]) -> str:
     """Why no request of the run is the one a check looks for, in words."""
-    if spec.get("not_asset") and any(_matches(r, {**spec, "not_asset": {}}, spec.get("status", 200)) for r in run.records):
+    if spec.get("not_asset") and any(matches(r, {**spec, "not_asset": {}}, spec.get("status", 200)) for r in run.records):
         return "the image and the mask are swapped: the mask went in as the image"
     return _nearest(run, spec)
 
@@ -312,7 +312,7 @@ def _why_not(run: StepRun, spec: dict[str, Any]) -> str:
 def _check_printed_url(spec: dict[str, Any], run: StepRun) -> Outcome:
     responses = _issued_urls(run, spec)
     if not responses:
-        return False, _why_not(run, spec) if not any(_matches(r, spec, 200, run.workdir) for r in run.records) else \
+        return False, _why_not(run, spec) if not any(matches(r, spec, 200, run.workdir) for r in run.records) else \
             "the API issued no image URL to this run"
     out = run.stdout
     every = spec.get("all", False)
@@ -361,7 +361,7 @@ def _check_printed_response(spec: dict[str, Any], run: StepRun) -> Outcome:
 
 
 def _refusals(spec: dict[str, Any], run: StepRun) -> list[Record]:
-    return [r for r in run.records if _matches(r, spec, spec.get("status", 400), run.workdir)]
+    return [r for r in run.records if matches(r, spec, spec.get("status", 400), run.workdir)]
 
 
 def _flat(text: str) -> str:
@@ -422,7 +422,7 @@ def calls_before_requests(source: str | None, caller: str, callee: str) -> bool:
 
 
 def _check_after_error(spec: dict[str, Any], run: StepRun) -> Outcome:
-    valid = [r for r in run.records if _matches(r, spec, 200, run.workdir)]
+    valid = [r for r in run.records if matches(r, spec, 200, run.workdir)]
     first_error = next((r.id or 0 for r in run.records if r.method == "POST" and r.status >= 400), None)
     if first_error is not None and any((r.id or 0) > first_error for r in valid):
         return True, ""
@@ -495,7 +495,7 @@ def _saved_files(folder: Path, pattern: str, since: float,
 def _sent_images(spec: dict[str, Any], run: StepRun) -> dict[str, int]:
     """The fingerprints of the images the API sent this run that a `file_saved` check accepts, each
     mapped to the image it belongs to (so two files of one picture count once)."""
-    records = [r for r in run.records if "route" not in spec or _matches(r, spec, 200, run.workdir)]
+    records = [r for r in run.records if "route" not in spec or matches(r, spec, 200, run.workdir)]
     which = spec.get("which")  # "partial": a stream's partial pictures only; "final": the finished ones
     prints: dict[str, int] = {}
     number = 0
@@ -590,7 +590,7 @@ def _request_words(spec: dict[str, Any]) -> str:
 
 
 def _check_streamed(spec: dict[str, Any], run: StepRun) -> Outcome:
-    matching = [r for r in run.records if _matches(r, spec, None, run.workdir)]
+    matching = [r for r in run.records if matches(r, spec, None, run.workdir)]
     streams = [r for r in matching if r.stream is not None]
     for record in streams:
         if record.status == 200 and record.stream.get("completed"):
@@ -615,7 +615,7 @@ def _check_follows_up(spec: dict[str, Any], run: StepRun) -> Outcome:
     response's picture, and the response it continues was made earlier in this same run (the log holds each
     response's own id)."""
     plain = {**spec, "has": [h for h in spec.get("has", []) if h != "previous_response_id"]}
-    asked = [r for r in run.records if _matches(r, plain, None, run.workdir)]
+    asked = [r for r in run.records if matches(r, plain, None, run.workdir)]
     if not asked:
         return False, _nearest(run, spec)
     following = [r for r in asked if r.params.get("previous_response_id")]
@@ -647,10 +647,10 @@ def _check_follows_up(spec: dict[str, Any], run: StepRun) -> Outcome:
 
 def _check_printed_field(spec: dict[str, Any], run: StepRun) -> Outcome:
     name = spec["field"]
-    values = [str(image[name]) for r in run.records if _matches(r, spec, 200, run.workdir) for image in r.images
+    values = [str(image[name]) for r in run.records if matches(r, spec, 200, run.workdir) for image in r.images
               if image.get(name)]
     if not values:
-        return False, _nearest(run, spec) if not any(_matches(r, spec, 200, run.workdir) for r in run.records) else \
+        return False, _nearest(run, spec) if not any(matches(r, spec, 200, run.workdir) for r in run.records) else \
             f"the API sent no {name} to this run"
     out = _flat(run.stdout)
     ok = any(_flat(v) in out for v in values)
@@ -741,10 +741,10 @@ def _check_output_matches(spec: dict[str, Any], run: StepRun) -> Outcome:
     """With a request named (`route`, `params`, `streamed`), the text counts only when this run made such a
     request: printing lines that look like its events, without making it, earns nothing."""
     if any(k in spec for k in ("route", "params", "streamed")):
-        made = [r for r in run.records if _matches(r, spec, 200, run.workdir)
+        made = [r for r in run.records if matches(r, spec, 200, run.workdir)
                 and (not spec.get("streamed") or (r.stream is not None and r.stream.get("events")))]
         if not made:
-            if spec.get("streamed") and any(_matches(r, spec, 200, run.workdir) for r in run.records):
+            if spec.get("streamed") and any(matches(r, spec, 200, run.workdir) for r in run.records):
                 return False, "the request was not streamed, so it sent no events to print"
             return False, _nearest(run, spec)
     ok = re.search(spec["pattern"], run.stdout) is not None
@@ -753,7 +753,7 @@ def _check_output_matches(spec: dict[str, Any], run: StepRun) -> Outcome:
 
 def _check_printed_id(spec: dict[str, Any], run: StepRun) -> Outcome:
     """stdout shows the id of a response the API made this run (a made-up or copied id does not count)."""
-    made = [r.response_id for r in run.records if _matches(r, spec, 200, run.workdir) and r.response_id]
+    made = [r.response_id for r in run.records if matches(r, spec, 200, run.workdir) and r.response_id]
     if not made:
         return False, _nearest(run, spec)
     if any(i in run.stdout for i in made):

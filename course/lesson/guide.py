@@ -327,7 +327,7 @@ def _markdown(text: str) -> list[Block]:
 
 # --- loading from disk ----------------------------------------------------------------------
 
-def _read_text(path: Path) -> str:
+def read_page_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -337,10 +337,10 @@ def _read_text(path: Path) -> str:
                           hint="Save the file as UTF-8.") from None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_guide_json(path: Path) -> dict[str, Any]:
     """A Codio .json file as a dict; a broken one names the file and the line to fix."""
     try:
-        data = json.loads(_read_text(path))
+        data = json.loads(read_page_text(path))
     except json.JSONDecodeError as exc:
         raise CourseError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
                           hint="Fix the JSON there (a trailing comma or a missing quote is the usual cause).") from None
@@ -363,8 +363,8 @@ def load_page(path: Path) -> Page:
         raise CourseError(f"no guide page at {path}",
                           hint=f"Expected a Markdown file {md.name} in {md.parent}.")
     meta = md.with_suffix(".json")
-    title = _read_json(meta).get("title") if meta.is_file() else None
-    page = parse_page(_read_text(md), title=str(title) if title else None, slug=md.stem)
+    title = read_guide_json(meta).get("title") if meta.is_file() else None
+    page = parse_page(read_page_text(md), title=str(title) if title else None, slug=md.stem)
     page.path = md
     return page
 
@@ -375,14 +375,14 @@ def load_chapter(folder: Path) -> Chapter:
     folder = Path(folder)
     if not folder.is_dir():
         raise CourseError(f"no guide chapter at {folder}", hint="Give the path to a folder of guide pages.")
-    index, order = _index(folder)
-    title = str(index.get("title") or _humane(folder.name))
+    index, order = read_index(folder)
+    title = str(index.get("title") or humane_title(folder.name))
     own = None
     if (folder / "index.md").is_file():
         own = load_page(folder / "index.md")
         if own.title == "index":
             own.title = title
-    items = _items(folder, index, order)
+    items = index_items(folder, index, order)
     pages = ([own] if own else []) + _pages_of(items)
     course = index.get("course")
     return Chapter(title=title, slug=folder.name, pages=pages, course=course if isinstance(course, dict) else None,
@@ -394,10 +394,10 @@ def _pages_of(items: list[Page | Chapter]) -> list[Page]:
     return [page for item in items for page in (item.pages if isinstance(item, Chapter) else [item])]
 
 
-def _index(folder: Path) -> tuple[dict[str, Any], list[str]]:
+def read_index(folder: Path) -> tuple[dict[str, Any], list[str]]:
     """A folder's index.json (empty when it has none) and its checked "order" list."""
     path = folder / "index.json"
-    index = _read_json(path) if path.is_file() else {}
+    index = read_guide_json(path) if path.is_file() else {}
     order = index.get("order", [])
     if not isinstance(order, list) or not all(isinstance(name, str) for name in order):
         raise CourseError(f'{path}: "order" should be a list of names',
@@ -410,7 +410,7 @@ NOT_PAGES = {"readme", "license", "licence", "changelog", "contributing", "code_
              "security"}
 
 
-def _items(folder: Path, index: dict[str, Any], order: list[str]) -> list[Page | Chapter]:
+def index_items(folder: Path, index: dict[str, Any], order: list[str]) -> list[Page | Chapter]:
     """The pages and chapter folders that `order` names, in its order, then `_unlisted` ones."""
     items: list[Page | Chapter] = []
     for name in order:
@@ -450,7 +450,7 @@ def _holds_pages(folder: Path) -> bool:
     return (folder / "index.json").is_file() or any(md.stem.lower() not in NOT_PAGES for md in folder.glob("*.md"))
 
 
-def _humane(name: str) -> str:
+def humane_title(name: str) -> str:
     """`1-generating-images` → `Generating images`, for a folder without an index title."""
     words = re.sub(r"^\d+[-_ ]*", "", name).replace("-", " ").replace("_", " ").strip()
     return words[:1].upper() + words[1:] if words else name
@@ -479,13 +479,13 @@ def load_guide(root: Path) -> list[Chapter]:
     chapters in their order, nesting kept, in either of Codio's formats.
     """
     root = content_folder(root)
-    index, order = _index(root)
-    items = _items(root, index, order)
+    index, order = read_index(root)
+    items = index_items(root, index, order)
     loose = [item for item in items if isinstance(item, Page)]
     chapters = [item for item in items if isinstance(item, Chapter)]
     if loose:
         guide_name = next((p.name for p in (root, *root.parents) if p.name not in ("content", ".guides")), "")
-        chapters.insert(0, Chapter(title=str(index.get("title") or _humane(guide_name)), slug=root.name,
+        chapters.insert(0, Chapter(title=str(index.get("title") or humane_title(guide_name)), slug=root.name,
                                    pages=loose, path=root))
     if not chapters:
         raise CourseError(f"no guide pages found in {root}",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CourseError
-from .guide import Chapter, Page, TryIt, _humane, _index, _items, content_folder, load_page, parse_page
+from .guide import Chapter, Page, TryIt, humane_title, read_index, index_items, content_folder, load_page, parse_page
 
 __all__ = ["Entry", "Guide", "find_workspace", "guide_button", "open_guide"]
 
@@ -137,11 +137,11 @@ def open_guide(path: Path | str) -> Guide:
             title, items = load_older_guide(guides)
             return _checked(Guide(title, items, guides.parent, "older"), path)
     content = content_folder(path)
-    index, order = _index(content)
-    items = _items(content, index, order)
+    index, order = read_index(content)
+    items = index_items(content, index, order)
     lessons = any(isinstance(item, Chapter) and item.course for item in items)
     base = workspace or path.absolute()
-    title = str(index.get("title") or ("Lessons" if lessons else _humane(base.name)))
+    title = str(index.get("title") or ("Lessons" if lessons else humane_title(base.name)))
     return _checked(Guide(title, items, base, "lessons" if lessons else "newer"), path)
 
 
@@ -169,9 +169,9 @@ def _one_page(path: Path) -> Guide:
     if path.suffix == ".md":
         page = load_page(path)
     else:  # any file in the guide dialect, whatever its name (the seed page is a .txt)
-        from .guide import _read_text
+        from .guide import read_page_text
 
-        page = parse_page(_read_text(path), slug=path.stem)
+        page = parse_page(read_page_text(path), slug=path.stem)
         page.path = path
     workspace = find_workspace(path)
     if workspace is not None and not path.with_suffix(".json").is_file():

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CourseError
-from .guide import Chapter, Page, _read_json, load_page
+from .guide import Chapter, Page, read_guide_json, load_page
 
 __all__ = ["is_older_guide", "load_older_guide"]
 
@@ -28,7 +28,7 @@ def is_older_guide(guides: Path) -> bool:
 def load_older_guide(guides: Path) -> tuple[str, list[Page | Chapter]]:
     """The guide's title and its top-level items (pages and chapters, nested as book.json nests them)."""
     root = guides.parent
-    meta = _read_json(guides / "metadata.json")
+    meta = read_guide_json(guides / "metadata.json")
     sections = meta.get("sections")
     if not isinstance(sections, list):
         raise CourseError(f'{guides / "metadata.json"} has no "sections" list',
@@ -37,7 +37,7 @@ def load_older_guide(guides: Path) -> tuple[str, list[Page | Chapter]]:
     by_id = {str(s.get("id")): s for s in sections if isinstance(s, dict) and s.get("id")}
     book_path = guides / "book.json"
     if book_path.is_file():
-        book = _read_json(book_path)
+        book = read_guide_json(book_path)
         items = _tree(book.get("children") or [], by_id, root, book_path)
         title = str(book.get("name") or root.name)
     else:

@@ -30,7 +30,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 IDLE = 20 * 60  # seconds without a request before the runner stops
 inside = False  # True in a process the runner forked for a command: it runs the command itself
@@ -217,7 +217,7 @@ def start(path: Path) -> None:
     except OSError:
         out = None
     try:
-        subprocess.Popen([sys.executable, "-m", "course.terminal.warm", "serve", str(path)],
+        subprocess.Popen([sys.executable, "-m", "course.terminal.warm_main", "serve", str(path)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out or subprocess.DEVNULL,
                          cwd=str(PACKAGE.parent), start_new_session=True, close_fds=True)
     except OSError:
@@ -271,7 +271,7 @@ def warm_up() -> set[str]:
     from .. import connect, steps  # noqa: F401
     from ..lesson import checks, explain, fingerprints, hints, lessons, progress  # noqa: F401
     from ..offline import requestlog  # noqa: F401
-    from . import cli, trying  # noqa: F401
+    from . import trying  # noqa: F401  (the command itself was imported by whoever called serve)
 
     client = openai.OpenAI(api_key="sk-warm", base_url="http://127.0.0.1:9/v1")
     _ = client.images  # the SDK imports its resources lazily
@@ -281,7 +281,8 @@ def warm_up() -> set[str]:
     return {name.split(".")[0] for name in sys.modules}
 
 
-def serve(path: Path) -> None:
+def serve(path: Path, command: Callable[[list[str]], int]) -> None:
+    """Listen at `path` and run `command` (the course CLI's) in a fresh fork for each try sent to it."""
     import fcntl
 
     lock = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -335,7 +336,7 @@ def serve(path: Path) -> None:
                     pid = os.fork()
                     if pid == 0:
                         listener.close()
-                        _session(conn, header, fds, preloaded)
+                        _session(conn, header, fds, preloaded, command)
                     conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
                 except OSError:
                     continue
@@ -354,7 +355,8 @@ def _gone(path: Path, listener: socket.socket) -> None:
     listener.close()
 
 
-def _session(conn: socket.socket, header: dict[str, Any], fds: list[int], preloaded: set[str]) -> None:
+def _session(conn: socket.socket, header: dict[str, Any], fds: list[int], preloaded: set[str],
+             command: Callable[[list[str]], int]) -> None:
     """In the forked process: become the command the client would have run, run it, report. Never returns."""
     code = 70
     try:
@@ -377,14 +379,14 @@ def _session(conn: socket.socket, header: dict[str, Any], fds: list[int], preloa
                   f"or with {BYPASS}=0 to run it without the runner.", file=sys.stderr)
             code = 70
             return
-        from . import cli, trying
+        from . import trying
 
         global inside
         inside = True
         trying.launcher = lambda folder: forked if not shadowed(folder, preloaded) else None
         sys.argv = ["course", *header["argv"]]
         try:
-            code = cli.main(list(header["argv"]))
+            code = command(list(header["argv"]))
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except KeyboardInterrupt:
@@ -498,12 +500,3 @@ def forked(script: Path, args: list[str], env: dict[str, str], timeout: float,
     _, status = os.waitpid(pid, 0)
     return (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
             None if timed_out else os.waitstatus_to_exitcode(status), interrupted)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "serve":
-        # Through the package's module, not this `__main__` copy: `inside` must be the flag the CLI reads.
-        from course.terminal import warm
-
-        warm.serve(Path(sys.argv[2]))
-        os._exit(0)  # nothing to tear down: the imports were all it held
