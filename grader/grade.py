@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 
 from course.errors import CourseError
 from course.lesson.lessons import Lesson, all_lessons
+from course.lesson.answers import handed_in_attempts
 from course.lesson.questions import Question, load_questions, score
 
 from .answers import read_answers
@@ -131,23 +132,6 @@ def make_plan(lessons: list[str] | None = None, *, keys: Path | None = KEYS) -> 
     return Plan(choose_lessons(lessons), questions)
 
 
-def _attempts(answers_file: Path | None) -> dict[str, int]:
-    """Attempts per question as `course quiz` counted them (`.course/attempts.json` beside answers.json)."""
-    if answers_file is None:
-        return {}
-    folder = answers_file.parent / ".course"
-    path = folder / "attempts.json"
-    if path.is_symlink() or folder.is_symlink():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k.casefold(): v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
-
-
 def _questions(handin: Handin, plan: Plan) -> list[QuestionOutcome]:
     out = []
     for lesson in plan.lessons:
@@ -160,9 +144,8 @@ def _questions(handin: Handin, plan: Plan) -> list[QuestionOutcome]:
             if chosen is None:
                 out.append(QuestionOutcome(task_id, question.name, 0.0, question.points, why))
                 continue
-            source = next((f.path for f in answers.files if task_id in f.answers), None)
-            used = _attempts(source).get(task_id.casefold(), 1)
-            if question.max_attempts and used > question.max_attempts:
+            used = handed_in_attempts(answers.file_of(task_id)).get(task_id.casefold(), 1)
+            if question.over_limit(used):
                 # `course quiz` never records more attempts than allowed: more means the files were edited.
                 out.append(QuestionOutcome(task_id, question.name, 0.0, question.points,
                                            f"answered {used} times, more than the {question.max_attempts} attempts allowed",

@@ -3,8 +3,8 @@
 Each learner's answers.json (found as `grader grade` finds it: beside the work first, then the
 shallowest, zips handed in included) is scored against the guide's own assessments:
 
-- judged here, from the answer alone: multiple choice, fill in the blanks, Parsons puzzles (the same
-  `judge` as `course quiz`, so a learner's quiz and the grader agree);
+- judged here, from the answer alone: multiple choice, fill in the blanks, Parsons puzzles (each its own
+  `Task.check`, as in `course quiz`, so a learner's quiz and the grader agree);
 - recorded for a person: free text and the other types answered in words. Each answer goes into the
   learner's feedback and into `to_mark.csv` (learner, question, points it is out of, the answer, the
   guidance as the model answer), and counts 0 until marked: the gradebook says how many await marking;
@@ -22,27 +22,24 @@ count to mark), `feedback/<learner>.md`, `to_mark.csv`.
 from __future__ import annotations
 
 import csv
-import json
 import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from course.errors import CourseError
 from course.untrusted_text import for_markdown, markdown_code_block
 
-from course.lesson.assessments import judge, list_assessments, load_guide_assessments, workspace_of
-from course.lesson.code_tests import CodeTest, OutputCompare
-from course.lesson.questions import Question
+from course.lesson.answers import HandedIn, handed_in_attempts, read_handed_in
+from course.lesson.assessments import list_assessments, load_guide_assessments, workspace_of
+from course.lesson.task import Task
 from course.lesson.wording import for_people
 
-from .answers import MAX_BYTES, _canonical_answer, _decode
 from .api import private_api
 from .commands import boxed_workspace, learner_workspace
 from .box.copying import TooBig
 from .box.engine import Engine
-from .grade import _attempts
 from .handin import find_work
 from .reports import learner_folder, spreadsheet_safe
 from .runner import GraderFault
@@ -61,6 +58,8 @@ class Scored:
     reason: str
     answer: list[str] = field(default_factory=list)
     feedback: str = ""
+    ran: bool = False  # a code test run in the box: `answer` is what the run found
+    readable: bool = True  # `answer` reads well for a person (not answer ids)
 
 
 @dataclass
@@ -87,98 +86,71 @@ class LearnerGuideResult:
         return [f"{s.task_id}: {s.reason}" for s in self.scored if s.status == "not graded"]
 
 
-def _read(path: Path) -> tuple[dict[str, Any], str]:
-    """answers.json's entries by case-folded question id, or why the file could not be read."""
-    if path.is_symlink():
-        return {}, "it is a link, not a file"
+def run_test(task: Task, run: Any) -> Scored:
+    """A code test run again in the box (`run`, from `grader.commands.boxed_workspace`), as the grader judges it
+    (`Task.for_grader`: its feedback never says what was expected)."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return {}, f"it can't be opened ({exc.strerror})"
-    if len(data) > MAX_BYTES:
-        return {}, f"it is {len(data) // 1024} KB, far more than answers take"
-    try:
-        parsed = json.loads(_decode(data))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return {}, "it is not valid JSON text"
-    if isinstance(parsed, dict) and set(parsed) == {"answers"} and isinstance(parsed["answers"], dict):
-        parsed = parsed["answers"]
-    if not isinstance(parsed, dict):
-        return {}, 'it should be a JSON object {"<question id>": [...]}'
-    return {str(k).strip().casefold(): v for k, v in parsed.items()}, ""
-
-
-def _values(value: Any) -> list[str]:
-    values = value if isinstance(value, list) else [value]
-    return [str(v) for v in values if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
-
-
-def run_test(task: Any, run: Any) -> Scored:
-    """A code test run again in the box (`run`, from `grader.commands.boxed_workspace`). A case's expected output
-    is the guide's: the feedback says which case failed and what the program printed, never what was expected."""
-    if isinstance(task, OutputCompare):
-        task = replace(task, show_expected=False)
-    try:
-        verdict = judge(task, [], workspace=None, runner=run)
+        verdict = task.for_grader().check([], runner=run)
     except GraderFault as exc:
         return Scored(task.task_id, task.name, task.kind, 0.0, task.points, "not graded",
                       f"not graded because of a fault in the grader, not in the work ({exc}); run it again")
-    status = "correct" if verdict.correct else "partly correct" if verdict.points > 0 else "incorrect"
+    status = verdict.graded_status
     feedback = "\n".join(part for part in (verdict.feedback, verdict.note) if part)
     return Scored(task.task_id, task.name, task.kind, verdict.points, task.points, status,
-                  f"{status}: the test was run on the work handed in", list(verdict.chosen), feedback)
+                  f"{status}: the test was run on the work handed in", list(verdict.chosen), feedback, ran=True,
+                  readable=task.answer_readable)
 
 
-def score_task(task: Any, value: Any, used: int) -> Scored:
+def score_task(task: Task, values: list[str] | None, used: int) -> Scored:
     """One assessment's score from the answer saved for it (None: not answered); not for code tests."""
     kind = task.kind
     title = task.name
-    if value is None:
-        return Scored(task.task_id, title, kind, 0.0, task.points, "not answered", "not answered")
-    answer = _values(value)
-    if task.max_attempts and used > task.max_attempts:
+    readable = task.answer_readable
+    if values is None:
+        return Scored(task.task_id, title, kind, 0.0, task.points, "not answered", "not answered", readable=readable)
+    answer = values
+    if task.over_limit(used):
         return Scored(task.task_id, title, kind, 0.0, task.points, "incorrect",
-                      f"answered {used} times, more than the {task.max_attempts} attempts allowed", answer)
-    if isinstance(task, Question):
-        known = [c for c in dict.fromkeys(_canonical_answer(v, task) for v in answer if v.strip())
-                 if c in task.answer_ids]
-        if not known:
-            return Scored(task.task_id, title, kind, 0.0, task.points, "incorrect",
-                          "none of the answers given is one of this question's", answer)
-        answer = known
-    verdict = judge(task, answer, attempt=max(used, 1), workspace=None)
+                      f"answered {used} times, more than the {task.max_attempts} attempts allowed", answer,
+                      readable=readable)
+    known = task.known_answer(task.answer_from_file(answer))
+    if known is None:
+        return Scored(task.task_id, title, kind, 0.0, task.points, "incorrect",
+                      "none of the answers given is one of this question's", answer, readable=readable)
+    answer = known
+    verdict = task.check(answer, attempt=max(used, 1))
     if verdict.by_person:
         return Scored(task.task_id, title, kind, 0.0, task.points, "to be marked",
-                      "recorded for marking by a person", answer, verdict.feedback)
-    status = "correct" if verdict.correct else "partly correct" if verdict.points > 0 else "incorrect"
+                      "recorded for marking by a person", answer, verdict.feedback, readable=readable)
+    status = verdict.graded_status
     return Scored(task.task_id, title, kind, verdict.points, task.points, status,
                   f"{status} (attempt {max(used, 1)}" + (f" of {task.max_attempts})" if task.max_attempts else ")"),
-                  answer, verdict.feedback)
+                  answer, verdict.feedback, readable=readable)
 
 
-def grade_learner(sub: Submission, tasks: dict[str, Any], *, guide_root: Path, box: Any = None) -> LearnerGuideResult:
+def grade_learner(sub: Submission, tasks: dict[str, Task], *, guide_root: Path, box: Any = None) -> LearnerGuideResult:
     """One learner: answers scored, code tests run in the box (`box`: (slot, api), when the guide has any)."""
     result = LearnerGuideResult(sub.learner)
     with tempfile.TemporaryDirectory(prefix="guide-handin-") as scratch:
         handin = find_work(sub.path, [], Path(scratch))
-        saved: dict[str, Any] = {}
+        saved = HandedIn(Path())
         problem = ""
         source: Path | None = None
         for path in handin.answers:
-            entries, why = _read(path)
-            if why and not problem:
-                problem = f"{path.name} could not be read: {why}"
-            if entries and source is None:
-                saved, source = entries, path
-        attempts = _attempts(source)
+            handed_in = read_handed_in(path)
+            if handed_in.problem and not problem:
+                problem = f"{path.name} could not be read: {handed_in.problem}"
+            if handed_in.entries and source is None:
+                saved, source = handed_in, path
+        attempts = handed_in_attempts(source)
         if source is not None:
             result.answers_file = str(source.relative_to(sub.path)) if source.is_relative_to(sub.path) else source.name
         else:
             result.note = problem or "no answers.json was handed in"
         handed_in = any(p.is_file() for p in sub.path.rglob("*")) if sub.path.is_dir() else False
         for task_id, task in tasks.items():
-            value = saved.get(task_id.casefold())
-            if isinstance(task, (OutputCompare, CodeTest)):
+            values = saved.values(task_id)
+            if task.answered_by_running:
                 if not handed_in:
                     result.scored.append(Scored(task_id, task.name, task.kind, 0.0, task.points, "not answered",
                                                 "nothing was handed in to test"))
@@ -193,8 +165,8 @@ def grade_learner(sub: Submission, tasks: dict[str, Any], *, guide_root: Path, b
                     result.scored.append(Scored(task_id, task.name, task.kind, 0.0, task.points, "not graded",
                                                 f"not graded because of a fault in the grader ({exc}); run it again"))
                 continue
-            scored = score_task(task, value, attempts.get(task_id.casefold(), 1))
-            if value is None and problem and scored.status == "not answered":
+            scored = score_task(task, values, attempts.get(task_id.casefold(), 1))
+            if values is None and problem and scored.status == "not answered":
                 scored.reason = problem
             result.scored.append(scored)
     return result
@@ -216,7 +188,7 @@ def grade_guide(submissions: Path, guide: Path, out: Path) -> GuideRun:
                                "assessments.json.")
     tasks = load_guide_assessments(guide)
     guide_root = workspace_of(guide)
-    tests = any(isinstance(task, (OutputCompare, CodeTest)) for task in tasks.values())
+    tests = any(task.answered_by_running for task in tasks.values())
     with tempfile.TemporaryDirectory(prefix="guide-class-") as tmp, ExitStack() as stack:
         root = submissions
         if submissions.is_file() and submissions.suffix.lower() == ".zip":
@@ -304,9 +276,9 @@ def _scored_markdown(s: Scored) -> list[str]:
     lines.append(f"To be marked by a person (out of {for_people(s.possible)} points)." if s.status == "to be marked"
                  else f"Not graded: {for_markdown(s.reason)}." if s.status == "not graded"
                  else f"{for_people(s.points)}/{for_people(s.possible)}: {for_markdown(s.reason)}")
-    if s.answer and s.kind in ("code-output-compare", "test"):
+    if s.answer and s.ran:
         lines += ["", "The test's run on your work:"]
-    elif s.answer and s.kind != "multiple-choice":
+    elif s.answer and s.readable:
         lines += ["", "Your answer:", "", markdown_code_block("\n".join(s.answer))]
     if s.feedback:
         lines += ["", markdown_code_block(s.feedback)]

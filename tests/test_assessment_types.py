@@ -329,5 +329,5 @@ def test_grader_guide_scores_runs_and_lists_what_a_person_marks(tmp_path: Path) 
     bo = (out / "feedback" / "bo.md").read_text(encoding="utf-8")
     assert "not yet" in bo and "Answers read from work/inner/answers.json." in bo
     cy = (out / "feedback" / "cy.md").read_text(encoding="utf-8")
-    assert "answers.json could not be read: it is not valid JSON text" in cy and "offline" in cy
+    assert "answers.json could not be read: it is not valid JSON" in cy and "offline" in cy
     assert "nothing was handed in to test" in (out / "feedback" / "dee.md").read_text(encoding="utf-8")

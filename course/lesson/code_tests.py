@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,7 @@ class CommandTest(Task):
     saved outcome ("2 of 3 cases passed", "passed") is read back rather than run again."""
 
     answered_by_running = True
+    answer_readable = False  # what a run found, not what the learner wrote
 
     def recorded(self, saved: list[str], *, attempt: int) -> Verdict:
         said = saved[0] if saved else ""
@@ -120,6 +121,11 @@ class OutputCompare(CommandTest):
     substring: bool = False
     timeout: float = DEFAULT_TIMEOUT
     show_expected: bool = True
+
+    def for_grader(self) -> OutputCompare:
+        """A case's expected output is the guide's: the grader's feedback says which case failed and what the
+        program printed, never what was expected."""
+        return replace(self, show_expected=False)
 
     def options_text(self) -> str:
         said = [name for name, on in (("case ignored", self.ignore_case), ("spaces ignored", self.ignore_whitespace),

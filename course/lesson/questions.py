@@ -68,6 +68,8 @@ class Answer:
 class Question(Task):
     """One multiple-choice question. A key has `correct_ids`; a learner's copy has `lock` and `salt` instead."""
 
+    answer_readable = False  # answer ids
+
     kind: str = MULTIPLE_CHOICE
     multiple: bool
     randomized: bool
@@ -134,6 +136,11 @@ class Question(Task):
         """The answer ids a handed-in answers.json means: ids in any letter case or with spaces around them, or an
         answer's text instead of its id (`"1 to 10"`, `` `256x256` ``); blanks left out, each id once."""
         return list(dict.fromkeys(self.answer_id_for(v) for v in values if v.strip()))
+
+    def known_answer(self, answer: list[str]) -> list[str] | None:
+        """The ids of this question's answers among those given; None when none is one of them."""
+        known = [c for c in answer if c in self.answer_ids]
+        return known or None
 
     def answer_id_for(self, value: str) -> str:
         """The id of the answer `value` names (by id or by its text), or `value` itself when none does."""

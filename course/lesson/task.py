@@ -82,6 +82,8 @@ class Task(ABC):
     # True when the answer is what a run of the task's command finds (code tests): it is checked first and the
     # outcome saved, rather than saved first and checked.
     answered_by_running: ClassVar[bool] = False
+    # True when the saved answer reads well for a person (text, blanks, lines), not ids or a run's outcome.
+    answer_readable: ClassVar[bool] = True
 
     @property
     def title(self) -> str:
@@ -102,6 +104,14 @@ class Task(ABC):
     def answer_from_file(self, values: list[str]) -> list[str]:
         """The answer as a handed-in answers.json gives it, made canonical (here: as it is)."""
         return values
+
+    def known_answer(self, answer: list[str]) -> list[str] | None:
+        """The part of a handed-in answer this task can judge (here: all of it); None when none of it can be."""
+        return answer
+
+    def for_grader(self) -> Task:
+        """The task as the grader judges it: its feedback gives no expected answer away (here: as it is)."""
+        return self
 
     # --------------------------------------------------------------------- the attempts rule, for every type
 
