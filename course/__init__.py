@@ -10,4 +10,4 @@ See `course.connect` for what that line does, and `course --help` for the CLI.
 from .connect import Connection, connect
 
 __all__ = ["Connection", "connect"]
-__version__ = "0.1.0"
+__version__ = "0.9.0"
