@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from course.lesson.build import check_build, strip_solutions
+from course.build import check_build
+from course.lesson.solutions import strip_solutions
 from course.lesson.checks import StepRun, evaluate
 from course.errors import CourseError
 from course.lesson.lessons import all_lessons, find_lesson

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.lesson.build import strip_solutions
+from course.lesson.solutions import strip_solutions
 from course.terminal.cli import main as course_main
 from course.lesson.lessons import all_lessons, find_lesson
 from course.jupyter.notebooks import (build_notebook, check_notebooks, notebook_text, read_notebook, script_from_notebook,

@@ -97,7 +97,7 @@ def split_script(source: str, *, name: str = "<script>") -> ScriptParts:
 def script_source(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO) -> str:
     """The lesson script a notebook is built from, made from its source in solutions/ as `course build`
     makes exercises/: the solution without its marker lines, or the exercise with `todo()` lines."""
-    from ..lesson.build import BEGIN, END, strip_solutions
+    from ..lesson.solutions import BEGIN, END, strip_solutions
 
     path = repo / "solutions" / lesson.script
     try:

@@ -346,7 +346,7 @@ def _quiz(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ..lesson.build import build, check_build
+    from ..build import build, check_build
 
     if args.check:
         drift = check_build()

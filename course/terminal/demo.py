@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..lesson.build import REPO
+from ..build import REPO
 
 
 def run_demo(out: Path) -> int:

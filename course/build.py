@@ -1,57 +1,33 @@
 """`course build`: the learners' files, generated from the instructors' sources.
 
 - `exercises/*.py` from `solutions/*.py`: every `# BEGIN SOLUTION` ... `# END SOLUTION` block
-  becomes one `todo()` line at the block's indentation;
+  becomes one `todo()` line at the block's indentation (`course.lesson.solutions`);
 - `exercises/assets/` is a byte copy of `solutions/assets/`;
 - `course/content/assessments/` holds the hash-locked copies of `solutions/assessments/`;
 - `exercises/*.ipynb` and `solutions/*.ipynb`: each lesson as a notebook (`course.jupyter.notebooks`), the
   learner's and the instructor's.
 
-`check_build()` rebuilds into a temporary folder and lists every file that differs, so a test (and
+It sits above the lessons and the notebooks, which it both uses. `check_build()` rebuilds into a temporary folder and lists every file that differs, so a test (and
 CI) fails when the committed copies drift from their sources.
 """
 
 from __future__ import annotations
 
 import filecmp
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
-from ..errors import CourseError
+from .errors import CourseError
+from .lesson.solutions import strip_solutions
 
-REPO = Path(__file__).resolve().parents[2]
-BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION\s*$")
-END = re.compile(r"^[ \t]*# END SOLUTION\s*$")
-TODO_LINE = "{indent}todo()  # your code here: see the lesson page for this step\n"
-
-
-def strip_solutions(source: str, *, name: str = "<source>") -> str:
-    out: list[str] = []
-    inside: str | None = None
-    for number, line in enumerate(source.splitlines(keepends=True), 1):
-        begin = BEGIN.match(line)
-        if begin:
-            if inside is not None:
-                raise CourseError(f"{name}, line {number}: a BEGIN SOLUTION inside another one.")
-            inside = begin["indent"]
-            out.append(TODO_LINE.format(indent=inside))
-        elif END.match(line):
-            if inside is None:
-                raise CourseError(f"{name}, line {number}: END SOLUTION without a BEGIN SOLUTION.")
-            inside = None
-        elif inside is None:
-            out.append(line)
-    if inside is not None:
-        raise CourseError(f"{name}: a BEGIN SOLUTION is never closed by an END SOLUTION.")
-    return "".join(out)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def build(repo: Path = REPO, *, exercises: Path | None = None, assessments: Path | None = None,
           notebooks: bool = True) -> list[Path]:
     """Write the generated files; returns the paths written."""
-    from .questions import build_locked
+    from .lesson.questions import build_locked
 
     solutions = repo / "solutions"
     exercises = exercises or repo / "exercises"
@@ -71,8 +47,8 @@ def build(repo: Path = REPO, *, exercises: Path | None = None, assessments: Path
         old.unlink()
     written.extend(build_locked(solutions / "assessments", assessments))
     if notebooks:
-        from .lessons import all_lessons
-        from ..jupyter.notebooks import build_notebooks
+        from .lesson.lessons import all_lessons
+        from .jupyter.notebooks import build_notebooks
 
         written += build_notebooks(all_lessons(), exercises, repo=repo)
         written += build_notebooks(all_lessons(), solutions, solutions=True, repo=repo)
@@ -97,7 +73,7 @@ def check_build(repo: Path = REPO) -> list[str]:
                 a, b = fresh_root / rel, committed_root / rel
                 if not a.exists() or not b.exists() or not filecmp.cmp(a, b, shallow=False):
                     drift.append(f"{label}/{rel}")
-        from ..jupyter.notebooks import check_notebooks
+        from .jupyter.notebooks import check_notebooks
 
         return drift + check_notebooks(repo)
 
