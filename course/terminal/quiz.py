@@ -1,4 +1,8 @@
-"""The quiz in a terminal: one question at a time, lettered options, feedback and guidance as Codio gives them.
+"""The quiz in a terminal: one question at a time, of any type, with feedback and guidance as Codio gives them.
+
+One loop (`_run_one`) asks every task through its interface: its form (`course.terminal.tasks`) draws it
+and reads the answer, `course.lesson.answering` saves, counts and checks it, and the task's own rules say
+how many attempts are left and whether the guidance shows.
 
 Every attempt is saved as it is made (answers.json plus the attempts count), so ending the quiz
 any way at all (an empty line, q, Ctrl+D, Ctrl+C) loses nothing already answered. Invalid input
@@ -8,8 +12,6 @@ is explained and asked again; it never costs an attempt. Feedback comes from the
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +23,18 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..lesson.answers import attempts_used, load_answers, record_answer
-from ..lesson.questions import Answer, Question, Verdict, check, display_order, question_label
+from ..lesson.answering import answer_task, earlier_answer
+from ..lesson.answers import attempts_used, load_answers
+from ..lesson.questions import question_label
+from ..lesson.task import Task
+from ..lesson.verdict import Verdict
 from ..lesson.wording import capitalised, for_people
+from .tasks import form_for, parse_letters
+
+__all__ = ["QuestionOutcome", "QuizResult", "parse_letters", "run_quiz"]
 
 Status = Literal["correct", "incorrect", "skipped", "no attempts left", "not reached", "to be marked"]
 Ending = Literal["finished", "quit", "end of input", "interrupted"]
-LETTERS = string.ascii_lowercase
 
 
 @dataclass
@@ -113,48 +120,9 @@ class _Stop(Exception):
         self.ending = ending
 
 
-def parse_letters(raw: str, options: list[Answer], multiple: bool) -> list[str] | str:
-    """Letters typed -> answer ids in display order, or a sentence saying what is wrong with the input."""
-    last = LETTERS[len(options) - 1]
-    tokens = [t.strip("().") for t in re.split(r"[\s,;]+", raw.strip().lower()) if t.strip("().")]
-    letters: list[str] = []
-    for token in tokens:
-        if len(token) != 1 or token not in LETTERS[: len(options)]:
-            if len(token) > 1 and all(c in LETTERS[: len(options)] for c in token):
-                return f"Separate the letters with spaces or commas, like: {' '.join(token)}"
-            return f"{token!r} is not one of the options; type a letter from a to {last}."
-        if token not in letters:
-            letters.append(token)
-    if not letters:
-        return f"Type a letter from a to {last}."
-    if not multiple and len(letters) > 1:
-        return "This question takes one answer: type a single letter."
-    return [options[LETTERS.index(letter)].id for letter in letters]
-
-
-def _show_question(console: Console, q: Question, options: list[Answer], title: str, used: int) -> None:
-    body: list[RenderableType] = [Markdown(q.instructions), Text()]
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column()
-    for letter, answer in zip(LETTERS, options):
-        grid.add_row(Text(f"{letter})", style="bold cyan"), Markdown(answer.text))
-    body.append(grid)
-    how = "Choose all that apply: letters separated by spaces or commas." if q.multiple else "Choose one letter."
-    if q.max_attempts:
-        how += f" Attempts: {used} of {q.max_attempts} used."
-    body.append(Text(how, style="dim"))
-    console.print(Panel(Group(*body), title=title, title_align="left"))
-
-
-def _letters(chosen: list[str], options: list[Answer]) -> str:
-    ids = [a.id for a in options]
-    return ", ".join(f"{LETTERS[ids.index(c)]}) {options[ids.index(c)].text}" for c in chosen if c in ids)
-
-
-def _guidance(console: Console, q: Question) -> None:
-    if q.guidance.strip():
-        console.print(Panel(Markdown(q.guidance), title="Guidance", title_align="left", border_style="blue"))
+def _guidance(console: Console, task: Task) -> None:
+    if task.guidance.strip():
+        console.print(Panel(Markdown(task.guidance), title="Guidance", title_align="left", border_style="blue"))
 
 
 def _ask(ask: Callable[[str], str], prompt: str) -> str:
@@ -166,90 +134,59 @@ def _ask(ask: Callable[[str], str], prompt: str) -> str:
         raise _Stop("interrupted") from None
 
 
-def _title(q: Any, outcome: QuestionOutcome, number: int, total: int) -> str:
+def _title(q: Task, outcome: QuestionOutcome, number: int, total: int) -> str:
     if outcome.label and outcome.label != q.name and outcome.label != q.task_id:  # a course question: its place
         return outcome.label[0].upper() + outcome.label[1:] + (f"  ({number} of {total})" if total > 1 else "")
     return f"Question {number} of {total}" + (f": {q.name}" if q.show_name else "")
 
 
-def _run_one(q: Any, outcome: QuestionOutcome, number: int, total: int, *, answers_path: Path,
+def _run_one(task: Task, outcome: QuestionOutcome, number: int, total: int, *, answers_path: Path,
              console: Console, ask: Callable[[str], str], seed: int | str, workspace: Path | None = None) -> None:
-    if not isinstance(q, Question):
-        from .tasks import run_task
-
-        run_task(q, outcome, _title(q, outcome, number, total), answers_path=answers_path, console=console,
-                 ask=lambda prompt: _ask(ask, prompt), seed=seed, workspace=workspace, stop=_Stop)
+    """Ask one task of any type (its form says how), until it is right, skipped or out of attempts."""
+    form = form_for(task, seed=seed, workspace=workspace)
+    title = _title(task, outcome, number, total)
+    earlier = earlier_answer(task, answers_path)
+    used = earlier.used
+    if earlier.verdict is not None and earlier.finished(task):
+        # finished in an earlier run: what was answered, and how it went (never a bare "no attempts left")
+        outcome.verdict, outcome.recorded, outcome.status = earlier.verdict, True, earlier.verdict.status
+        console.print(Panel(Group(*form.answered(earlier.answer or []), earlier.verdict,
+                                  Text(f"Attempts: {task.attempts_text(used)} used; this question is finished.",
+                                       style="dim")),
+                            title=title, title_align="left"))
+        if earlier.verdict.show_guidance:
+            _guidance(console, task)
         return
-    used = attempts_used(answers_path, q.task_id)
-    options = display_order(q, seed)
-    title = _title(q, outcome, number, total)
-    earlier = load_answers(answers_path).get(q.task_id)
-    if earlier and used:
-        verdict = _recorded(q, earlier, used)
-        if verdict is not None and (verdict.correct or (q.max_attempts and used >= q.max_attempts)):
-            # finished in an earlier run: what was answered, and how it went (never a bare "no attempts left")
-            outcome.verdict, outcome.recorded = verdict, True
-            outcome.status = "correct" if verdict.correct else "incorrect"
-            console.print(Panel(Group(Markdown(q.instructions), Text(),
-                                      Text(f"Your answer: {_letters(earlier, options)}"), verdict,
-                                      Text(f"Attempts: {used}" + (f" of {q.max_attempts}" if q.max_attempts else "")
-                                           + " used; this question is finished.", style="dim")),
-                              title=title, title_align="left"))
-            if verdict.show_guidance:
-                _guidance(console, q)
-            return
-    _show_question(console, q, options, title, used)
-    if earlier and used:
-        verdict = _recorded(q, earlier, used)
-        if verdict is not None:
-            outcome.verdict = verdict
-            outcome.status = "correct" if verdict.correct else "incorrect"
-            console.print(Text(f"Your last answer: {_letters(earlier, options)}; not quite.", style="yellow"),
-                          highlight=False)
-    quit_words = ("quit",) if len(options) > LETTERS.index("q") else ("q", "quit")
+    console.print(Panel(Group(*form.asking(used)), title=title, title_align="left"))
+    if earlier.verdict is not None:
+        outcome.verdict, outcome.status = earlier.verdict, earlier.verdict.status
+        console.print(form.last_answer(earlier.answer or []), highlight=False)
     while True:
-        if q.max_attempts and used >= q.max_attempts:
-            console.print(f"No attempts left on this question ({used} of {q.max_attempts} used); moving on.",
+        if task.out_of_attempts(used):
+            console.print(f"No attempts left on this question ({used} of {task.max_attempts} used); moving on.",
                           highlight=False)
             if outcome.status == "skipped":
                 outcome.status = "no attempts left"
             return
-        raw = _ask(ask, f"Your answer (Enter to skip, {quit_words[0]} to quit): ")
-        if not raw.strip():
+        answer = form.gather(console, lambda prompt: _ask(ask, prompt), _Stop)
+        if answer is None:
             console.print("Skipped.", style="dim", highlight=False)
             return
-        if raw.strip().lower() in quit_words:
-            raise _Stop("quit")
-        parsed = parse_letters(raw, options, q.multiple)
-        if isinstance(parsed, str):
-            console.print(parsed + " (That didn't use an attempt.)", style="yellow", highlight=False)
-            continue
-        used = record_answer(answers_path, q.task_id, parsed)
+        form.before_check(console)
+        verdict, used = answer_task(task, answer, answers_path, workspace=workspace)
         outcome.attempts_made += 1
-        verdict = check(q, parsed, attempt=used)
-        outcome.verdict = verdict
-        outcome.recorded = False
-        outcome.status = "correct" if verdict.correct else "incorrect"
+        outcome.verdict, outcome.recorded, outcome.status = verdict, False, verdict.status
         console.print(verdict)
         if verdict.show_guidance:
-            _guidance(console, q)
-        if verdict.correct:
+            _guidance(console, task)
+        if verdict.correct or verdict.by_person:
             return
-        if q.max_attempts and used >= q.max_attempts:
+        if task.out_of_attempts(used):
             continue  # says "no attempts left" and moves on
-        left = f" ({q.max_attempts - used} left)" if q.max_attempts else ""
-        console.print(f"Try again{left}, or press Enter to move on.", style="dim", highlight=False)
+        console.print(f"{task.try_again(used)}, or press Enter to move on.", style="dim", highlight=False)
 
 
-def _recorded(q: Question, chosen: list[str], used: int) -> Verdict | None:
-    """The verdict on an answer saved by an earlier run (None if it names answers the question lacks)."""
-    try:
-        return check(q, chosen, attempt=used)
-    except Exception:  # noqa: BLE001 - an answers.json edited by hand: ask again rather than fail
-        return None
-
-
-def run_quiz(questions: list[Any], *, answers_path: Path, console: Console,
+def run_quiz(questions: list[Task], *, answers_path: Path, console: Console,
              ask: Callable[[str], str] = input, seed: int | str | None = None,
              places: dict[str, str] | None = None, workspace: Path | None = None) -> QuizResult:
     """Ask each question in turn; save every attempt to `answers_path`; return what happened.
@@ -288,10 +225,10 @@ def run_quiz(questions: list[Any], *, answers_path: Path, console: Console,
     return result
 
 
-def _count_attempts(outcome: QuestionOutcome, q: Any, answers_path: Path) -> None:
+def _count_attempts(outcome: QuestionOutcome, q: Task, answers_path: Path) -> None:
     """The attempts used on a question in all (this run's and earlier runs'), and how many it allows."""
     try:
         outcome.attempts_used = attempts_used(answers_path, q.task_id)
     except Exception:  # noqa: BLE001 - a count file damaged mid-run: the score still shows, without the count
         outcome.attempts_used = outcome.attempts_made
-    outcome.max_attempts = int(getattr(q, "max_attempts", 0) or 0)
+    outcome.max_attempts = q.max_attempts

@@ -1,14 +1,17 @@
-"""The quiz's other Codio types in a terminal: blanks, Parsons puzzles, code tests and answers in words.
+"""How each Codio type is asked in a terminal: one `Form` per type, which the quiz's one loop uses for every task.
 
-Each is asked the way the multiple-choice questions are (`course.terminal.quiz`): a panel with the
-instructions, an answer typed at a prompt, the attempt saved at once in answers.json, the verdict and,
+The quiz (`course.terminal.quiz`) asks every task the same way: a panel with the instructions and the
+type's own part, an answer typed at a prompt, the attempt saved at once in answers.json, the verdict and,
 when its rule says so, the guidance. Invalid input is explained and asked again without costing an
-attempt; Enter on the first prompt skips the question, `q` ends the quiz.
+attempt; Enter on the first prompt skips the question, `q` ends the quiz. What differs by type is here:
 
+- multiple choice: lettered options; one letter, or several separated by spaces or commas;
 - fill in the blanks: one prompt per blank; for drop-down blanks, a letter from the list (or the value);
 - Parsons puzzle: the block numbers in order, `>` before a number for each level of indentation;
 - code tests: `r` runs the guide's command in the guide's workspace and shows what it found;
 - free text (and the other types a person marks): lines of text, ended by an empty line.
+
+`form_for(task)` picks the form by the task's type (a table, not a chain of type tests).
 """
 
 from __future__ import annotations
@@ -19,170 +22,193 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, RenderableType
 from rich.markdown import Markdown
-from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..lesson.answers import attempts_used, load_answers, record_answer
-from ..lesson.assessments import judge
 from ..lesson.blanks import FillInBlanks
 from ..lesson.code_tests import CodeTest, OutputCompare
 from ..lesson.free_text import FreeText
 from ..lesson.parsons import Block, ParsonsPuzzle
+from ..lesson.questions import Answer, Question, display_order
+from ..lesson.task import Task
 
 LETTERS = string.ascii_lowercase
 QUIT = ("q", "quit")
+Ask = Callable[[str], str]
+Stop = Callable[[str], Exception]
 
 
-def run_task(task: Any, outcome: Any, title: str, *, answers_path: Path, console: Console, ask: Callable[[str], str],
-             seed: int | str, workspace: Path | None, stop: Callable[[str], Exception]) -> None:
-    """Ask one question of a type other than multiple choice; `outcome` (a QuestionOutcome) is filled in."""
-    used = attempts_used(answers_path, task.task_id)
-    earlier = load_answers(answers_path).get(task.task_id) if used else None
-    body = _body(task, seed, workspace)
-    if earlier is not None:
-        verdict = _recorded(task, earlier, used)
-        if verdict is not None:
-            outcome.verdict, outcome.recorded, outcome.status = verdict, True, verdict.status
-        done = verdict is not None and (verdict.correct or (task.max_attempts and used >= task.max_attempts))
-        if done:
-            console.print(Panel(Group(*body, Text(), Text("Your answer:", style="bold"), Text(_shown(task, earlier)),
-                                      verdict, _attempts_line(task, used, finished=True)),
-                                title=title, title_align="left"))
-            if verdict.show_guidance:
-                _guidance(console, task)
-            return
-    console.print(Panel(Group(*body, Text(), Text(_how(task), style="dim"), _attempts_line(task, used)),
-                        title=title, title_align="left"))
-    if earlier is not None:
-        console.print(Text(f"Your last answer: {_shown(task, earlier)}", style="yellow"), highlight=False)
-    while True:
-        if task.max_attempts and used >= task.max_attempts:
-            console.print(f"No attempts left on this question ({used} of {task.max_attempts} used); moving on.",
-                          highlight=False)
-            if outcome.status == "skipped":
-                outcome.status = "no attempts left"
-            return
-        answer = _gather(task, console, ask, seed, stop)
-        if answer is None:
-            console.print("Skipped.", style="dim", highlight=False)
-            return
-        if isinstance(task, (OutputCompare, CodeTest)):
-            console.print(f"Running {task.command!r} in {workspace or Path.cwd()} …", style="dim", highlight=False,
-                          soft_wrap=True)
-            verdict = judge(task, answer, attempt=used + 1, workspace=workspace)
-            used = record_answer(answers_path, task.task_id, list(verdict.chosen))
-        else:
-            used = record_answer(answers_path, task.task_id, answer)
-            verdict = judge(task, answer, attempt=used, workspace=workspace)
-        outcome.attempts_made += 1
-        outcome.verdict, outcome.recorded, outcome.status = verdict, False, verdict.status
-        console.print(verdict)
-        if verdict.show_guidance:
-            _guidance(console, task)
-        if verdict.correct or verdict.by_person:
-            return
-        if task.max_attempts and used >= task.max_attempts:
-            continue
-        left = f" ({task.max_attempts - used} left)" if task.max_attempts else ""
-        console.print(f"Try again{left}, or press Enter to move on.", style="dim", highlight=False)
+class Form:
+    """How one task is asked in a terminal; each type's form changes what differs."""
+
+    def __init__(self, task: Any, seed: int | str, workspace: Path | None) -> None:
+        self.task = task
+        self.seed = seed
+        self.workspace = workspace
+
+    def body(self) -> list[RenderableType]:
+        """The instructions and the type's own part (the blanks, the blocks, what the test runs)."""
+        return [Markdown(self.task.instructions)] if self.task.instructions.strip() else []
+
+    def how(self) -> str:
+        return "Type your answer; an empty line ends it."
+
+    def asking(self, used: int) -> list[RenderableType]:
+        """The question's panel when it is asked."""
+        attempts = Text(f"Attempts: {used} of {self.task.max_attempts} used.", style="dim") if self.task.max_attempts \
+            else Text()
+        return [*self.body(), Text(), Text(self.how(), style="dim"), attempts]
+
+    def shown(self, saved: list[str]) -> str:
+        """A saved answer as the learner reads it."""
+        return "\n".join(saved)
+
+    def answered(self, saved: list[str]) -> list[RenderableType]:
+        """The panel of a question finished before, above its verdict: the question and the answer saved."""
+        return [*self.body(), Text(), Text("Your answer:", style="bold"), Text(self.shown(saved))]
+
+    def last_answer(self, saved: list[str]) -> Text:
+        return Text(f"Your last answer: {self.shown(saved)}", style="yellow")
+
+    def before_check(self, console: Console) -> None:
+        """Said just before the answer is checked (a code test says what it runs, and where)."""
+
+    def gather(self, console: Console, ask: Ask, stop: Stop) -> list[str] | None:
+        """The learner's answer, or None to skip; input that can't be an answer is explained and asked again."""
+        lines: list[str] = []
+        while True:
+            raw = ask("Your answer (Enter to skip, q to quit): " if not lines else "... ")
+            if not lines and raw.strip().lower() in QUIT:
+                raise stop("quit")
+            if not raw.strip():
+                return ["\n".join(lines)] if lines else None
+            lines.append(raw.rstrip())
 
 
-def _recorded(task: Any, saved: list[str], used: int) -> Any:
-    """The verdict on an answer an earlier run saved; code tests are not run again (their result was saved)."""
-    from ..lesson.questions import Verdict
+class ChoiceForm(Form):
+    """Multiple choice: the options lettered a, b, c… in the order this learner sees them."""
 
-    try:
-        if isinstance(task, (OutputCompare, CodeTest)):
-            said = saved[0] if saved else ""
-            match = re.match(r"(\d+) of (\d+) cases passed", said)
-            correct = said == "passed" or bool(match and match.group(1) == match.group(2) != "0")
-            return Verdict(task_id=task.task_id, chosen=tuple(saved), correct=correct,
-                           points=task.points if correct else 0.0, max_points=task.points,
-                           raw_points=task.points if correct else 0.0,
-                           show_guidance=task.guidance_rule.shows(used, correct, 100.0 if correct else 0.0),
-                           attempt=used, note=f"Last run: {said or 'no result'}.")
-        return judge(task, saved, attempt=used, workspace=None)
-    except Exception:  # noqa: BLE001 - an answers.json edited by hand: ask again rather than fail
-        return None
+    def __init__(self, task: Question, seed: int | str, workspace: Path | None) -> None:
+        super().__init__(task, seed, workspace)
+        self.options = display_order(task, seed)
+
+    def asking(self, used: int) -> list[RenderableType]:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
+        for letter, answer in zip(LETTERS, self.options):
+            grid.add_row(Text(f"{letter})", style="bold cyan"), Markdown(answer.text))
+        how = "Choose all that apply: letters separated by spaces or commas." if self.task.multiple else "Choose one letter."
+        if self.task.max_attempts:
+            how += f" Attempts: {used} of {self.task.max_attempts} used."
+        return [Markdown(self.task.instructions), Text(), grid, Text(how, style="dim")]
+
+    def shown(self, saved: list[str]) -> str:
+        ids = [a.id for a in self.options]
+        return ", ".join(f"{LETTERS[ids.index(c)]}) {self.options[ids.index(c)].text}" for c in saved if c in ids)
+
+    def answered(self, saved: list[str]) -> list[RenderableType]:
+        return [Markdown(self.task.instructions), Text(), Text(f"Your answer: {self.shown(saved)}")]
+
+    def last_answer(self, saved: list[str]) -> Text:
+        return Text(f"Your last answer: {self.shown(saved)}; not quite.", style="yellow")
+
+    def gather(self, console: Console, ask: Ask, stop: Stop) -> list[str] | None:
+        quit_words = ("quit",) if len(self.options) > LETTERS.index("q") else ("q", "quit")
+        while True:
+            raw = ask(f"Your answer (Enter to skip, {quit_words[0]} to quit): ")
+            if not raw.strip():
+                return None
+            if raw.strip().lower() in quit_words:
+                raise stop("quit")
+            parsed = parse_letters(raw, self.options, self.task.multiple)
+            if isinstance(parsed, str):
+                console.print(parsed + " (That didn't use an attempt.)", style="yellow", highlight=False)
+                continue
+            return parsed
 
 
-def _attempts_line(task: Any, used: int, *, finished: bool = False) -> Text:
-    if finished:
-        return Text(f"Attempts: {used}" + (f" of {task.max_attempts}" if task.max_attempts else "")
-                    + " used; this question is finished.", style="dim")
-    if task.max_attempts:
-        return Text(f"Attempts: {used} of {task.max_attempts} used.", style="dim")
-    return Text()
+def parse_letters(raw: str, options: list[Answer], multiple: bool) -> list[str] | str:
+    """Letters typed -> answer ids in display order, or a sentence saying what is wrong with the input."""
+    last = LETTERS[len(options) - 1]
+    tokens = [t.strip("().") for t in re.split(r"[\s,;]+", raw.strip().lower()) if t.strip("().")]
+    letters: list[str] = []
+    for token in tokens:
+        if len(token) != 1 or token not in LETTERS[: len(options)]:
+            if len(token) > 1 and all(c in LETTERS[: len(options)] for c in token):
+                return f"Separate the letters with spaces or commas, like: {' '.join(token)}"
+            return f"{token!r} is not one of the options; type a letter from a to {last}."
+        if token not in letters:
+            letters.append(token)
+    if not letters:
+        return f"Type a letter from a to {last}."
+    if not multiple and len(letters) > 1:
+        return "This question takes one answer: type a single letter."
+    return [options[LETTERS.index(letter)].id for letter in letters]
 
 
-def _guidance(console: Console, task: Any) -> None:
-    if task.guidance.strip():
-        console.print(Panel(Markdown(task.guidance), title="Guidance", title_align="left", border_style="blue"))
-
-
-def _body(task: Any, seed: int | str, workspace: Path | None) -> list[RenderableType]:
-    parts: list[RenderableType] = [Markdown(task.instructions)] if task.instructions.strip() else []
-    where = workspace or Path.cwd()
-    if isinstance(task, FillInBlanks):
-        parts += [Text(), Text(task.text_with_gaps())]
-        if task.drop_down:
+class BlanksForm(Form):
+    def body(self) -> list[RenderableType]:
+        parts = [*super().body(), Text(), Text(self.task.text_with_gaps())]
+        if self.task.drop_down:
             grid = Table.grid(padding=(0, 1))
             grid.add_column(no_wrap=True)
             grid.add_column()
-            for letter, value in zip(LETTERS, task.options(seed)):
+            for letter, value in zip(LETTERS, self.task.options(self.seed)):
                 grid.add_row(Text(f"{letter})", style="bold cyan"), Text(value))
             parts += [Text(), Text("Values to choose from:", style="bold"), grid]
-    elif isinstance(task, ParsonsPuzzle):
+        return parts
+
+    def how(self) -> str:
+        what = "a letter from the list (or the value itself)" if self.task.drop_down else "what goes in it"
+        return f"For each blank, type {what}."
+
+    def shown(self, saved: list[str]) -> str:
+        return self.task.text_with_gaps(saved)
+
+    def gather(self, console: Console, ask: Ask, stop: Stop) -> list[str] | None:
+        return _blanks(self.task, console, ask, self.seed, stop)
+
+
+class PuzzleForm(Form):
+    def body(self) -> list[RenderableType]:
         grid = Table.grid(padding=(0, 1))
         grid.add_column(no_wrap=True, justify="right")
         grid.add_column()
-        for number, block in enumerate(task.shuffled(seed), 1):
+        for number, block in enumerate(self.task.shuffled(self.seed), 1):
             grid.add_row(Text(f"{number})", style="bold cyan"), Text(block.code))
-        parts += [Text(), Text("The blocks:", style="bold"), grid]
-        if any(block.distractor for block in task.blocks):
+        parts = [*super().body(), Text(), Text("The blocks:", style="bold"), grid]
+        if any(block.distractor for block in self.task.blocks):
             parts.append(Text("Some blocks belong nowhere in the program: leave them out.", style="dim"))
-    elif isinstance(task, OutputCompare):
-        parts += [Text(), Text(f"The test runs `{task.command}` in {where} on {len(task.cases)} case(s) and compares "
-                               f"its output with the expected ({task.options_text()}).")]
-    elif isinstance(task, CodeTest):
-        parts += [Text(), Text(f"The test runs `{task.command}` in {where}; it passes when the command exits with 0.")]
-    elif isinstance(task, FreeText):
-        parts += [Text(), Text("Answer in your own words. A person marks this answer; here it is recorded.",
-                               style="italic")]
-    return parts
+        return parts
 
-
-def _how(task: Any) -> str:
-    if isinstance(task, FillInBlanks):
-        what = "a letter from the list (or the value itself)" if task.drop_down else "what goes in it"
-        return f"For each blank, type {what}."
-    if isinstance(task, ParsonsPuzzle):
-        indent = " Put > before a number for each level it is indented (3 >1 >>2)." if task.can_indent else ""
+    def how(self) -> str:
+        indent = " Put > before a number for each level it is indented (3 >1 >>2)." if self.task.can_indent else ""
         return f"Type the numbers of the blocks in the order they go, like 3 1 2.{indent}"
-    if isinstance(task, (OutputCompare, CodeTest)):
-        return "Save your code first; then type r to run the test."
-    return "Type your answer; an empty line ends it."
 
-
-def _shown(task: Any, saved: list[str]) -> str:
-    if isinstance(task, FillInBlanks):
-        return task.text_with_gaps(saved)
-    if isinstance(task, ParsonsPuzzle):
+    def shown(self, saved: list[str]) -> str:
         return "\n" + "\n".join(saved)
-    return "\n".join(saved)
+
+    def gather(self, console: Console, ask: Ask, stop: Stop) -> list[str] | None:
+        return _parsons(self.task, console, ask, self.seed, stop)
 
 
-def _gather(task: Any, console: Console, ask: Callable[[str], str], seed: int | str,
-            stop: Callable[[str], Exception]) -> list[str] | None:
-    """The learner's answer, or None to skip; input that can't be an answer is explained and asked again."""
-    if isinstance(task, FillInBlanks):
-        return _blanks(task, console, ask, seed, stop)
-    if isinstance(task, ParsonsPuzzle):
-        return _parsons(task, console, ask, seed, stop)
-    if isinstance(task, (OutputCompare, CodeTest)):
+class TestForm(Form):
+    """Code tests: the learner saves their code, then `r` runs the guide's command on it."""
+
+    def where(self) -> Path:
+        return self.workspace or Path.cwd()
+
+    def how(self) -> str:
+        return "Save your code first; then type r to run the test."
+
+    def before_check(self, console: Console) -> None:
+        console.print(f"Running {self.task.command!r} in {self.where()} …", style="dim", highlight=False,
+                      soft_wrap=True)
+
+    def gather(self, console: Console, ask: Ask, stop: Stop) -> list[str] | None:
         while True:
             raw = ask("Type r to run the test (Enter to skip, q to quit): ").strip().lower()
             if not raw:
@@ -192,14 +218,35 @@ def _gather(task: Any, console: Console, ask: Callable[[str], str], seed: int | 
             if raw in ("r", "run", "y", "yes"):
                 return []
             console.print("Type r to run it, or press Enter to skip.", style="yellow", highlight=False)
-    lines: list[str] = []
-    while True:
-        raw = ask("Your answer (Enter to skip, q to quit): " if not lines else "... ")
-        if not lines and raw.strip().lower() in QUIT:
-            raise stop("quit")
-        if not raw.strip():
-            return ["\n".join(lines)] if lines else None
-        lines.append(raw.rstrip())
+
+
+class OutputCompareForm(TestForm):
+    def body(self) -> list[RenderableType]:
+        return [*super().body(), Text(), Text(f"The test runs `{self.task.command}` in {self.where()} on "
+                                              f"{len(self.task.cases)} case(s) and compares its output with the "
+                                              f"expected ({self.task.options_text()}).")]
+
+
+class CodeTestForm(TestForm):
+    def body(self) -> list[RenderableType]:
+        return [*super().body(), Text(), Text(f"The test runs `{self.task.command}` in {self.where()}; it passes "
+                                              "when the command exits with 0.")]
+
+
+class WrittenForm(Form):
+    def body(self) -> list[RenderableType]:
+        return [*super().body(), Text(), Text("Answer in your own words. A person marks this answer; here it is "
+                                              "recorded.", style="italic")]
+
+
+FORMS: dict[type, type[Form]] = {Question: ChoiceForm, FillInBlanks: BlanksForm, ParsonsPuzzle: PuzzleForm,
+                                 OutputCompare: OutputCompareForm, CodeTest: CodeTestForm, FreeText: WrittenForm}
+
+
+def form_for(task: Task, *, seed: int | str, workspace: Path | None) -> Form:
+    """The form that asks `task` in a terminal (by its type, or the nearest type it is made from)."""
+    form = next((FORMS[kind] for kind in type(task).__mro__ if kind in FORMS), Form)
+    return form(task, seed, workspace)
 
 
 def _blanks(task: FillInBlanks, console: Console, ask: Callable[[str], str], seed: int | str,
