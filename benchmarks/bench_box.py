@@ -75,7 +75,7 @@ def main() -> int:
     from grader.grade import choose_lessons, step_column
     from grader.handin import find_work
     from grader.runner import run_step
-    from grader.box.sandbox import box
+    from grader.box.probe import box
 
     found_box = box()
     lesson = choose_lessons(["1"])[0]

@@ -246,7 +246,7 @@ def private_api(data_dir: Path, memory: int = MEMORY) -> Iterator[PrivateAPI]:
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     control.bind(str(sockets / "control.sock"))
     control.listen(64)
-    from .box.sandbox import python_env
+    from .box.environment import python_env
 
     # A minimal environment: a step without root could read it through /proc, and no setting of the shell's
     # (a key file, a rate limit) may change how the private API answers, and so a grade.

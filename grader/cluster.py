@@ -178,7 +178,8 @@ class GradingPlugin(WorkerPlugin):  # type: ignore[misc,valid-type]
         from .api import private_api
         from .box.engine import Engine
         from .grade import make_plan
-        from .box.sandbox import box, guard_grader
+        from .box.privileges import guard_grader
+        from .box.probe import box
 
         try:
             plan = make_plan(self.lessons)

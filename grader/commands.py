@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 from course.lesson.code_tests import Ran
 
 from .box.copying import SKIPPED, copy_tree
-from .runner import MAX_OUTPUT, GraderFault, _chown_tree, _read_capped, box_folders, step_job
+from .box.run import box_folders, chown_tree, run_boxed
 
 Runner = Callable[[str, str, float], Ran]
 GUIDE_SKIPPED = (*SKIPPED, ".guides")
@@ -82,40 +81,27 @@ def read_whole(command: str, work: Path, env: dict[str, str]) -> str:
 @contextmanager
 def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | None) -> Iterator[Runner]:
     """A runner for commands in a fresh boxed copy of the guide's workspace with the learner's files on top."""
-    with box_folders(slot, prefix="guide-test-") as (work, logs, root):
+    with box_folders(slot, prefix="guide-test-") as folders:
+        work, logs = folders.work, folders.logs
         copy_tree(guide_root, work, skipped=GUIDE_SKIPPED)
         if learner_root is not None:
             copy_tree(learner_root, work, skipped=GUIDE_SKIPPED)
         if slot.uid is not None:
-            _chown_tree(work, slot.uid)
+            chown_tree(work, slot.uid)
         pristine = logs / "tests"  # the grader's own copy of the test files, out of every step's reach
         if (guide_root / GUIDES).is_dir():
             pristine.mkdir()
             copy_tree(guide_root / GUIDES, pristine, skipped=(*SKIPPED, *NOT_FOR_TESTS))
 
         def run(command: str, stdin: str, timeout: float) -> Ran:
-            (logs / "in").write_text(stdin, encoding="utf-8")
-            shown = command
             if names_guides(command) and pristine.is_dir():
                 _install_tests(pristine, work, slot.uid)
             else:
                 _remove_tests(work)
-            channel = api.open_channel("unix" if slot.isolate else "tcp")
-            job = step_job(slot, channel, work, logs, root, stdin=str(logs / "in"), stderr=str(logs / "out"),
-                           timeout=timeout)
-            job["command"] = read_whole(command, work, job["env"])
-            started = time.monotonic()
-            try:
-                reply = slot.run(job)
-            except Exception as exc:  # noqa: BLE001 - the engine (ours) failed, not the learner's code
-                raise GraderFault(f"the grading engine failed ({type(exc).__name__}: {exc})") from None
-            finally:
-                api.close_channel(channel)
-            output, _ = _read_capped(logs / "out", MAX_OUTPUT)
-            if reply.get("exit_code") == 97 and "grading sandbox could not be set up" in output:
-                raise GraderFault(output.strip().splitlines()[-1])
-            code = None if reply.get("timed_out") else reply.get("exit_code")
-            return Ran(shown, code, output.replace(str(work) + "/", ""), time.monotonic() - started)
+            env: dict[str, str] = {}
+            whole = read_whole(command, work, env)
+            ran = run_boxed(slot, api, folders, timeout=timeout, command=whole, stdin=stdin, merge_output=True, env=env)
+            return Ran(command, ran.exit_code, ran.stdout.replace(str(work) + "/", ""), ran.seconds)
 
         yield run
 

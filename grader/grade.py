@@ -228,8 +228,9 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     that cannot build the full box."""
     from .api import private_api
     from .box.capacity import default_workers
+    from .box.privileges import guard_grader
+    from .box.probe import box
     from .reports import preload_charts, write_reports
-    from .box.sandbox import box, guard_grader
     from .store import Gradebook
 
     from course.offline.server import raise_open_files

@@ -29,8 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SECRETS = ("solutions", "course/content/lessons", "course/content/assessments")  # what no step may read
 # What the warm engine's zygote and the plain launcher import (`python -m grader.box.zygote`, `grader.box.jail`).
-GRADER_MODULES = ("__init__.py", "box/__init__.py", "box/zygote.py", "box/sandbox.py", "box/syscalls.py", "box/landlock.py",
-                  "box/jail.py")
+GRADER_MODULES = ("__init__.py", *(f"box/{name}.py" for name in (
+    "__init__", "zygote", "jail", "build", "job", "kernel", "mounts", "limits", "cgroups", "kill", "relay", "host",
+    "pid_namespace", "privileges", "weak_box", "syscalls", "landlock")))
 
 _PUBLIC: Path | None = None
 

@@ -9,13 +9,9 @@ graded*, with the reason, never a learner's zero: a re-run grades it.
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 import signal
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,37 +22,12 @@ from course.offline.requestlog import read_log
 
 from .api import APIFault, PrivateAPI
 from .box.copying import TooBig, copy_tree
+from .box.run import MAX_OUTPUT, WORK_SIZE, Folders, GraderFault, box_folders, chown_tree, run_boxed
 from .handin import FOUND, NOT_HANDED_IN, Found
 from .results import CheckOutcome, StepOutcome
-from .box.sandbox import mount_tmpfs, unmount
 
 REPO = Path(__file__).resolve().parent.parent
 STEP_TIMEOUT = 30.0
-MAX_OUTPUT = 1024 * 1024  # per stream
-KEEP_OUTPUT = 20_000  # what is kept in the results of a step's output
-WORK_SIZE = "64m"  # a step's working copy, on its own tmpfs
-SCRATCH_SIZE = "24m"  # the run's own folders (the step's stdout and stderr, at most 8 MB each), on another
-BOX_PORT = 8765  # inside a box, the API answers on the course's usual port (forwarded to the step's channel)
-
-
-class GraderFault(Exception):
-    """Something of ours failed around a step: the step is recorded as not graded."""
-
-
-def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return "", False
-    with open(path, "rb") as f:
-        data = f.read(min(size, KEEP_OUTPUT))
-    text = data.decode("utf-8", "replace")
-    if size > KEEP_OUTPUT:
-        with open(path, "rb") as f:
-            f.seek(max(0, size - KEEP_OUTPUT // 2))
-            tail = f.read().decode("utf-8", "replace")
-        text = text[: KEEP_OUTPUT // 2] + f"\n[... {size - KEEP_OUTPUT} bytes left out ...]\n" + tail
-    return text, size > limit
 
 
 def _fresh_copy(source: Path, assets: Path | None, into: Path) -> None:
@@ -65,51 +36,6 @@ def _fresh_copy(source: Path, assets: Path | None, into: Path) -> None:
     copy_tree(source, into)
     if assets is not None and assets.is_dir() and not (into / "assets").exists():
         shutil.copytree(assets, into / "assets")
-
-
-def _env(home: str, base_url: str, course_root: Path = REPO) -> dict[str, str]:
-    """A small, explicit environment: nothing of the grader's own leaks into the learner's run. `course_root`
-    holds the `course` package the step imports (the checkout in the full box, else its public copy)."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(course_root),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONIOENCODING": "utf-8",
-        "COURSE_HOME": home + "/.course-home",
-        "OPENAI_BASE_URL": base_url,
-        "OPENAI_API_BASE": base_url,
-        # Any key works here: requests are told apart by the channel they come through, not by key.
-        "OPENAI_API_KEY": "sk-grading-offline",
-    }
-
-
-def _chown_tree(path: Path, uid: int) -> None:
-    """The step's copy becomes its uid's, and no other uid's: another slot's step may not read it."""
-    os.chown(path, uid, uid)
-    os.chmod(path, 0o700)
-    for folder, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
-
-
-def step_job(slot: Any, channel: Any, work: Path, logs: Path, root: Path, **job: Any) -> dict[str, Any]:
-    """The job a slot runs: where the step works and writes its output, its environment and its way to the API
-    (inside the full box, the usual port forwarded to its channel's Unix socket; else its channel's own port)."""
-    boxed = slot.isolate
-    base_url = f"http://127.0.0.1:{BOX_PORT}/v1" if boxed else channel.base_url
-    env = _env(str(work), base_url, getattr(slot, "course_root", REPO))
-    scratch = ""
-    if not boxed:  # no private /tmp without the full box: a temp folder of its own (TMPDIR), beside its copy
-        scratch = str(work.parent / "scratch")
-        os.makedirs(scratch, mode=0o700, exist_ok=True)
-        if slot.uid is not None:
-            os.chown(scratch, slot.uid, slot.uid)
-        env["TMPDIR"] = scratch
-    return {"work": str(work), "stdout": str(logs / "out"), "stderr": str(logs / "err"), "env": env, "root": str(root),
-            "uds": channel.address if boxed else "", "port": BOX_PORT, "scratch": scratch,
-            "connect_port": 0 if boxed else int(channel.address.rsplit(":", 1)[1]), "checkout": str(REPO), **job}
 
 
 def _signal_words(number: int) -> str:
@@ -162,38 +88,13 @@ def run_step(found: Found, step: dict[str, Any], column: str, *, slot: Any, api:
         return _outcome(step, StepRun(number, "", "", None, reason=found.problem or "nothing to run"), lesson.number,
                         column, title, 0.0)
     try:
-        with box_folders(slot) as (work, logs, root):
-            return _run_in(work, logs, root, found, assets, slot, step, number, column, title, api, timeout)
+        with box_folders(slot) as folders:
+            return _run_in(folders, found, assets, slot, step, number, column, title, api, timeout)
     except (GraderFault, APIFault) as exc:
         return not_graded_step(step, lesson.number, number, column, title, str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug of ours must cost no learner a grade
         return not_graded_step(step, lesson.number, number, column, title,
                            f"the grader failed around this step ({type(exc).__name__}: {exc})")
-
-
-@contextmanager
-def box_folders(slot: Any, prefix: str = "grade-") -> Iterator[tuple[Path, Path, Path]]:
-    """A run's folders: `work` (its only writable place: a size-capped tmpfs where the box can be built, so
-    no run fills the disk), `logs` (its output, the grader's only) and `root` (where the box is built)."""
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        # With the box, the run's folders live on a tmpfs of their own too: creating a file or a folder on a
-        # disk's filesystem (ext4 searches for a free inode) cost more than the mount, and the disk sees nothing.
-        scratch = slot.isolate and mount_tmpfs(tmp, SCRATCH_SIZE)
-        try:
-            os.chmod(tmp, 0o755)
-            work, logs, root = Path(tmp) / "work", Path(tmp) / "logs", Path(tmp) / "root"
-            work.mkdir()
-            logs.mkdir(mode=0o700)
-            root.mkdir()
-            on_tmpfs = slot.isolate and mount_tmpfs(str(work), WORK_SIZE)
-            try:
-                yield work, logs, root
-            finally:
-                if on_tmpfs:
-                    unmount(str(work))
-        finally:
-            if scratch:
-                unmount(tmp)
 
 
 def not_graded_step(step: dict[str, Any], lesson: int, number: int, column: str, title: str, why: str) -> StepOutcome:
@@ -220,47 +121,33 @@ def _copy_in(found: Found, assets: Path | None, work: Path) -> str:
     return ""
 
 
-def _run_in(work: Path, logs: Path, root: Path, found: Found, assets: Path | None, slot: Any, step: dict[str, Any],
-            number: int, column: str, title: str, api: PrivateAPI | None, timeout: float) -> StepOutcome:
-    lesson = found.lesson
+def _run_in(folders: Folders, found: Found, assets: Path | None, slot: Any, step: dict[str, Any], number: int,
+            column: str, title: str, api: PrivateAPI | None, timeout: float) -> StepOutcome:
+    lesson, work = found.lesson, folders.work
     problem = _copy_in(found, assets, work)
     if problem:
         return _outcome(step, StepRun(number, "", "", None, reason=problem), lesson.number, column, title, 0.0)
     before = snapshot(work)  # the folder as the step finds it: what is new or changed after it, it saved
     if slot.uid is not None:
-        _chown_tree(work, slot.uid)
+        chown_tree(work, slot.uid)
     if api is None:
         raise GraderFault("no offline Images API was given to this run")
-    channel = api.open_channel("unix" if slot.isolate else "tcp")
-    job = step_job(slot, channel, work, logs, root, script=lesson.script, step=number, timeout=timeout)
-    job["env"]["COURSE_LESSON"] = str(lesson.number)  # the runner's notes on earlier steps use the lesson's words
-    started = time.time()
-    try:
-        reply = slot.run(job)
-    except Exception as exc:  # noqa: BLE001 - the engine (our process) failed, not the learner's code
-        raise GraderFault(f"the grading engine failed ({type(exc).__name__}: {exc})") from None
-    finally:
-        api.close_channel(channel)
-    if reply.get("fault"):  # the engine could not run the step (its namespace host ended): ours, not the learner's
-        raise GraderFault(f"the grading engine failed ({reply['fault']})")
-    stdout, out_flood = _read_capped(logs / "out", MAX_OUTPUT)
-    stderr, err_flood = _read_capped(logs / "err", MAX_OUTPUT)
-    if reply.get("exit_code") == 97 and "grading sandbox could not be set up" in stderr:
-        raise GraderFault(stderr.strip().splitlines()[-1])
+    # The runner's notes on earlier steps use the lesson's words.
+    ran = run_boxed(slot, api, folders, timeout=timeout, script=lesson.script, step=number,
+                    env={"COURSE_LESSON": str(lesson.number)})
     if not api.alive():
         raise GraderFault("the offline Images API for grading stopped during the step" +
                           (f" ({api.log_tail(1)})" if api.log_tail(1) else ""))
-    timed_out = bool(reply.get("timed_out"))
-    run = StepRun(number, stdout, stderr, reply.get("exit_code"), read_log(api.data_dir, channel=channel.name), work,
-                  started, timed_out, source=found.source, before=before)
-    crash = crash_of(stderr, str(work))
-    if timed_out:
+    run = StepRun(number, ran.stdout, ran.stderr, ran.exit_code, read_log(api.data_dir, channel=ran.channel), work,
+                  ran.started, ran.timed_out, source=found.source, before=before)
+    crash = crash_of(ran.stderr, str(work))
+    if ran.timed_out:
         run.reason = f"the step did not finish within {timeout:g} s"
-    elif out_flood or err_flood:
+    elif ran.flooded:
         run.reason = f"the step printed more than {MAX_OUTPUT // 1024} KB"
     else:
         run.reason = step_reason(run, number, lesson.script, crash)
-    return _outcome(step, run, lesson.number, column, title, time.time() - started, str(work))
+    return _outcome(step, run, lesson.number, column, title, time.time() - ran.started, str(work))
 
 
 def _outcome(step: dict[str, Any], run: StepRun, lesson: int, column: str, title: str, duration: float,

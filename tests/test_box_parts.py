@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.box import sandbox
+from grader.box import cgroups, probe
 from grader.box.copying import TooBig, copy_tree, walk
+from grader.box.limits import LIMITS
+from grader.box.relay import FORWARDED_AT_ONCE, Relay, forward
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,16 +42,16 @@ def test_the_forwarder_holds_at_most_so_many_connections(tmp_path: Path) -> None
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(100)
-    threading.Thread(target=sandbox._forward, args=(listener, upstream_path), daemon=True).start()
-    clients = [socket.create_connection(listener.getsockname()) for _ in range(sandbox.FORWARDED_AT_ONCE + 8)]
+    threading.Thread(target=forward, args=(listener, upstream_path), daemon=True).start()
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(FORWARDED_AT_ONCE + 8)]
     time.sleep(0.5)
-    assert len(accepted) == sandbox.FORWARDED_AT_ONCE
+    assert len(accepted) == FORWARDED_AT_ONCE
     for c in clients:
         c.close()
     time.sleep(0.5)
     again = socket.create_connection(listener.getsockname())  # slots freed when connections end
     time.sleep(0.3)
-    assert len(accepted) == sandbox.FORWARDED_AT_ONCE + 1
+    assert len(accepted) == FORWARDED_AT_ONCE + 1
     again.close()
     listener.close()
     done.set()
@@ -94,7 +96,7 @@ def test_the_hosts_relay_caps_connections_relays_both_ways_and_drops_them_when_t
     listener.bind(("127.0.0.1", 0))
     listener.listen(100)
     selector = selectors.DefaultSelector()
-    relay = sandbox._Relay(selector, listener, path)
+    relay = Relay(selector, listener, path)
 
     calls: list = []  # run by the relay's own thread, as the host runs it
 
@@ -110,13 +112,13 @@ def test_the_hosts_relay_caps_connections_relays_both_ways_and_drops_them_when_t
         t.start()
     clients: list[socket.socket] = []
     try:
-        clients += [socket.create_connection(listener.getsockname()) for _ in range(sandbox.FORWARDED_AT_ONCE + 4)]
+        clients += [socket.create_connection(listener.getsockname()) for _ in range(FORWARDED_AT_ONCE + 4)]
         deadline = time.monotonic() + 10
-        while len(accepted) < sandbox.FORWARDED_AT_ONCE and time.monotonic() < deadline:
+        while len(accepted) < FORWARDED_AT_ONCE and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)  # time for any connection past the cap to be (wrongly) relayed too
-        assert len(accepted) == sandbox.FORWARDED_AT_ONCE
-        big = os.urandom(3 * sandbox._Relay.BUFFER)
+        assert len(accepted) == FORWARDED_AT_ONCE
+        big = os.urandom(3 * Relay.BUFFER)
         first = clients[0]
         first.settimeout(10)
         sender = threading.Thread(target=lambda: (first.sendall(big), first.shutdown(socket.SHUT_WR)))
@@ -126,7 +128,7 @@ def test_the_hosts_relay_caps_connections_relays_both_ways_and_drops_them_when_t
             back += chunk
         sender.join()
         assert bytes(back) == big + b"bye"  # every byte, in order, then the upstream's last word and its close
-        for c in clients[sandbox.FORWARDED_AT_ONCE:]:
+        for c in clients[FORWARDED_AT_ONCE:]:
             c.settimeout(1)
             try:
                 assert c.recv(10) == b""  # over the cap: closed at once
@@ -168,11 +170,11 @@ def test_a_slot_gets_memory_pids_and_cpu_cgroups(tmp_path: Path, monkeypatch: py
     else:
         for controller in ("memory", "pids", "cpu"):
             (root / controller).mkdir(parents=True)
-    monkeypatch.setattr(sandbox, "CGROUP_ROOT", root)
-    made = [Path(p) for p in sandbox.make_cgroups("uid-62000")]
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", root)
+    made = [Path(p) for p in cgroups.make_cgroups("uid-62000")]
     if version == 2:
         (folder,) = made
-        assert (folder / "memory.max").read_text() == str(sandbox.LIMITS["step_memory"])
+        assert (folder / "memory.max").read_text() == str(LIMITS.step_memory)
         assert (folder / "pids.max").read_text() == "64" and (folder / "cpu.max").read_text() == "100000 100000"
         assert "+cpu" in (root / "course-grader" / "cgroup.subtree_control").read_text()
     else:
@@ -181,18 +183,18 @@ def test_a_slot_gets_memory_pids_and_cpu_cgroups(tmp_path: Path, monkeypatch: py
 
 
 def test_what_the_box_lacks_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_BOX", None)
-    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(sandbox, "_probe_namespaces", lambda: ("", "Operation not permitted"))
+    monkeypatch.setattr(probe, "_BOX", None)
+    monkeypatch.setattr(probe.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(probe, "_probe_namespaces", lambda: ("", "Operation not permitted"))
     monkeypatch.setattr("grader.box.syscalls.available", lambda: (False, "no system call filter here (OSError: libseccomp.so.2)"))
-    found = sandbox.box()
+    found = probe.box()
     assert found.full and not found.pid_namespace and not found.seccomp
     assert any("no PID namespace here" in n for n in found.notes) and any("no system call filter" in n for n in found.notes)
-    monkeypatch.setattr(sandbox, "_BOX", None)
-    monkeypatch.setattr(sandbox, "_probe_namespaces", lambda: ("unshare: Operation not permitted", ""))
-    found = sandbox.box()
+    monkeypatch.setattr(probe, "_BOX", None)
+    monkeypatch.setattr(probe, "_probe_namespaces", lambda: ("unshare: Operation not permitted", ""))
+    found = probe.box()
     assert not found.full and "CAP_SYS_ADMIN" in found.notes[0] and "weaker box" in found.notes[0]
-    monkeypatch.setattr(sandbox, "_BOX", None)
+    monkeypatch.setattr(probe, "_BOX", None)
 
 
 def test_a_copy_never_follows_a_link_nor_opens_a_fifo(tmp_path: Path) -> None:
@@ -246,11 +248,12 @@ def _grader_imports(path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom):
             base = list(package[:len(package) - node.level + 1]) if node.level else []
             parts = base + (node.module.split(".") if node.module else [])
-            for name in ([alias.name for alias in node.names] + [""]):
-                candidate = REPO.joinpath(*parts, name)
-                for file in (candidate.with_suffix(".py") if name else None, candidate / "__init__.py"):
-                    if file is not None and file.is_file() and parts and parts[0] == "grader":
-                        found.add(file.relative_to(REPO / "grader").as_posix())
+            if not parts or parts[0] != "grader":
+                continue
+            module = REPO.joinpath(*parts)
+            candidates = [module.with_suffix(".py"), module / "__init__.py"]
+            candidates += [module / f"{alias.name}.py" for alias in node.names]  # `from grader.box import syscalls`
+            found.update(file.relative_to(REPO / "grader").as_posix() for file in candidates if file.is_file())
     return found
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.box.job import Confinement, Job
+
 from tests.conftest import DOCKER_CAPABILITIES, autograder_layout, REPO, api_processes, as_nobody
 
 FIXTURES = Path(__file__).with_name("fixtures") / "submissions"
@@ -72,15 +74,16 @@ class FakeAPI:
 class FakeSlot:
     isolate = False
     uid = None
+    confinement = Confinement()
 
     def __init__(self, behaviour: str) -> None:
         self.behaviour = behaviour
 
-    def run(self, job: dict) -> dict:
+    def run(self, job: Job) -> dict:
         if self.behaviour == "raise":
             raise RuntimeError("the zygote went away")
-        Path(job["stderr"]).write_text("the grading sandbox could not be set up: mount /tmp: Operation not permitted\n")
-        Path(job["stdout"]).write_text("")
+        Path(job.stderr).write_text("the grading sandbox could not be set up: mount /tmp: Operation not permitted\n")
+        Path(job.stdout).write_text("")
         return {"exit_code": 97, "timed_out": False}
 
 

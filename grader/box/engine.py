@@ -1,6 +1,6 @@
 """How a step's process is started: warm (a zygote forks a boxed child) or plain (a fresh interpreter).
 
-Both put the step in the same box (`sandbox.enter`); each worker slot has its own uid, so one
+Both put the step in the same box (`build.enter`); each worker slot has its own uid, so one
 slot's leftovers can be killed without touching another's.
 """
 
@@ -21,8 +21,13 @@ from typing import Any, Iterator
 from course.errors import CourseError
 
 from ..public import make_private, public_root, secrets_in_checkout, unreachable
-from .sandbox import (FIRST_UID, box, join_cgroups, kill_step, kill_uid, leftovers, make_cgroups, python_env,
-                      remove_files_of)
+from .cgroups import join_cgroups, make_cgroups
+from .environment import python_env
+from .job import Confinement, Job
+from .kill import kill_step, kill_uid, leftovers
+from .privileges import FIRST_UID
+from .probe import box
+from .weak_box import remove_files_of
 
 UID_COUNT = 1000
 
@@ -90,7 +95,7 @@ class Slot:
     def _zygote_joins(self) -> None:
         """The zygote lives in its slot's cgroups, so each step is forked into them instead of moving there
         (a move costs milliseconds). Its own pages stay charged where they were, and the kernel stops a
-        step's processes before it when the step runs out of memory (`sandbox.enter` marks them first in
+        step's processes before it when the step runs out of memory (`build.enter` marks them first in
         line); the steps' limits are otherwise unchanged."""
         if self.zygote is None or not self.cgroups:
             return
@@ -101,19 +106,25 @@ class Slot:
         try:
             join_cgroups(self.zygote.pid, self.cgroups)
         except OSError:
-            pass  # each step then joins the cgroups itself, as `sandbox.enter` checks
+            pass  # each step then joins the cgroups itself, as `build.enter` checks
 
-    def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        job = {**job, "uid": self.uid, "isolate": self.isolate, "cgroups": self.cgroups,
-               "pid_namespace": self.pid_namespace, "seccomp": self.seccomp, "landlock": self.landlock,
-               "course_root": str(self.course_root)}
+    @property
+    def confinement(self) -> Confinement:
+        """This slot's box, as its next job carries it."""
+        return Confinement(isolate=self.isolate, pid_namespace=self.pid_namespace, seccomp=self.seccomp,
+                           landlock=self.landlock, uid=self.uid, cgroups=tuple(self.cgroups),
+                           course_root=str(self.course_root), checkout=str(REPO))
+
+    def run(self, job: Job) -> dict[str, Any]:
+        """Run `job` in this slot's box (warm: its zygote forks it; else a fresh interpreter); how it ended:
+        `exit_code` (None when `timed_out`), and `fault` where the engine could not run it."""
         if self.zygote is not None:
             assert self.zygote.stdin is not None and self.zygote.stdout is not None
             if self.zygote.poll() is not None:
                 self._start_zygote()
             if self._waiting:
                 self._ready()
-            self.zygote.stdin.write(json.dumps(job) + "\n")
+            self.zygote.stdin.write(job.to_json() + "\n")
             self.zygote.stdin.flush()
             reply = json.loads(self.zygote.stdout.readline())
         else:
@@ -134,12 +145,12 @@ class Slot:
             os.close(self._uid_lock)
         self._uid_lock = None
 
-    def _run_plain(self, job: dict[str, Any]) -> dict[str, Any]:
-        proc = subprocess.Popen([sys.executable, "-m", "grader.box.jail", json.dumps(job)], env=python_env(self.course_root),
+    def _run_plain(self, job: Job) -> dict[str, Any]:
+        proc = subprocess.Popen([sys.executable, "-m", "grader.box.jail", job.to_json()], env=python_env(self.course_root),
                                 cwd=str(self.course_root), stdin=subprocess.DEVNULL)
         timed_out = False
         try:
-            proc.wait(timeout=float(job.get("timeout", 30)))
+            proc.wait(timeout=job.timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
         for kill in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):

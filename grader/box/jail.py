@@ -3,25 +3,27 @@ for the step, exactly as `python imageGen.py N` would run, with the same box as 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 
-from grader.box.sandbox import FIRST_UID, become_subreaper, enter, reap
+from grader.box.build import enter
+from grader.box.job import Job
+from grader.box.kill import become_subreaper, reap
+from grader.box.privileges import FIRST_UID
 
 
 def main() -> None:
-    job = json.loads(sys.argv[1])
-    out = os.open(job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = out if job["stderr"] == job["stdout"] else os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    job = Job.from_json(sys.argv[1])
+    out = os.open(job.stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = out if job.stderr == job.stdout else os.open(job.stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(err, 2)
-    if job.get("stdin"):  # what a guide's code test types in
-        os.dup2(os.open(job["stdin"], os.O_RDONLY), 0)
+    if job.stdin:  # what a guide's code test types in
+        os.dup2(os.open(job.stdin, os.O_RDONLY), 0)
     python = sys.executable
     # A lesson step runs as `python imageGen.py N`; a guide's code test runs its own command with the shell.
-    argv = ["/bin/sh", "-c", job["command"]] if job.get("command") else [python, job["script"], str(job["step"])]
+    argv = ["/bin/sh", "-c", job.command] if job.command else [python, job.script, str(job.step)]
     become_subreaper()
     if enter(job):  # pid 1 of the step's own PID namespace, its loopback forwarded by the parent: exec
         os.execv(argv[0], argv)

@@ -1,10 +1,10 @@
 """The warm engine: one process per worker that imports the SDK once and forks a boxed child per step.
 
-Protocol on stdin/stdout, one JSON object per line: a job in (see `sandbox.enter` and `engine.py`),
+Protocol on stdin/stdout, one JSON object per line: a job in (`job.Job`, see `build.enter` and `engine.py`),
 `{"exit_code": int | null, "timed_out": bool}` out (with `"host": pid` where a namespace host ran the
 step, and `"fault"` where it could not). The zygote stays single-threaded, so forking is safe.
 
-With the full box, the zygote forks once per slot a namespace host (`sandbox.host`): pid 1 of the slot's
+With the full box, the zygote forks once per slot a namespace host (`host.host`): pid 1 of the slot's
 own PID namespace, in a network namespace with loopback only, which forks each step from its copy of the
 zygote's memory and relays the step's loopback to the step's channel. A step then costs one fork of the
 zygote's image, and the slot's PID and network namespaces are made once; each step still gets its own
@@ -21,6 +21,13 @@ import os
 import signal
 import sys
 import time
+
+from grader.box import syscalls
+from grader.box.build import enter
+from grader.box.host import host
+from grader.box.job import Job
+from grader.box.kill import become_subreaper, kill_step
+from grader.box.pid_namespace import fork_as_init
 
 
 def _warm_up() -> None:
@@ -43,8 +50,6 @@ def _warm_up() -> None:
     client.close()
     _exercise_sdk(openai)
     course.lesson.hints.catalogue()
-    from grader.box import syscalls
-
     if syscalls.available()[0]:
         syscalls.prepare()  # importing the binding alone takes ~25 ms: once here, not once per step
 
@@ -109,12 +114,13 @@ def _exercise_sdk(openai) -> None:  # type: ignore[no-untyped-def]
         pass
 
 
-def _child(job: dict) -> None:
+def _child(job: Job, hosted: bool = False) -> None:
+    """The step: its output in its files, its box built around it (`build.enter`), then the learner's script run
+    as `python SCRIPT STEP` would. Never returns."""
     from course.scripts import flush_std, run_as_main
-    from grader.box.sandbox import enter
 
-    out = os.open(job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    out = os.open(job.stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = os.open(job.stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(out, 1)
@@ -122,8 +128,8 @@ def _child(job: dict) -> None:
     for fd in (out, err, null):
         os.close(fd)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    enter(job)
-    code = run_as_main(job["script"], [str(job["step"])], job["work"])
+    enter(job, hosted=hosted)
+    code = run_as_main(job.script, [str(job.step)], job.work)
     flush_std()
     os._exit(code & 0xFF)
 
@@ -152,11 +158,9 @@ def _wait_until(pid: int, deadline: float) -> int | None:
             os.close(handle)
 
 
-def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = None, keep: tuple[int, ...] = ()) -> dict:
+def wait(pid: int, timeout: float, uid: int | None, cgroups: tuple[str, ...] = (), keep: tuple[int, ...] = ()) -> dict:
     """Wait for the step's first process `pid`, at most `timeout` seconds; then kill whatever is left of it
     (never the processes in `keep`: the slot's namespace host)."""
-    from grader.box.sandbox import kill_step
-
     status = _wait_until(pid, time.monotonic() + timeout)
     timed_out = status is None
     for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
@@ -166,7 +170,7 @@ def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = 
             pass
     if timed_out:
         _, status = os.waitpid(pid, 0)
-    kill_step(uid, cgroups or [], keep)
+    kill_step(uid, cgroups, keep)
     if timed_out:
         return {"exit_code": None, "timed_out": True}
     assert status is not None
@@ -175,7 +179,7 @@ def wait(pid: int, timeout: float, uid: int | None, cgroups: list[str] | None = 
 
 
 class _Host:
-    """The slot's namespace host (`sandbox.host`), as the zygote drives it: one job at a time."""
+    """The slot's namespace host (`host.host`), as the zygote drives it: one job at a time."""
 
     def __init__(self, pid: int, jobs: int, reports: int) -> None:
         self.pid, self.jobs, self.reports = pid, jobs, reports
@@ -184,8 +188,6 @@ class _Host:
     @classmethod
     def start(cls) -> _Host | None:
         """Fork the host; None where there can be none (the steps then get a namespace each)."""
-        from grader.box.sandbox import fork_as_init, host
-
         jobs_read, jobs_write = os.pipe()
         reports_read, reports_write = os.pipe()
         try:
@@ -196,7 +198,7 @@ class _Host:
             os.close(jobs_write)
             os.close(reports_read)
             sys.stdin.close()
-            host(jobs_read, reports_write, _child)
+            host(jobs_read, reports_write, lambda job: _child(job, hosted=True))
         os.close(jobs_read)
         os.close(reports_write)
         if pid is None:
@@ -213,9 +215,10 @@ class _Host:
             return None
         return started
 
-    def send(self, message: dict) -> None:
+    def send(self, line: str) -> None:
+        """Send the host one JSON line: a job (as the zygote read it), or a kill."""
         try:
-            os.write(self.jobs, (json.dumps(message) + "\n").encode())
+            os.write(self.jobs, (line + "\n").encode())
         except OSError as exc:
             raise EOFError(f"the slot's namespace host is gone ({exc.strerror or exc})") from None
 
@@ -240,15 +243,14 @@ class _Host:
         line, self.buffered = self.buffered.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, job: dict) -> dict:
-        from grader.box.sandbox import kill_step
-
-        self.send(job)
-        said = self.receive(time.monotonic() + float(job.get("timeout", 30)))
+    def run(self, job: Job, line: str) -> dict:
+        """Run `job` (`line`, its JSON, handed on as it came) in the host; its end as the zygote reports it."""
+        self.send(line)
+        said = self.receive(time.monotonic() + job.timeout)
         timed_out = said is None
         if timed_out:
-            self.send({"kill": True})
-        kill_step(job.get("uid"), job.get("cgroups") or [], keep=(self.pid,))
+            self.send(json.dumps({"kill": True}))
+        kill_step(job.confinement.uid, job.confinement.cgroups, keep=(self.pid,))
         if timed_out:
             said = self.receive(time.monotonic() + 10)
             if said is None:
@@ -272,8 +274,6 @@ class _Host:
 
 
 def main() -> None:
-    from grader.box.sandbox import become_subreaper
-
     _warm_up()
     become_subreaper()
     # Everything imported so far is shared with each step until one of them writes to its page: moved out of
@@ -285,18 +285,18 @@ def main() -> None:
     slot_host: _Host | None = None
     hosted = True  # until the host fails to start: then each step gets its own namespaces
     for line in sys.stdin:
-        job = json.loads(line)
+        job = Job.from_json(line)
         reply.flush()
         if slot_host is not None and not slot_host.alive():  # ended between steps: a new one, nothing lost
             slot_host.close()
             slot_host = None
-        if hosted and job.get("isolate") and job.get("pid_namespace", True):
+        if hosted and job.confinement.isolate and job.confinement.pid_namespace:
             if slot_host is None:
                 slot_host = _Host.start()
                 hosted = slot_host is not None
             if slot_host is not None:
                 try:
-                    answer = slot_host.run(job)
+                    answer = slot_host.run(job, line.rstrip("\n"))
                 except EOFError as exc:  # the host is gone: a fault of ours, said; a fresh host for the next step
                     slot_host.close()
                     slot_host = None
@@ -307,7 +307,7 @@ def main() -> None:
         if pid == 0:
             _child(job)
         keep = (slot_host.pid,) if slot_host is not None else ()
-        answer = wait(pid, float(job.get("timeout", 30)), job.get("uid"), job.get("cgroups"), keep)
+        answer = wait(pid, job.timeout, job.confinement.uid, job.confinement.cgroups, keep)
         print(json.dumps({**answer, "host": keep[0]} if keep else answer), file=reply, flush=True)
     if slot_host is not None:
         slot_host.close()

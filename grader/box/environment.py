@@ -1,0 +1,36 @@
+"""The environments of the processes a step can look into: minimal, so nothing of the grader's own (keys, tokens,
+paths) is ever in them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def python_env(course_root: Path = REPO) -> dict[str, str]:
+    """A minimal environment for every process a step can look into (the zygote, the plain launcher, the
+    offline API): a forked step inherits the zygote's memory, and a step running as the grader's own
+    user (no root) can read their /proc files, so nothing of the grader's environment (keys, tokens,
+    paths) may be in them. `course_root` is where `course` is imported from (the checkout, or the public
+    copy the weaker boxes show their steps)."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent",
+            "PYTHONPATH": str(course_root), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+
+
+def step_env(home: str, base_url: str, course_root: str) -> dict[str, str]:
+    """A step's own environment, small and explicit: nothing of the grader's own leaks into the learner's run.
+    `course_root` holds the `course` package the step imports (the checkout in the full box, else its public copy)."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": course_root,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "COURSE_HOME": home + "/.course-home",
+        "OPENAI_BASE_URL": base_url,
+        "OPENAI_API_BASE": base_url,
+        # Any key works here: requests are told apart by the channel they come through, not by key.
+        "OPENAI_API_KEY": "sk-grading-offline",
+    }
