@@ -314,10 +314,10 @@ def test_conversations_survive_a_restart_and_expire(start_server: Any, tmp_path:
                                               tools=[{"type": "image_generation", "quality": "low"}])
     assert follow.output[0].action == "edit" and follow.output[0].size == "512x512"  # type: ignore[union-attr]
     # Thirty days on, the sweep removes both, and the id is no longer known.
-    assert second.app.responses.count() == 2
+    assert second.app.services.responses.count() == 2
     second.clock.advance(30 * 24 * 3600 + 1)
-    second.app.sweep()
-    assert second.app.responses.count() == 0
+    second.app.services.sweep()
+    assert second.app.services.responses.count() == 0
     import openai
 
     with pytest.raises(openai.BadRequestError) as gone:

@@ -79,12 +79,12 @@ def test_expired_files_are_swept_but_the_log_is_kept(server) -> None:
     client = server.client()
     for _ in range(3):
         client.images.generate(prompt="a cat", size="256x256", n=2)
-    assert server.app.store.count() == 6
+    assert server.app.services.store.count() == 6
     server.clock.advance(1800)
-    assert server.app.sweep() == 0
+    assert server.app.services.sweep() == 0
     server.clock.advance(3 * 3600)
-    assert server.app.sweep() == 6
-    assert server.app.store.count() == 0
+    assert server.app.services.sweep() == 6
+    assert server.app.services.store.count() == 0
     assert len(read_log(server.data_dir)) == 3
 
 
@@ -92,12 +92,12 @@ def test_sweeper_runs_by_itself(start_server) -> None:
     """Does a running server sweep on its own, without anyone calling sweep()?"""
     server = start_server(sweep_interval=0.05)
     server.client().images.generate(prompt="a cat", size="256x256")
-    assert server.app.store.count() == 1
+    assert server.app.services.store.count() == 1
     server.clock.advance(3 * 3600)
     deadline = time.monotonic() + 5
-    while server.app.store.count() and time.monotonic() < deadline:
+    while server.app.services.store.count() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert server.app.store.count() == 0
+    assert server.app.services.store.count() == 0
 
 
 def test_urls_survive_a_restart(start_server, tmp_path) -> None:

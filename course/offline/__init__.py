@@ -15,6 +15,13 @@ Modules, by what they hold:
 - `budget`    what one grading run may take: requests, images, decoded pixels, uploads, log
 - `channels`  a listener per grading run (a TCP one behind a secret path prefix)
 - `memory`    giving freed memory back, so that one run's requests leave nothing for the next
-- `app`       the ASGI application tying them together
+- `services`  what every route shares (log, stores, policy, budgets, producer, render threads, clock)
+- `rows`      a request's row in the log, written once, before its answer goes out
+- `recording` the request log as middleware, and the real API's error envelope
+- `budgeting` the runs' budgets as middleware, and the room for large bodies
+- `renderers` Pillow work on a few threads, stopped when the client goes
+- `streaming` server-sent events and sending them
+- `routes`    the routes by resource, on starlette's Router (images, files, models, responses, ...)
+- `app`       the ASGI application: the doors (control socket, channels, health) and the API behind them
 - `server`    running it in the foreground or detached
 """

@@ -6,12 +6,12 @@ so a chunked body without a Content-Length counts too), bytes of request log wri
 request gets the real API's 429 (`rate_limit_exceeded`), and its log row is kept small. The learner's
 own steps need a small part of each (a lesson step makes a few requests for a few small images).
 Connections per channel are capped where they are accepted (`channels`), and a render or a decode
-stops when its client has gone (`app`).
+stops when its client has gone (`renderers`).
 
 Beside the runs' budgets, two rooms are shared by all runs, so that many runs spending their budgets
 together cannot use up the server's memory: large request bodies held at once (`BodyRoom`, here) and
 pixels decoded at once (`uploads.DECODING`). A request waits for room rather than fail; a lesson's
-small requests never need any.
+small requests never need any. The middleware that keeps them is `budgeting`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import asyncio
 import json
 import re
 import threading
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 from .errors import APIError
 
@@ -175,24 +173,25 @@ class BodyRoom:
         self.capacity, self.used = capacity, 0
         self._changed: asyncio.Condition | None = None  # made on the server's event loop, when first needed
 
-    @asynccontextmanager
-    async def room(self, size: int) -> AsyncIterator[None]:
+    async def take(self, size: int) -> int:
+        """Room for a body of `size` bytes, waited for if there is none; returns what was taken, for `give`."""
         if size < self.SMALL_BODY:
-            yield
-            return
+            return 0
         size = min(size, self.capacity)
         if self._changed is None:
             self._changed = asyncio.Condition()
-        changed = self._changed
-        async with changed:
-            await changed.wait_for(lambda: self.used + size <= self.capacity)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.used + size <= self.capacity)
             self.used += size
-        try:
-            yield
-        finally:
-            async with changed:
-                self.used -= size
-                changed.notify_all()
+        return size
+
+    async def give(self, taken: int) -> None:
+        if not taken:
+            return
+        assert self._changed is not None
+        async with self._changed:
+            self.used -= taken
+            self._changed.notify_all()
 
 
 BODIES_AT_ONCE = 128 * 1024 * 1024  # about two and a half bodies of the largest size (50 MB)

@@ -47,6 +47,11 @@ HEAD_SECONDS = 5.0  # a TCP channel's connection must send a whole request head 
 HEAD_BYTES = 16 * 1024  # the most of a first request head looked at; a longer one is not a client's
 
 
+def prefix_of(scope: dict[str, Any]) -> str:
+    """The secret prefix of the TCP channel a request came through ("" on any other)."""
+    return (scope.get("state") or {}).get(PREFIX_KEY) or ""
+
+
 def new_prefix() -> str:
     """`/c/` and 32 URL-safe characters (192 random bits): not guessable, and fine in any URL."""
     return "/c/" + secrets.token_urlsafe(24)

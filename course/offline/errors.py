@@ -1,6 +1,6 @@
 """Every error the offline API sends, worded as the real API words it.
 
-Each function returns an `APIError`; `app` turns it into the real envelope
+Each function returns an `APIError`; `recording` turns it into the real envelope
 `{"error": {"message", "type", "param", "code"}}`. Messages with no public capture
 (the README's "Decisions where the reference is silent") follow the style of their
 era (jsonschema-style for DALL-E, "Invalid value"-style for GPT image).

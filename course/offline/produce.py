@@ -62,7 +62,7 @@ class Issuer:
 PARTIAL_IMAGE_TOKENS = 100  # each partial image of a stream adds this many image output tokens
 
 
-def _usage(p: Params, input_images: int) -> dict[str, Any]:
+def token_usage(p: Params, input_images: int) -> dict[str, Any]:
     text_tokens = max(1, len(p.prompt) // 4)
     image_tokens = 0 if p.route == "generations" else 194 * input_images
     quality = "medium" if p.quality == "auto" else p.quality
@@ -117,7 +117,7 @@ class Producer:
         body: dict[str, Any] = {"created": created, "data": data}
         if p.model.is_gpt:
             body.update(self.settings(p))
-            body["usage"] = _usage(p, inputs.count)
+            body["usage"] = token_usage(p, inputs.count)
             if p.safety_identifier:
                 body["safety_identifier"] = p.safety_identifier
             if log_images is not None:
@@ -176,7 +176,7 @@ class Producer:
         """A streamed answer, as the API streams it: for each image, `partial_images` partial pictures
         (coarse stages of the final one, indexes 0..N-1), then the completed event with `usage`."""
         kind = "image_generation" if p.route == "generations" else "image_edit"
-        usage = _usage(p, inputs.count)
+        usage = token_usage(p, inputs.count)
         usage.pop("output_tokens_details")  # the completed events' usage has no such part
         for i in range(p.n):
             picture = self.picture(p, inputs, i)

@@ -40,25 +40,18 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Callable, Iterator
 
 from PIL import Image
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from ..lesson import fingerprints
-from . import errors, params, render, streaming, uploads
-from .budget import shortened
-from .conversations import LIFETIME, Stored
+from . import params, render, streaming, uploads
+from .conversations import LIFETIME, ResponseStore, Stored
 from .errors import APIError, Gpt, Responses
+from .files import FileStore
 from .models import DATA, all_models
-from .produce import _usage
+from .produce import Producer, token_usage
 from .requestlog import Record
-from .streaming import Streamed
-
-if TYPE_CHECKING:
-    from .app import OfflineAPI
 
 # Every parameter the SDK's `responses.create` sends; the offline API reads the few that matter here.
 BODY_FIELDS = (
@@ -128,38 +121,6 @@ class Ask:
     inputs: uploads.Inputs = field(default_factory=uploads.Inputs)  # the picture to edit, once read
 
 
-async def create_response(api: OfflineAPI, request: Request, record: Record) -> Response | Streamed:
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise errors.wrong_content_type(content_type, "application/json")
-    body = await api._json_body(request, record)
-    record.params = shortened(row_params(body))  # type: ignore[assignment]  # its data URLs cut at once
-    record.model = body["model"] if isinstance(body.get("model"), str) else None
-    ask = read_request(api, body, record)
-    previous_id = ask.body.get("previous_response_id")
-    if previous_id is not None:
-        ask.previous = await run_in_threadpool(api.responses.load, previous_id)
-        if ask.previous is None:
-            raise Responses.previous_not_found(previous_id)
-    choose_action(ask)
-    record.params["action"] = ask.action
-    if ask.action == "edit":
-        files = {"image": [ask.source]} if ask.source else {}
-        if ask.mask is not None:
-            files["mask"] = [ask.mask]
-        ask.inputs = await api._read_inputs(ask.p, files, request, record)
-    ask.blocked = bool(api.policy.blocked(ask.prompt))
-    limits = {} if ask.blocked else api._admit(ask.p, record)
-    if ask.blocked:
-        record.error_code = "moderation_blocked"
-        record.error_message = blocked_error(record)["message"]
-    turn = Turn(api, ask, record)
-    record.params["partial_images"] = 0 if ask.blocked else ask.p.partial_images
-    if ask.p.stream:
-        return Streamed(turn.events, headers=limits)
-    return JSONResponse(await api._render(turn.complete, watch=request), headers=limits)
-
-
 def row_params(body: dict[str, Any]) -> dict[str, Any]:
     """The log row's params, from the body as sent (refined once the input has been read)."""
     tools: list[Any] = body["tools"] if isinstance(body.get("tools"), list) else []
@@ -173,7 +134,7 @@ def row_params(body: dict[str, Any]) -> dict[str, Any]:
 # --- reading the request ------------------------------------------------------------------------
 
 
-def read_request(api: OfflineAPI, body: dict[str, Any], record: Record) -> Ask:
+def read_request(file_store: FileStore, body: dict[str, Any], record: Record) -> Ask:
     """Check the body in the API's order (model, unknown fields, types, input, tools) and return what to do."""
     model = check_model(body.get("model"))
     given = {k: v for k, v in body.items() if v is not None}
@@ -196,10 +157,10 @@ def read_request(api: OfflineAPI, body: dict[str, Any], record: Record) -> Ask:
     source = None
     if refs:  # a picture in the input is the one to edit (the first, as the Images API takes the first)
         where, ref = refs[0]
-        source = api.files.reference(ref, where, record.channel)
+        source = file_store.reference(ref, where, record.channel)
     mask = None
     if tool.get("input_image_mask") is not None:
-        mask = api.files.reference(tool["input_image_mask"], f"tools[{index}].input_image_mask", record.channel)
+        mask = file_store.reference(tool["input_image_mask"], f"tools[{index}].input_image_mask", record.channel)
     return Ask(body=given, model=model, prompt=prompt, tool=tool, tool_index=index, p=p,
                action=tool.get("action") or "auto", source=source, mask=mask)
 
@@ -391,26 +352,27 @@ def blocked_error(record: Record) -> dict[str, Any]:
 class Turn:
     """One answer: the picture drawn (or refused), the output items, the Response, and what is remembered."""
 
-    def __init__(self, api: OfflineAPI, ask: Ask, record: Record) -> None:
-        self.api = api
+    def __init__(self, ask: Ask, record: Record, producer: Producer, saved: ResponseStore,
+                 clock: Callable[[], float]) -> None:
+        self.producer, self.saved, self.clock = producer, saved, clock
         self.ask = ask
         self.record = record
         self.id = new_id("resp")
         record.response_id = self.id
         self.call_id = new_id("ig")
         self.message_id = new_id("msg")
-        self.created = int(api.clock())
+        self.created = int(clock())
         p = ask.p
         self.settings = {"background": p.background, "output_format": p.output_format,
                          "quality": "medium" if p.quality == "auto" else p.quality, "size": p.size}
-        self.usage = _usage(p, ask.inputs.count)
+        self.usage = token_usage(p, ask.inputs.count)
         self.revised = revised_prompt(ask)
         self.payload: bytes | None = None  # the final picture, once drawn
 
     # The picture ---------------------------------------------------------------------------------
 
     def draw(self) -> Image.Image:
-        return self.api.producer.picture(self.ask.p, self.ask.inputs, 0)
+        return self.producer.picture(self.ask.p, self.ask.inputs, 0)
 
     def encode(self, picture: Image.Image, partial: int | None = None) -> str:
         p = self.ask.p
@@ -457,7 +419,7 @@ class Turn:
                 "quality": "auto", "size": "auto", **{k: v for k, v in self.ask.tool.items() if v is not None}}
         body: dict[str, Any] = {
             "id": self.id, "object": "response", "created_at": self.created, "status": status, "background": False,
-            "completed_at": int(self.api.clock()) if done else None, "error": None, "incomplete_details": None,
+            "completed_at": int(self.clock()) if done else None, "error": None, "incomplete_details": None,
             "instructions": b.get("instructions"), "max_output_tokens": b.get("max_output_tokens"),
             "max_tool_calls": b.get("max_tool_calls"), "metadata": b.get("metadata") or {}, "model": self.ask.model,
             "output": output, "parallel_tool_calls": b.get("parallel_tool_calls", True),
@@ -548,7 +510,7 @@ class Turn:
         drawn = self.payload
         image = drawn if drawn is not None else previous.image if previous else None
         fmt = self.ask.p.output_format if drawn is not None else previous.image_format if previous else None
-        self.api.responses.save(Stored(
+        self.saved.save(Stored(
             id=self.id, created_at=self.created, expires_at=self.created + LIFETIME, model=self.ask.model,
             image_model=self.ask.p.model.id, prompts=(previous.prompts if previous else []) + [self.ask.prompt],
             revised_prompt=self.revised if drawn is not None else previous.revised_prompt if previous else None,

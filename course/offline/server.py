@@ -134,7 +134,7 @@ def _run_worker(config: ServerConfig, sockets: list[socket.socket], *, server_pi
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30,
                        server_header=False, date_header=True)
     )
-    app.channels.attach(server)
+    app.services.channels.attach(server)
     app.control_socket = control
     app.on_idle = lambda: setattr(server, "should_exit", True)
     server.run(sockets=sockets)

@@ -1,6 +1,6 @@
 """Server-sent events: a streamed answer, its partial pictures, and sending it.
 
-A route that streams returns a `Streamed`: a generator function the app runs on a
+A route that streams returns a `Streamed`: a generator function that `send_events` runs on a
 render thread, one event at a time, so that a client that goes away stops the
 work between two events. Each event goes out as the API writes it,
 
@@ -15,11 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
+import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
+import anyio
 from PIL import Image
+from starlette.requests import Request
+
+from . import errors
+from .errors import APIError
+from .headers import OPENAI_VERSION
+from .renderers import RenderThreads, until_gone
+from .rows import Row
 
 # The coarsest stage first: the picture drawn at 1/32 of its size and blown up, then finer.
 STAGE_FACTORS = {1: (8,), 2: (16, 6), 3: (32, 12, 5)}
@@ -82,3 +92,80 @@ def _next_or_none(iterator: Iterator[tuple[str, dict[str, Any]]]) -> tuple[str, 
 
 class Gone(Exception):
     """The client went away in the middle of a stream."""
+
+
+async def send_events(streamed: Streamed, request: Request, send: Callable[..., Awaitable[Any]], row: Row,
+                      renderers: RenderThreads) -> None:
+    """Send a stream of server-sent events, drawn one at a time on a render thread. The row is written
+    before the last event goes out (or when the client leaves, as a 499 with what was sent)."""
+    row.streams = True
+    record = row.record
+    cancel = threading.Event()
+    events = streamed.events(cancel)
+    stats = StreamStats()
+    partial = int(record.params.get("partial_images") or 0) if isinstance(record.params, dict) else 0
+    gone = asyncio.ensure_future(until_gone(request))
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": stream_headers(streamed, row)})
+        await send_each(events, renderers, gone, send, row, stats, partial)
+    except (Gone, OSError):
+        cancel.set()
+        record.status, record.error_code = 499, "client_gone"
+        record.duration_ms = round(row.elapsed_ms(), 3)
+        record.stream = stats.as_dict(partial)
+        row.write()
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        record.status, record.error_code = 500, "server_error"
+        record.stream = stats.as_dict(partial)
+        row.write()
+        error = {"type": "error", **errors.server_error().body()["error"]}
+        try:
+            await send({"type": "http.response.body", "body": encode_event("error", error), "more_body": False})
+        except Exception:
+            pass
+    finally:
+        gone.cancel()
+        await anyio.to_thread.run_sync(events.close)
+
+
+def stream_headers(streamed: Streamed, row: Row) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+               (b"openai-version", OPENAI_VERSION.encode()), (b"x-request-id", (row.record.request_id or "").encode()),
+               (b"openai-processing-ms", str(int(row.elapsed_ms())).encode())]
+    return headers + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in streamed.headers.items()]
+
+
+async def send_each(events: Iterator[tuple[str, dict[str, Any]]], renderers: RenderThreads, gone: asyncio.Future[None],
+                    send: Callable[..., Awaitable[Any]], row: Row, stats: StreamStats, partial: int) -> None:
+    """Every event as soon as it is drawn, the next one drawn meanwhile; a refusal found mid-stream goes out
+    as the stream's error event. Raises `Gone` when the client leaves."""
+    record = row.record
+    errored = False  # an error event went out (a refused picture inside a completed stream is no such error)
+    pending = await next_event(events, renderers.run, gone)
+    while pending is not None:
+        try:
+            following = await next_event(events, renderers.run, gone)
+        except APIError as exc:
+            following, errored = None, True
+            pending = ("error", {"type": "error", **exc.body()["error"]})
+            record.error_code, record.error_message = exc.code or exc.type, exc.message
+        chunk = encode_event(*pending)
+        stats.events += 1
+        stats.bytes += len(chunk)
+        if following is None:  # the last event: the row first, so the log never lags the answer
+            stats.completed = not errored
+            record.status = 200
+            record.duration_ms = round(row.elapsed_ms(), 3)
+            record.stream = stats.as_dict(partial)
+            row.write()
+            await send({"type": "http.response.body", "body": chunk, "more_body": False})
+            return
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if gone.done():
+            raise Gone()
+        pending = following
+    record.status = 200
+    record.stream = stats.as_dict(partial)
+    row.write()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
