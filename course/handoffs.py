@@ -138,7 +138,7 @@ def note_text(number: int, earlier: int, happened: str, fix: str, how: str) -> s
 
 
 def _fix_for(exc: BaseException, entry: dict[str, Any], earlier: int, script: str) -> str:
-    from .lesson.hints import hint_for_exception
+    from .hints import hint_for_exception
 
     if entry.get("refusal") and getattr(exc, "status_code", None) == 400:
         return (f"Step {earlier} sets out to be refused, so catch the error there (try/except "

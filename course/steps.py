@@ -115,7 +115,7 @@ def _call(step: Callable[[], object], number: int, script: str, lesson: int | No
         sys.stdout.flush()
         # The learner's frames only: the runner's own frame is noise to them.
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
-        from .lesson.hints import earlier_step_hint, hint_for_exception
+        from .hints import earlier_step_hint, hint_for_exception
 
         hint = hint_for_exception(exc)
         earlier = _raising_step(exc, number)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from course.lesson.hints import CATALOGUE, hint_for_text
+from course.hints import CATALOGUE, hint_for_text
 from tests.conftest import REPO
 from tests.pngs import jpeg, mask, png
 

@@ -121,9 +121,7 @@ def _page_cells(page: Page, number: str, level: int, guide: Guide, workspace: st
                                         f"question({_py(block.task_id)}, guide={_py(workspace, raw=True)})",
                                         role="question", id=block.task_id, page=number))
             elif isinstance(block, Callout):
-                from ..terminal.pages import callout_title
-
-                text.append((quote + "> ", f"**{callout_title(block)}**"))
+                text.append((quote + "> ", f"**{block.heading}**"))
                 walk(block.blocks, quote + "> ")
             elif isinstance(block, Columns):
                 walk(block.left + block.right, quote)

@@ -76,7 +76,7 @@ class Arrivals:
                     self._file(path.name, path.read_bytes(), written)
 
     def _written(self) -> list[tuple[Path, int]]:
-        from ..terminal.trying import pictures_in
+        from ..lesson.judging import pictures_in
 
         found = [(name, written) for name, written in pictures_in(self.folder).items()
                  if self.before.get(name) != written and self._seen.get(name) != written]

@@ -9,10 +9,10 @@
     progress(1)                       # steps passed and questions answered
 
 Everything a widget does is one of the course's own actions, shared with the terminal:
-`course.steps.call_step` runs the step (the same messages, traceback and hint), `course.terminal.trying.judge`
+`course.steps.call_step` runs the step (the same messages, traceback and hint), `course.lesson.judging.judge`
 judges it with the lesson's checks against the offline API's request log, saves its images under
-`images/` and records the progress; `course.lesson.answers.record_answer` and `course.lesson.questions.check`
-keep and score the answers in `answers.json`. Each widget exposes the method its button calls
+`images/` and records the progress; `course.lesson.answering` keeps and checks the answers in `answers.json`
+for every type, as `course quiz` does. Each widget exposes the method its button calls
 (`StepTry.run`, `QuestionBox.check`, `ProgressBox.refresh`), so tests can drive them in a kernel.
 
 In offline mode the kernel gets an API key of its own (`sk-nb-…`), so the request log tells what
@@ -137,7 +137,7 @@ def run_step(step: Callable[[], object], number: int | None = None, *,
     from ..lesson.checks import StepRun, snapshot
     from ..offline.requestlog import read_log
     from ..steps import call_step
-    from ..terminal.trying import judge, pictures_in
+    from ..lesson.judging import judge, pictures_in
     from .cells import named_cells
 
     session = _session()
@@ -176,7 +176,7 @@ def _cell_to_run(lesson: Any, stderr: str) -> Any:
     """For a step that met a NameError because a cell above it was not run: which cell that is."""
     import re
 
-    from ..lesson.hints import Hint
+    from ..hints import Hint
 
     found = re.findall(r"NameError: name '(\w+)' is not defined", stderr)
     if not found:
@@ -309,7 +309,7 @@ class NotebookTry:
     """A step's run in the notebook: the terminal's TryResult, the pictures in the order they came, how long
     it took, and a note shown above it (the kernel connected by itself)."""
 
-    outcome: Any  # course.terminal.trying.TryResult
+    outcome: Any  # course.lesson.judging.TryResult
     pictures: list[tuple[str, bytes]]
     seconds: float
     note: str = ""
@@ -337,7 +337,7 @@ class NotebookTry:
                  _note(self.note)]
         if o.run.stdout:
             parts.append(_pre(o.run.stdout, "inherit"))
-        from ..terminal.trying import shown_stderr
+        from ..lesson.judging import shown_stderr
 
         stderr = shown_stderr(o.run)
         if stderr.strip():
@@ -362,7 +362,7 @@ class NotebookTry:
         lines.append(f"lesson {o.lesson.number}, step {o.run.step}: {o.result.title}")
         if o.run.stdout:
             lines.append(o.run.stdout.rstrip()[:MAX_SHOWN])
-        from ..terminal.trying import shown_stderr
+        from ..lesson.judging import shown_stderr
 
         stderr = shown_stderr(o.run)
         if stderr.strip():
@@ -510,29 +510,145 @@ def show_attempts(box: Any, used: int, limit: int) -> None:
 
 
 class QuestionBox(widgets.VBox):
-    """One question: its choices, a Check button (`check()` is what a click does) and its feedback."""
+    """One question of any type: its prompt, the type's inputs, a button (`check()` is what a click does) and its
+    feedback. Each type's box (`ChoiceBox`, and those of `course.jupyter.tasks`) draws its inputs and reads the
+    answer from them; saving, counting, checking and the feedback are this one loop's, for every type."""
 
-    def __init__(self, task_id: str, answers_path: Path, question: Any = None) -> None:
-        from ..lesson.answers import attempts_used, load_answers
+    button_label = "Check"
+    button_icon = ""
+    empty_message = "Answer first (that didn't use an attempt)."
+
+    def __init__(self, task: Any, answers_path: Path, workspace: Path | None = None) -> None:
+        from ..lesson.answering import earlier_answer
+
+        self.task = task
+        self.answers_path = answers_path
+        self.workspace = workspace
+        self.seed = str(answers_path.resolve())
+        earlier = earlier_answer(task, answers_path)
+        label = self.title_text()
+        title = f"<b class='course-question-title'>{html.escape(label)}</b>" if label else ""
+        self.prompt = widgets.HTML(f"{title}{_markdown(task.instructions)}{self.prompt_note()}")
+        self.area: Any = self.draw_inputs(earlier.answer or [])
+        self.button = widgets.Button(description=self.button_label, button_style="info", icon=self.button_icon)
+        self.attempts = widgets.HTML("")
+        self.feedback = widgets.HTML("")
+        super().__init__([self.prompt, self.area, widgets.HBox([self.button, self.attempts]), self.feedback])
+        self.add_class("course-question")
+        self._show_attempts(earlier.used)
+        if earlier.verdict is not None and earlier.finished(task):  # finished before: its saved answer and result
+            self.feedback.value = self._feedback(earlier.verdict, earlier.used, recorded=True)
+            self.button.disabled = True
+        self.button.on_click(lambda _button: self.check())
+
+    # each type's own part -------------------------------------------------------------------------------
+
+    def title_text(self) -> str:
+        """The question's title above it ("" for none)."""
+        return self.task.title
+
+    def prompt_note(self) -> str:
+        """What follows the instructions (how to answer), as HTML."""
+        return ""
+
+    def draw_inputs(self, saved: list[str]) -> Any:
+        """The widget the learner answers with, filled with the answer saved before."""
+        return widgets.VBox([])
+
+    def answer(self) -> list[str] | None:
+        """The answer the inputs hold; None when there is none yet."""
+        return []
+
+    # the loop, for every type ---------------------------------------------------------------------------
+
+    def _show_attempts(self, used: int) -> None:
+        show_attempts(self, used, self.task.max_attempts)
+
+    def check(self) -> Any:
+        """Save the answer, count the attempt, judge it (running the test for code tests) and show the verdict."""
+        from ..lesson.answering import answer_task
+        from ..lesson.answers import attempts_used
+
+        task = self.task
+        used = attempts_used(self.answers_path, task.task_id)
+        if task.out_of_attempts(used):
+            self.feedback.value = (f"<div class='course-feedback'>No attempts left on this question ({used} of "
+                                   f"{task.max_attempts} used).</div>")
+            self._show_attempts(used)
+            return None
+        answer = self.answer()
+        if answer is None:
+            self.feedback.value = f"<div class='course-feedback'>{html.escape(self.empty_message)}</div>"
+            return None
+        try:
+            verdict, used = answer_task(task, answer, self.answers_path, workspace=self.workspace)
+        except CourseError as exc:
+            self.feedback.value = f"<div class='course-feedback' style='color:#b00020'>{html.escape(str(exc))}</div>"
+            return None
+        self.feedback.value = self._feedback(verdict, used)
+        self._show_attempts(used)
+        _refresh_progress()
+        return verdict
+
+    def _feedback(self, verdict: Any, used: int, recorded: bool = False) -> str:
+        task = self.task
+        parts = [f"<div class='course-feedback' data-correct='{str(verdict.correct).lower()}' "
+                 f"data-status='{verdict.status}'>"]
+        if recorded:
+            parts.append("<div style='color:gray'>Your saved answer (this question is finished):</div>")
+        if verdict.by_person:
+            parts.append(f"<b style='color:#00629b'>Answer saved.</b> <span style='color:gray'>A person marks it (out "
+                         f"of {for_people(verdict.max_points)} points); it is not graded here.</span>")
+        else:
+            colour = "#1b7f3b" if verdict.correct else "#a15c00"
+            head = "Correct!" if verdict.correct else "Not quite."
+            parts.append(f"<b style='color:{colour}'>{head}</b> <span style='color:gray'>{for_people(verdict.points)}/"
+                         f"{for_people(verdict.max_points)} points</span>")
+        if verdict.feedback:
+            parts.append(f"<pre style='white-space:pre-wrap'>{html.escape(verdict.feedback)}</pre>")
+        if verdict.note:
+            parts.append(f"<div style='color:gray'>{html.escape(verdict.note)}</div>")
+        if verdict.show_guidance and task.guidance.strip():
+            parts.append(f"<div class='course-guidance' style='border-left:4px solid #00629b;padding-left:6px'>"
+                         f"<b>Guidance</b>{_markdown(task.guidance)}</div>")
+        if not verdict.correct and not verdict.by_person:
+            if task.out_of_attempts(used):
+                parts.append("<div>No attempts left on this question.</div>")
+            else:
+                parts.append(f"<div style='color:gray'>{task.try_again(used)}.</div>")
+        parts.append("</div>")
+        return "".join(parts)
+
+
+class ChoiceBox(QuestionBox):
+    """A multiple-choice question: radio buttons for one answer, checkboxes for several."""
+
+    empty_message = "Choose an answer first (that didn't use an attempt)."
+    button_icon = "check"
+
+    def __init__(self, task: Any, answers_path: Path, workspace: Path | None = None) -> None:
         from ..lesson.questions import display_order
 
-        self.question = q = question if question is not None else _question(task_id)
-        self.answers_path = answers_path
-        self.options = display_order(q, str(answers_path.resolve()))
+        self.question = task
+        self.options = display_order(task, str(answers_path.resolve()))
+        # each label (and tooltip) is the option's words as plain text
+        self.labels = [plain_text(a.text) for a in self.options]
+        super().__init__(task, answers_path, workspace)
+
+    def title_text(self) -> str:
+        """Its place and title, as the course calls it ("Lesson 1, question 2: …")."""
         from ..lesson.lessons import question_place
         from ..lesson.questions import question_label
 
-        saved = load_answers(answers_path).get(task_id, [])
-        label = question_label(q, question_place(task_id))
-        title = f"<b class='course-question-title'>{html.escape(label[0].upper() + label[1:])}</b>" if label else ""
-        kind = "Choose all that apply." if q.multiple else "Choose one."
-        self.prompt = widgets.HTML(f"{title}{_markdown(q.instructions)}<i>{kind}</i>")
-        # A single answer is chosen with radio buttons, several with checkboxes; each label (and tooltip) is the
-        # option's words as plain text.
-        self.labels = [plain_text(a.text) for a in self.options]
+        return capitalised(question_label(self.task, question_place(self.task.task_id)))
+
+    def prompt_note(self) -> str:
+        return f"<i>{'Choose all that apply.' if self.task.multiple else 'Choose one.'}</i>"
+
+    def draw_inputs(self, saved: list[str]) -> Any:
         self.boxes: list[Any] = []
         self.radio: Any = None
-        if q.multiple:
+        if self.task.multiple:
             self.boxes = [widgets.Checkbox(value=a.id in saved, description=label, tooltip=label, indent=False,
                                            layout=widgets.Layout(width="auto"))
                           for a, label in zip(self.options, self.labels)]
@@ -546,14 +662,10 @@ class QuestionBox(widgets.VBox):
                                               layout=widgets.Layout(width="auto"))
             self.radio.add_class("course-options")
             self.choices = self.radio
-        self.button = widgets.Button(description="Check", icon="check", button_style="info")
-        self.attempts = widgets.HTML("")
-        self.feedback = widgets.HTML("")
-        super().__init__([self.prompt, self.choices, widgets.HBox([self.button, self.attempts]), self.feedback])
-        self.add_class("course-question")
-        self._show_attempts(attempts_used(answers_path, task_id))
-        self._show_recorded(saved, attempts_used(answers_path, task_id))
-        self.button.on_click(lambda _button: self.check())
+        return self.choices
+
+    def answer(self) -> list[str] | None:
+        return self.chosen() or None
 
     def chosen(self) -> list[str]:
         if self.radio is not None:
@@ -568,103 +680,34 @@ class QuestionBox(widgets.VBox):
         for a, box in zip(self.options, self.boxes):
             box.value = a.id in ids
 
-    def _show_attempts(self, used: int) -> None:
-        show_attempts(self, used, self.question.max_attempts)
-
-    def check(self) -> Any:
-        """Check the chosen answer: save it, count the attempt, show the verdict and guidance."""
-        from ..lesson.answers import attempts_used, record_answer
-        from ..lesson.questions import check
-
-        q = self.question
-        used = attempts_used(self.answers_path, q.task_id)
-        if q.max_attempts and used >= q.max_attempts:
-            self.feedback.value = (f"<div class='course-feedback'>No attempts left on this question ({used} of "
-                                   f"{q.max_attempts} used).</div>")
-            self._show_attempts(used)
-            return None
-        chosen = self.chosen()
-        if not chosen:
-            self.feedback.value = "<div class='course-feedback'>Choose an answer first (that didn't use an attempt).</div>"
-            return None
-        try:
-            used = record_answer(self.answers_path, q.task_id, chosen)
-        except CourseError as exc:
-            self.feedback.value = f"<div class='course-feedback' style='color:#b00020'>{html.escape(str(exc))}</div>"
-            return None
-        verdict = check(q, chosen, attempt=used)
-        self.feedback.value = self._feedback(verdict, used)
-        self._show_attempts(used)
-        _refresh_progress()
-        return verdict
-
-    def _feedback(self, verdict: Any, used: int, recorded: bool = False) -> str:
-        q = self.question
-        colour = "#1b7f3b" if verdict.correct else "#a15c00"
-        head = "Correct!" if verdict.correct else "Not quite."
-        parts = [f"<div class='course-feedback' data-correct='{str(verdict.correct).lower()}'>"]
-        if recorded:
-            parts.append("<div style='color:gray'>Your saved answer (this question is finished):</div>")
-        parts.append(f"<b style='color:{colour}'>{head}</b> <span style='color:gray'>{for_people(verdict.points)}/"
-                     f"{for_people(verdict.max_points)} points</span>")
-        if verdict.note:
-            parts.append(f"<div style='color:gray'>{html.escape(verdict.note)}</div>")
-        if verdict.show_guidance and q.guidance.strip():
-            parts.append(f"<div class='course-guidance' style='border-left:4px solid #00629b;padding-left:6px'>"
-                         f"<b>Guidance</b>{_markdown(q.guidance)}</div>")
-        if not verdict.correct:
-            if q.max_attempts and used >= q.max_attempts:
-                parts.append("<div>No attempts left on this question.</div>")
-            else:
-                left = f" ({q.max_attempts - used} left)" if q.max_attempts else ""
-                parts.append(f"<div style='color:gray'>Try again{left}.</div>")
-        parts.append("</div>")
-        return "".join(parts)
-
-    def _show_recorded(self, saved: list[str], used: int) -> None:
-        """A question finished before (answered right, or every attempt used): its saved answer and result."""
-        from ..lesson.questions import check
-
-        if not saved or not used:
-            return
-        try:
-            verdict = check(self.question, saved, attempt=used)
-        except CourseError:
-            return
-        if verdict.correct or (self.question.max_attempts and used >= self.question.max_attempts):
-            self.feedback.value = self._feedback(verdict, used, recorded=True)
-            self.button.disabled = True
-
 
 _GUIDES: dict[str, dict[str, Any]] = {}
 
 
-def question(task_id: str, guide: str | Path | None = None) -> Any:
+def question(task_id: str, guide: str | Path | None = None) -> QuestionBox:
     """A quiz widget for one question; answers go to answers.json beside the notebook.
 
     With `guide` (a Codio guide's folder, its .guides, a folder of question files or an assessments.json),
     the question is that guide's, of any type that runs here; code tests run in the guide's workspace.
     """
+    from .tasks import box_for
+
     folder = SESSION.folder if SESSION is not None else Path.cwd()
     if guide is None:
-        return QuestionBox(task_id, folder / "answers.json")
+        return box_for(_question(task_id), folder / "answers.json")
     from ..lesson.assessments import list_assessments, load_guide_assessments, workspace_of
-    from ..lesson.questions import Question
-    from .tasks import TaskBox
 
     key = str(Path(guide).resolve())
     if key not in _GUIDES:
         _GUIDES[key] = load_guide_assessments(guide)
-    task = _GUIDES[key].get(task_id)
-    if task is None:
+    found = _GUIDES[key].get(task_id)
+    if found is None:
         listed = next((item for item in list_assessments(guide) if item.task_id == task_id), None)
         if listed is not None:
             raise CourseError(f"{task_id} ({listed.kind}) does not run here: {listed.why}.")
         raise CourseError(f"{guide} has no assessment {task_id!r}.",
                           hint=f"course quiz --questions {guide} --list lists them.")
-    if isinstance(task, Question):
-        return QuestionBox(task_id, folder / "answers.json", question=task)
-    return TaskBox(task, folder / "answers.json", workspace=workspace_of(guide))
+    return box_for(found, folder / "answers.json", workspace=workspace_of(guide))
 
 
 # --------------------------------------------------------------------------- progress

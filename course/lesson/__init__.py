@@ -6,7 +6,6 @@ Modules, by what they hold:
 - `guide`        Codio guide pages parsed into blocks (Markdown, Try-it buttons, questions)
 - `checks`       a step's checks, judged against its run and the offline API's request log
 - `fingerprints` what an image's pixels are, to trace a saved picture back to the API
-- `hints`        the hint catalogue: from an error to what to try next
 - `explain`      an exception told in the lesson's words
 - `task`         what every assessment is (`Task`, with its own `check()`), the attempts and guidance rules
 - `verdict`      how one attempt went (`Verdict`), for every type
@@ -16,5 +15,7 @@ Modules, by what they hold:
 - `assessments`  every assessment a Codio guide holds, whatever its type
 - `answers`      a learner's `answers.json` and attempts, read and written (the course's and the grader's reader)
 - `progress`     which steps passed and which questions were answered
-- `build`        `course build`: exercises, notebooks and locked questions from `solutions/`
+- `solutions`    the solution blocks of the instructors' scripts, and the learners' copies without them
+- `advice`       what a learner is told about a run: the verdict in the lesson's words, and one hint
+- `judging`      one run of a step judged, for `course try` and the notebook: verdict, hint, pictures, progress
 """

@@ -24,7 +24,7 @@ from typing import Any
 from ..handoffs import NOTE_ID, handoff
 from .checks import StepResult, StepRun, evaluate, matches, params_of
 from .explain import Crash, crash_of
-from .hints import Hint, earlier_step_hint, hint_for_text
+from ..hints import Hint, earlier_step_hint, hint_for_text
 
 # The runner's note when it contained an earlier step's failure (see course/handoffs.py).
 EARLIER_NOTE = re.compile(rf"^hint \[{NOTE_ID}\]: (Step (\d+) calls step(\d+)\(\), which .+)$", re.M)

@@ -106,6 +106,20 @@ class Callout(Block):
     blocks: list[Block]
     title: str = ""
 
+    @property
+    def heading(self) -> str:
+        """What the box is called: a `<details>` section by its summary, a callout by its type."""
+        return self.title or CALLOUT_TITLES.get(self.kind, self.kind.replace("-", " ").replace("_", " ").capitalize())
+
+
+# What Codio calls each kind of callout box, as its guides show them.
+CALLOUT_TITLES = {
+    "important": "Important", "info": "Info", "warning": "Warning", "topic": "Topic", "definition": "Definition",
+    "challenge": "Challenge", "guidance": "Teacher's guidance",
+    "meetup": "Meetup", "hackathon": "Hackathon", "create": "Create", "calendar": "Calendar",
+    "growthhack": "Growth hack", "xdiscipline": "Across disciplines", "debugging": "Debugging",
+}
+
 
 def _walk(blocks: list[Block]) -> Iterator[Block]:
     for block in blocks:

@@ -69,12 +69,6 @@ class _Context:
 
 
 # Codio's callout types, as the box's title says them. Guidance is only shown to a course's teachers.
-CALLOUT_TITLES = {
-    "important": "Important", "info": "Info", "warning": "Warning", "topic": "Topic", "definition": "Definition",
-    "challenge": "Challenge", "guidance": "Teacher's guidance",
-    "meetup": "Meetup", "hackathon": "Hackathon", "create": "Create", "calendar": "Calendar",
-    "growthhack": "Growth hack", "xdiscipline": "Across disciplines", "debugging": "Debugging",
-}
 # A box with a top and a bottom but no sides: text inside reads (and copies) as plain lines.
 OPEN_BOX = box.Box("╭──╮\n    \n├──┤\n    \n├──┤\n├──┤\n    \n╰──╯\n")
 
@@ -282,14 +276,9 @@ def _columns(block: Columns, context: _Context) -> RenderableType:
     return Panel(grid, title=title, title_align="left")
 
 
-def callout_title(block: Callout) -> str:
-    """What a callout's box is called: a `<details>` section by its summary, a callout by its type."""
-    return block.title or CALLOUT_TITLES.get(block.kind, block.kind.replace("-", " ").replace("_", " ").capitalize())
-
-
 def _callout(block: Callout, context: _Context) -> RenderableType:
     """One box holding everything inside the callout; a title too long for the border goes inside it."""
-    title = callout_title(block)
+    title = block.heading
     body: RenderableType = _stack(block.blocks, context)
     short = len(title) <= 48
     if not short:

@@ -39,7 +39,7 @@ def _warm_up() -> None:
     import openai.resources.images  # noqa: F401
 
     import course.connect  # noqa: F401
-    import course.lesson.hints
+    import course.hints
     import course.steps  # noqa: F401
 
     import course.scripts  # noqa: F401  (what each step runs the learner's script with)
@@ -49,7 +49,7 @@ def _warm_up() -> None:
     _ = client.images  # the SDK imports its resources lazily
     client.close()
     _exercise_sdk(openai)
-    course.lesson.hints.catalogue()
+    course.hints.catalogue()
     if syscalls.available()[0]:
         syscalls.prepare()  # importing the binding alone takes ~25 ms: once here, not once per step
 

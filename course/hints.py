@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-CATALOGUE = Path(__file__).resolve().parents[1] / "content" / "hints.json"
+CATALOGUE = Path(__file__).resolve().parent / "content" / "hints.json"
 
 # Valid sizes per model, for the invalid-size hint. Kept here (not imported from the server) so that
 # a learner's script never imports the server's packages just to print a hint.
