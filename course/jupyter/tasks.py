@@ -1,10 +1,11 @@
-"""A guide's other Codio types as notebook widgets: blanks, Parsons puzzles, code tests, answers in words.
+"""Each Codio type's notebook widget: the inputs it is answered with, on the one `QuestionBox` loop.
 
-`course.jupyter.question(task_id, guide=PATH)` gives one of these for any assessment that is not
-multiple choice (which keeps its own `QuestionBox`). Every one records its answer in answers.json
-beside the notebook, counts the attempt and judges it with `course.lesson.assessments.judge`, the
-same call as `course quiz`, so a notebook and a terminal agree on every verdict.
+`course.jupyter.question(task_id, guide=PATH)` gives the box for any assessment that runs here (`box_for`,
+by the task's type, from a table). Every box records its answer in answers.json beside the notebook,
+counts the attempt and judges it through `QuestionBox.check` (`course.lesson.answering`, the same calls
+as `course quiz`), so a notebook and a terminal agree on every verdict.
 
+- multiple choice: `ChoiceBox` (`course.jupyter.widgets`), radio buttons or checkboxes;
 - fill in the blanks: a text box per blank, or a drop-down of the values when the question lists them;
 - Parsons puzzle: the blocks, mixed up, each with an "add" button; the program being built, each line
   with buttons to move it up or down, indent or outdent it, or take it out;
@@ -20,60 +21,26 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..errors import CourseError
 from ..lesson.blanks import FillInBlanks
 from ..lesson.code_tests import CodeTest, OutputCompare
 from ..lesson.free_text import FreeText
 from ..lesson.parsons import Block, ParsonsPuzzle
-from .widgets import _markdown, show_attempts
+from ..lesson.questions import Question
+from ..lesson.task import Task
+from .widgets import ChoiceBox, QuestionBox
+
+# Every type's box is a QuestionBox; the name the other types' boxes had is kept for code that uses it.
+TaskBox = QuestionBox
 
 
-class TaskBox(widgets.VBox):
-    """One assessment of a guide that is not multiple choice; `check()` is what its button does."""
+class BlanksBox(QuestionBox):
+    """Fill in the blanks: a text box per blank, or a drop-down of the values."""
 
-    def __init__(self, task: Any, answers_path: Path, workspace: Path | None = None) -> None:
-        from ..lesson.answers import attempts_used, load_answers
-
-        self.task = task
-        self.answers_path = answers_path
-        self.workspace = workspace
-        self.seed = str(answers_path.resolve())
-        used = attempts_used(answers_path, task.task_id)
-        saved = load_answers(answers_path).get(task.task_id, []) if used else []
-        title = f"<b class='course-question-title'>{html.escape(task.title)}</b>" if task.title else ""
-        self.prompt = widgets.HTML(f"{title}{_markdown(task.instructions)}")
-        self.inputs: list[Any] = []
-        self.program: list[tuple[Block, int]] = []
-        self.area: Any = widgets.VBox([])
-        label = "Check"
-        if isinstance(task, FillInBlanks):
-            self._blanks(saved)
-        elif isinstance(task, ParsonsPuzzle):
-            self.blocks = task.shuffled(self.seed)
-            self._draw_puzzle()
-        elif isinstance(task, (OutputCompare, CodeTest)):
-            where = html.escape(str(workspace or Path.cwd()))
-            self.area.children = [widgets.HTML(f"<i>Runs <code>{html.escape(task.command)}</code> in {where}.</i>")]
-            label = "Run test"
-        elif isinstance(task, FreeText):
-            self.text = widgets.Textarea(value=saved[0] if saved else "", placeholder="Your answer",
-                                         layout=widgets.Layout(width="100%", height="8em"))
-            self.area.children = [self.text, widgets.HTML("<i>A person marks this answer; here it is recorded.</i>")]
-            label = "Submit"
-        self.button = widgets.Button(description=label, button_style="info")
-        self.attempts = widgets.HTML("")
-        self.feedback = widgets.HTML("")
-        super().__init__([self.prompt, self.area, widgets.HBox([self.button, self.attempts]), self.feedback])
-        self.add_class("course-question")
-        self._show_attempts(used)
-        self.button.on_click(lambda _button: self.check())
-
-    # fill in the blanks ---------------------------------------------------------------------------------
-
-    def _blanks(self, saved: list[str]) -> None:
+    def draw_inputs(self, saved: list[str]) -> Any:
         task = self.task
         gaps = widgets.HTML(f"<pre style='white-space:pre-wrap'>{html.escape(task.text_with_gaps())}</pre>")
         options = task.options(self.seed)
+        self.inputs: list[Any] = []
         for number in range(len(task.blanks)):
             value = saved[number] if number < len(saved) else ""
             if task.drop_down:
@@ -82,14 +49,27 @@ class TaskBox(widgets.VBox):
             else:
                 box = widgets.Text(value=value, description=f"Blank {number + 1}")
             self.inputs.append(box)
-        self.area.children = [gaps, *self.inputs]
+        return widgets.VBox([gaps, *self.inputs])
 
     def fill(self, *values: str) -> None:
         """Put values in the blanks (what typing or choosing them does)."""
         for box, value in zip(self.inputs, values):
             box.value = value
 
-    # Parsons puzzle -------------------------------------------------------------------------------------
+    def answer(self) -> list[str] | None:
+        values = [str(box.value or "") for box in self.inputs]
+        return values if any(v.strip() for v in values) else None
+
+
+class PuzzleBox(QuestionBox):
+    """A Parsons puzzle: the blocks to add, and the program being built from them."""
+
+    def draw_inputs(self, saved: list[str]) -> Any:
+        self.program: list[tuple[Block, int]] = []
+        self.blocks = self.task.shuffled(self.seed)
+        self.area = widgets.VBox([])
+        self._draw_puzzle()
+        return self.area
 
     def _draw_puzzle(self) -> None:
         used = {id(block) for block, _ in self.program}
@@ -137,73 +117,39 @@ class TaskBox(widgets.VBox):
             self.program[index] = (block, max(0, level - 1))
         self._draw_puzzle()
 
-    # checking -------------------------------------------------------------------------------------------
+    def answer(self) -> list[str] | None:
+        return self.task.answer_of(self.program) if self.program else None
+
+
+class TestBox(QuestionBox):
+    """A code test: a Run button; the guide's command runs in its workspace."""
+
+    button_label = "Run test"
+
+    def draw_inputs(self, saved: list[str]) -> Any:
+        where = html.escape(str(self.workspace or Path.cwd()))
+        return widgets.VBox([widgets.HTML(f"<i>Runs <code>{html.escape(self.task.command)}</code> in {where}.</i>")])
+
+
+class WrittenBox(QuestionBox):
+    """Free text (and the other types a person marks): a text area and a Submit button."""
+
+    button_label = "Submit"
+
+    def draw_inputs(self, saved: list[str]) -> Any:
+        self.text = widgets.Textarea(value=saved[0] if saved else "", placeholder="Your answer",
+                                     layout=widgets.Layout(width="100%", height="8em"))
+        return widgets.VBox([self.text, widgets.HTML("<i>A person marks this answer; here it is recorded.</i>")])
 
     def answer(self) -> list[str] | None:
-        task = self.task
-        if isinstance(task, FillInBlanks):
-            values = [str(box.value or "") for box in self.inputs]
-            return values if any(v.strip() for v in values) else None
-        if isinstance(task, ParsonsPuzzle):
-            return task.answer_of(self.program) if self.program else None
-        if isinstance(task, FreeText):
-            return [self.text.value] if self.text.value.strip() else None
-        return []
+        return [self.text.value] if self.text.value.strip() else None
 
-    def _show_attempts(self, used: int) -> None:
-        show_attempts(self, used, self.task.max_attempts)
 
-    def check(self) -> Any:
-        """Save the answer, count the attempt, judge it (running the test for code tests) and show the verdict."""
-        from ..lesson.answers import attempts_used, record_answer
-        from ..lesson.assessments import judge
+BOXES: dict[type, type[QuestionBox]] = {Question: ChoiceBox, FillInBlanks: BlanksBox, ParsonsPuzzle: PuzzleBox,
+                                        OutputCompare: TestBox, CodeTest: TestBox, FreeText: WrittenBox}
 
-        task = self.task
-        used = attempts_used(self.answers_path, task.task_id)
-        if task.max_attempts and used >= task.max_attempts:
-            self.feedback.value = (f"<div class='course-feedback'>No attempts left on this question ({used} of "
-                                   f"{task.max_attempts} used).</div>")
-            return None
-        answer = self.answer()
-        if answer is None:
-            self.feedback.value = "<div class='course-feedback'>Answer first (that didn't use an attempt).</div>"
-            return None
-        try:
-            if isinstance(task, (OutputCompare, CodeTest)):
-                verdict = judge(task, answer, attempt=used + 1, workspace=self.workspace)
-                used = record_answer(self.answers_path, task.task_id, list(verdict.chosen))
-            else:
-                used = record_answer(self.answers_path, task.task_id, answer)
-                verdict = judge(task, answer, attempt=used, workspace=self.workspace)
-        except CourseError as exc:
-            self.feedback.value = f"<div class='course-feedback' style='color:#b00020'>{html.escape(str(exc))}</div>"
-            return None
-        self.feedback.value = self._feedback(verdict, used)
-        self._show_attempts(used)
-        return verdict
 
-    def _feedback(self, verdict: Any, used: int) -> str:
-        task = self.task
-        if verdict.by_person:
-            head = (f"<b style='color:#00629b'>Answer saved.</b> <span style='color:gray'>A person marks it (out of "
-                    f"{verdict.max_points:g} points); it is not graded here.</span>")
-        else:
-            colour = "#1b7f3b" if verdict.correct else "#a15c00"
-            head = (f"<b style='color:{colour}'>{'Correct!' if verdict.correct else 'Not quite.'}</b> "
-                    f"<span style='color:gray'>{verdict.points:g}/{verdict.max_points:g} points</span>")
-        parts = [f"<div class='course-feedback' data-status='{verdict.status}'>", head]
-        if verdict.feedback:
-            parts.append(f"<pre style='white-space:pre-wrap'>{html.escape(verdict.feedback)}</pre>")
-        if verdict.note:
-            parts.append(f"<div style='color:gray'>{html.escape(verdict.note)}</div>")
-        if verdict.show_guidance and task.guidance.strip():
-            parts.append(f"<div class='course-guidance' style='border-left:4px solid #00629b;padding-left:6px'>"
-                         f"<b>Guidance</b>{_markdown(task.guidance)}</div>")
-        if not verdict.correct and not verdict.by_person:
-            if task.max_attempts and used >= task.max_attempts:
-                parts.append("<div>No attempts left on this question.</div>")
-            else:
-                left = f" ({task.max_attempts - used} left)" if task.max_attempts else ""
-                parts.append(f"<div style='color:gray'>Try again{left}.</div>")
-        parts.append("</div>")
-        return "".join(parts)
+def box_for(task: Task, answers_path: Path, workspace: Path | None = None) -> QuestionBox:
+    """The widget that asks `task` (by its type, or the nearest type it is made from)."""
+    box = next((BOXES[kind] for kind in type(task).__mro__ if kind in BOXES), QuestionBox)
+    return box(task, answers_path, workspace)
