@@ -40,7 +40,7 @@ from bench_grading import compare_gradebooks, git_state, make_class, own_cpu_sec
 
 
 def timed_grading(source: Path, out: Path, *, jobs: int | None = None, cluster: object = None) -> dict:
-    from grader.grade import grade_class
+    from grader.coordinator import grade_class
 
     busy0, cpu0, mine0 = system_busy_seconds(), own_cpu_seconds(), time.process_time()
     t0 = time.perf_counter()

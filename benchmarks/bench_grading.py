@@ -230,7 +230,7 @@ def own_cpu_seconds() -> float:
 
 
 def grade(source: Path, out: Path, *, warm: bool, jobs: int, label: str, total: int) -> dict:
-    from grader.grade import grade_class
+    from grader.coordinator import grade_class
 
     done = [0]
     started = time.perf_counter()

@@ -31,7 +31,7 @@ def _grade(args: argparse.Namespace) -> int:
 
     from course.lesson.wording import for_people
 
-    from .grade import grade_class
+    from .coordinator import grade_class
     from .reports import summary
 
     console = Console(stderr=True, highlight=False)
@@ -187,7 +187,7 @@ def _gradescope(args: argparse.Namespace) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)  # whatever was there (a stale file, or one planted) is never what Gradescope reads
     try:
-        from .grade import grade_class
+        from .coordinator import grade_class
 
         with tempfile.TemporaryDirectory() as tmp:
             learners = Path(tmp) / "class"
