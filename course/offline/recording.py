@@ -43,6 +43,7 @@ class RecordRequests:
         row = scope[ROW_KEY] = Row(record, self.log, started)
         body = Body(receive, self.max_body, declared_length(scope), body_size(scope, self.max_body))
         answer = Answer(scope, send, row, body)
+        refusal = None
         try:
             await self.app(scope, body.receive, answer.send)
         except Exception as exc:
@@ -55,7 +56,10 @@ class RecordRequests:
                 row.write()
                 row.finish(0)
                 return
-            await answer.refuse(as_api_error(exc), receive)
+            # Made here, sent below: the error's traceback (and the request's uploads in its frames) goes first.
+            refusal = answer.envelope(as_api_error(exc))
+        if refusal is not None:
+            await refusal(scope, receive, answer.send)
         row.finish(row.size)
 
 
@@ -98,12 +102,12 @@ class Answer:
         self.row.write()
         return out
 
-    async def refuse(self, exc: APIError, receive: Callable[..., Awaitable[Any]]) -> None:
-        """The real API's error envelope."""
+    def envelope(self, exc: APIError) -> JSONResponse:
+        """The real API's error envelope, the row told what it says."""
         record = self.row.record
         record.error_code = exc.code or exc.type
         record.error_message = exc.message
-        await JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)(self.scope, receive, self.send)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
 class Body:
