@@ -40,7 +40,7 @@ NO_RESULT = "no result for this step"
 
 # The run's own files in OUT: no learner's folder may take one of these names.
 RESERVED = {"gradebook.csv", "gradebook.sqlite3", "gradebook.sqlite3-wal", "gradebook.sqlite3-shm", "summary.json",
-            "summary.html", ".offline-api"}
+            "summary.html", ".offline-api", "similarity.csv"}
 _SAFE_FOLDER = re.compile(r"\w(?:[\w.@+ -]{0,98}[\w.@+-])?")  # a name as people write it: "Zoë Müller", j.doe@uni.edu
 
 
@@ -743,6 +743,22 @@ def summary_html(run: GradingRun, data: dict[str, Any]) -> str:
             '<figure class="chart">', distribution_chart(data), "</figure>",
             *_summary_tables(data), *_learner_table(run, data)]
     return _page("Grading summary", body)
+
+
+# ------------------------------------------------------------------------------------ another's section
+
+
+def write_summary_section(out: Path, name: str, body: list[str]) -> Path:
+    """Put a section another module renders (the copying report, `grader.similarity`) at the end of
+    OUT/summary.html, in place of its earlier copy; a page of that section alone when OUT has no summary yet."""
+    path = out / "summary.html"
+    section = "\n".join([f'<section id="{_e(name)}">', *body, "</section>"])
+    page = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if "</body>" not in page:
+        return _write(path, _page("Grading summary", [section]))
+    page = re.sub(f'<section id="{re.escape(_e(name))}">.*?</section>\n', "", page, flags=re.S)
+    head, tail = page.rsplit("</body>", 1)
+    return _write(path, f"{head}{section}\n</body>{tail}")
 
 
 # ------------------------------------------------------------------------------------------- entry
