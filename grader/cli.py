@@ -7,6 +7,7 @@
   grader bundle [--out autograder.zip]  the zip Gradescope takes (setup.sh, run_autograder, the grader)
   grader guide SUBMISSIONS --questions GUIDE --out OUT
                                         grade a class's answers to another Codio guide's assessments
+  grader similar SUBMISSIONS --out OUT  the pairs likely copied (similarity.csv, summary.html), without grading
 
 Expected failures print one line and a hint; --verbose adds the traceback.
 """
@@ -288,6 +289,21 @@ def _guide(args: argparse.Namespace) -> int:
     return 0
 
 
+def _similar(args: argparse.Namespace) -> int:
+    """`grader similar`: the copying report alone, for a class already graded or a quick look."""
+    from .grade import choose_lessons
+    from .similarity import CSV_NAME, similar_class
+
+    report = similar_class(Path(args.submissions), Path(args.out), choose_lessons(args.lesson))
+    groups = [g for g in report.groups() if len(g.learners) > 2]
+    files = sum(report.compared.values())
+    print(f"{len(report.pairs)} pair{'' if len(report.pairs) == 1 else 's'} likely copied"
+          + (f" ({len(groups)} group{'' if len(groups) == 1 else 's'} of three or more)" if groups else "")
+          + f" among {files} lesson files compared")
+    print(f"{CSV_NAME} and summary.html (side by side, what they share marked) in {Path(args.out).resolve()}")
+    return 0
+
+
 def _bundle(args: argparse.Namespace) -> int:
     from course.lesson.wording import for_people
 
@@ -348,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the guide: its folder, its .guides folder, a folder of question files or an assessments.json")
     p.add_argument("--out", required=True, help="where gradebook.csv, feedback/ and to_mark.csv go")
     p.set_defaults(func=_guide)
+
+    p = sub.add_parser("similar", help="the pairs of a class likely copied, without grading")
+    p.add_argument("submissions", help="a folder with one folder per learner, or a zip of it")
+    p.add_argument("--out", required=True, help="where similarity.csv and summary.html's section go")
+    p.add_argument("--lesson", action="append",
+                   help="compare this lesson (number or script); repeatable (default: every lesson)")
+    p.set_defaults(func=_similar)
 
     p = sub.add_parser("bundle", help="the zip Gradescope takes as an autograder")
     p.add_argument("--out", default="autograder.zip", help="the zip to write (default autograder.zip)")

@@ -35,6 +35,7 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     from .box.privileges import guard_grader
     from .box.probe import box
     from .reports import preload_charts, write_reports
+    from .similarity import compare_class, write_similarity
     from .store import Gradebook
 
     from course.offline.server import raise_open_files
@@ -125,5 +126,6 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
         run = GradingRun([done[s.learner] for s in submissions], plan.step_columns, plan.question_columns,
                          plan.lesson_columns, notes)
         write_reports(run, out)
+        write_similarity(compare_class(submissions, plan.lessons), out)  # similarity.csv, summary.html's section
         return run
 
