@@ -40,7 +40,7 @@ from .runner import REPO
 from .submissions import Submission, load_submissions, unpack_zip
 
 NOISE = 25  # characters of tokens a match must span (copydetect's noise threshold, its default)
-THRESHOLD = 0.5  # the share of a learner's own code shared with the other's, from which a pair is flagged
+THRESHOLD = 0.7  # the share of a learner's own code shared with the other's, from which a pair is flagged
 MIN_SHARED = 100  # characters of tokens shared, at least, for a pair to be flagged
 CSV_NAME = "similarity.csv"
 SECTION = "similarity"
