@@ -26,6 +26,8 @@ class KeepBudgets:
         row = row_of(scope)
         channel = row.record.channel
         declared, size = declared_length(scope), body_size(scope, self.max_body)
+        if size >= BodyRoom.SMALL_BODY:  # a large body, read and parsed: its memory goes back too, once all is over
+            row.when_finished(give_back_soon)
         if channel is not None:  # a grading run's request: within its budget, or a 429 before any work
             self.budgets.start(channel, declared)
             row.when_finished(functools.partial(self.budgets.done, channel))
@@ -35,8 +37,10 @@ class KeepBudgets:
             await self.app(scope, receive, room.giving_back(send))
         finally:
             await room.give()
-            if size >= BodyRoom.SMALL_BODY:  # a large body, read and parsed: its memory goes back too
-                memory.give_back_soon()
+
+
+def give_back_soon(_charged: int) -> None:
+    memory.give_back_soon()
 
 
 class Room:
