@@ -863,7 +863,7 @@ def test_the_zygote_starts_with_a_minimal_environment(monkeypatch: pytest.Monkey
 
 
 def test_without_root_the_weaker_box_keeps_what_it_says(tmp_path: Path) -> None:
-    """As an ordinary user (the README's right-hand column): links are never copied, no step finds the
+    """As an ordinary user (the right-hand column of docs/instructors/the-box.md): links are never copied, no step finds the
     grader's environment (its own process undumpable, the zygotes' and the API's minimal), keyrings and
     the calls no step needs are refused, the API's budget holds, a formula stays text, honest work is full."""
     prefix = as_nobody()

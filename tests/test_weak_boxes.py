@@ -243,7 +243,7 @@ def test_as_an_ordinary_user_landlock_keeps_steps_from_the_checkout_classmates_a
 
 @pytest.mark.slow
 def test_as_an_ordinary_user_without_landlock_channels_still_hold(open_folder: Path, readable_python: Path) -> None:
-    """Without Landlock a step can read what the user can, as README says; but a channel is still its step's alone:
+    """Without Landlock a step can read what the user can, as docs/instructors/the-box.md says; but a channel is still its step's alone:
     another step that holds its port and sends it requests uses none of its budget."""
     learners = {"hold_channels": WEAK / "hold_channels", "honest_one": CORRECT, "honest_two": CORRECT}
     graded = grade(open_folder, readable_python, learners, [*NOBODY, *without_landlock(readable_python)], owner=65534)

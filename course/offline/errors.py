@@ -2,7 +2,7 @@
 
 Each function returns an `APIError`; `recording` turns it into the real envelope
 `{"error": {"message", "type", "param", "code"}}`. Messages with no public capture
-(the README's "Decisions where the reference is silent") follow the style of their
+(docs/offline-api/decisions.md, "Decisions where the reference is silent") follow the style of their
 era (jsonschema-style for DALL-E, "Invalid value"-style for GPT image).
 """
 

@@ -10,7 +10,7 @@ With root (the usual grading machine, and CI):
   socket: no other address, loopback services included, can be reached (`relay`);
 - resource limits (memory, processes, file size, CPU, open files: `limits`) and a uid of its own per worker
   slot, so it can signal none of the grader's processes and a fork bomb stops at the limit.
-Without root, only the limits, a process group and the fresh copy apply (see the README), with Landlock where the
+Without root, only the limits, a process group and the fresh copy apply (see docs/instructors/the-box.md), with Landlock where the
 kernel has it (`weak_box`).
 """
 

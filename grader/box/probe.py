@@ -28,7 +28,7 @@ class Box:
 
     @property
     def kind(self) -> str:
-        """Which column of the README's guarantee table holds here."""
+        """Which column of the guarantee table (docs/instructors/the-box.md) holds here."""
         return "full" if self.full else "root" if self.own_uid else "user"
 
 
