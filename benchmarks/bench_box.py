@@ -11,7 +11,7 @@ round to round, so all see the same machine:
 
 - **full**: the box as it is: the slot's namespace host (pid 1 of the slot's PID namespace, with its
   network namespace, made once) forks the step, which makes its own mount, IPC and UTS namespaces;
-  a seccomp filter loaded before the learner's code; as `sandbox.box()` finds them on this machine;
+  a seccomp filter loaded before the learner's code; as `probe.box()` finds them on this machine;
 - **without**: the same slot with `pid_namespace` and `seccomp` switched off: the zygote forks the
   step, which makes all its namespaces (network included) itself, and no PID namespace (chroot, a uid,
   cgroups, limits, a fresh keyring and no_new_privs stay on in every variant);
