@@ -5,7 +5,7 @@ by the task's type, from a table). Every box records its answer in answers.json 
 counts the attempt and judges it through `QuestionBox.check` (`course.lesson.answering`, the same calls
 as `course quiz`), so a notebook and a terminal agree on every verdict.
 
-- multiple choice: `ChoiceBox` (`course.jupyter.widgets`), radio buttons or checkboxes;
+- multiple choice: `ChoiceBox` (`course.jupyter.question_box`), radio buttons or checkboxes;
 - fill in the blanks: a text box per blank, or a drop-down of the values when the question lists them;
 - Parsons puzzle: the blocks, mixed up, each with an "add" button; the program being built, each line
   with buttons to move it up or down, indent or outdent it, or take it out;
@@ -27,7 +27,7 @@ from ..lesson.free_text import FreeText
 from ..lesson.parsons import Block, ParsonsPuzzle
 from ..lesson.questions import Question
 from ..lesson.task import Task
-from .widgets import ChoiceBox, QuestionBox
+from .question_box import ChoiceBox, QuestionBox
 
 # Every type's box is a QuestionBox; the name the other types' boxes had is kept for code that uses it.
 TaskBox = QuestionBox
