@@ -122,7 +122,7 @@ def rendered(guide, number: str, page, *, width: int, typed: str = "GUIDE") -> s
 def report(path: Path, widths: tuple[int, ...] = (80, 200)) -> list[tuple[str, str, float, float, list]]:
     """(number, title, coverage, strict coverage, leftover markup) for every page of a guide, at the
     narrowest width given (the lowest of the widths)."""
-    from course.lesson.guides import open_guide
+    from course.lesson.codio_guides import open_guide
 
     guide = open_guide(path)
     rows = []

@@ -18,7 +18,7 @@ from course.lesson.blanks import FillInBlanks, parse_blank
 from course.lesson.code_tests import CodeTest, OutputCompare
 from course.lesson.free_text import FreeText
 from course.lesson.parsons import ParsonsPuzzle
-from course.terminal.tasks import parse_order
+from course.terminal.task_forms import parse_order
 from tests.conftest import REPO
 
 NEWER = REPO / "tests" / "fixtures" / "guides" / "newer"
@@ -54,7 +54,7 @@ def workspace(tmp_path: Path) -> Path:
 def test_every_type_of_both_formats_is_read_and_listed() -> None:
     listed = list_assessments(NEWER)
     assert sorted(item.kind for item in listed) == sorted(TYPES) and all(item.runs for item in listed)
-    from course.lesson.guide import load_guide
+    from course.lesson.codio_pages import load_guide
 
     embedded = [a.task_id for chapter in load_guide(NEWER) for page in chapter.pages for a in page.assessments]
     assert [item.task_id for item in listed] == list(dict.fromkeys(embedded))  # in the order the pages ask them
@@ -250,7 +250,7 @@ def test_quiz_runs_one_older_assessment_by_id(tmp_path: Path) -> None:
 def test_notebook_widgets_for_every_type(workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ipywidgets")
     from course.jupyter import question
-    from course.jupyter.tasks import TaskBox
+    from course.jupyter.task_boxes import TaskBox
     from course.jupyter.widgets import QuestionBox
 
     monkeypatch.chdir(tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from course.errors import CourseError
-from course.lesson.guide import (
+from course.lesson.codio_pages import (
     Assessment,
     Callout,
     Code,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from course.errors import CourseError
-from course.lesson.guide import Callout, Chapter, Code, Heading, Markdown, Page, parse_page
-from course.lesson.guides import find_workspace, guide_button, open_guide
+from course.lesson.codio_pages import Callout, Chapter, Code, Heading, Markdown, Page, parse_page
+from course.lesson.codio_guides import find_workspace, guide_button, open_guide
 from course.lesson.html_pages import has_html, html_blocks
 from course.lesson.link_actions import describe, replace_link_actions
 from course.lesson.reading import for_reader, inline_text, links_of
@@ -77,7 +77,7 @@ def test_one_page_is_a_guide_of_one_page_titled_as_its_guide_titles_it():
 
 def test_this_courses_lessons_are_read_as_before():
     """Is the course's own lessons folder still numbered by lesson, its pages as load_chapter reads them?"""
-    from course.lesson.guide import load_chapter
+    from course.lesson.codio_pages import load_chapter
     from course.lesson.lessons import CONTENT, all_lessons
 
     guide = open_guide(CONTENT / "lessons")

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.lesson.guides import open_guide
+from course.lesson.codio_guides import open_guide
 from tests.conftest import REPO, warm_runners
 from tests.guide_coverage import coverage, leftover_markup, spaced_words
 
@@ -275,7 +275,7 @@ def test_notebook_of_the_newer_guide(tmp_path: Path) -> None:
     question = next(c for c in nb.cells if c.metadata["course"].get("id") == "test-1006")
     assert question.source == f'from course.jupyter import question\n\nquestion("test-1006", guide=r"{NEWER}")'
     tries = [c for c in nb.cells if c.metadata["course"]["role"] == "guide-try"]
-    assert tries[1].source == ("from course.jupyter.commands import run_command\n\n"
+    assert tries[1].source == ("from course.jupyter.try_buttons import run_command\n\n"
                                f'run_command("python3 code/loops.py 1", workspace=r"{NEWER}")')
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     for words in ["### 3.2.1 Counting", "## 3. Loops", "> **Why singular and plural names?**", "> **Challenge**",
@@ -298,7 +298,7 @@ def test_a_try_cell_prints_its_commands_output_into_the_cell(tmp_path: Path) -> 
     with contextlib.redirect_stdout(shown):
         exec(compile(cell.source, "cell", "exec"), namespace)  # noqa: S102 - the cell the notebook holds
     assert shown.getvalue() == "total: 6\n"
-    from course.jupyter.commands import run_command
+    from course.jupyter.try_buttons import run_command
 
     with contextlib.redirect_stdout(io.StringIO()) as out:
         finished = run_command("python3 code/loops.py 3; echo after", workspace=NEWER)

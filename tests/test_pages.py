@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from course.lesson.guide import Chapter, load_guide, load_page, parse_page
+from course.lesson.codio_pages import Chapter, load_guide, load_page, parse_page
 from course.terminal.pages import render_chapter_index, render_page, try_command
 
 FILES = Path(__file__).resolve().parent / "files" / "pages"

@@ -331,7 +331,7 @@ def test_each_question_speaks_of_what_its_pages_had_the_learner_do() -> None:
     (the page has them write 255x255 in step 4; a question about "your 256x1024" would puzzle them)."""
     import re
 
-    from course.lesson.guide import Assessment, Code, Columns, load_chapter
+    from course.lesson.codio_pages import Assessment, Code, Columns, load_chapter
     from course.lesson.lessons import CONTENT, all_lessons
 
     def code_of(blocks: list[Any]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 from rich.console import Console
 
-from course.lesson.guide import load_chapter
+from course.lesson.codio_pages import load_chapter
 from course.lesson.lessons import CONTENT, all_lessons
 from course.terminal.pages import render_page
 from course.lesson.questions import display_order, load_question, load_questions

@@ -4,6 +4,8 @@
 
 - `widgets`    what runs in the learner's kernel: connect, Try-it, questions and progress as widgets
 - `notebooks`  the lesson notebooks, written from the lesson scripts and pages (`course notebook`)
+- `question_box` and `task_boxes`  one answering loop for every assessment, and each type's inputs
+- `try_buttons`  a guide's Try-it button run outside Codio, in the terminal and in a guide's notebook
 
 The names above are loaded from `widgets` on first use, so writing a notebook does not import
 ipywidgets.

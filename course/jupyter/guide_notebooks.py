@@ -10,7 +10,7 @@ The guide's pages, in order, become:
   `<details>` sections as block quotes under their title, Codio's link actions said in words, images
   pointing at the guide's own files (`course.lesson.reading` does what the terminal does too);
 - a code cell per Try-it button, running its command with a shell in the guide's workspace through
-  `course.jupyter.commands.run_command`, the function `course try GUIDE PAGE N` runs it with;
+  `course.jupyter.try_buttons.run_command`, the function `course try GUIDE PAGE N` runs it with;
 - a code cell per question embed: `question("<task id>", guide=r"<the guide's folder>")`.
 
 The notebook is nbformat 4.5, written as nbformat writes it (see `course.jupyter.notebooks`).
@@ -23,8 +23,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..lesson.guide import Assessment, Block, Callout, Chapter, Code, Columns, Heading, Markdown, Page, TryIt
-from ..lesson.guides import Guide
+from ..lesson.codio_pages import Assessment, Block, Callout, Chapter, Code, Columns, Heading, Markdown, Page, TryIt
+from ..lesson.codio_guides import Guide
 from .notebooks import KERNELSPEC, language_info
 
 __all__ = ["build_guide_notebook", "guide_notebook_name"]
@@ -112,7 +112,7 @@ def _page_cells(page: Page, number: str, level: int, guide: Guide, workspace: st
             if isinstance(block, TryIt):
                 flush()
                 cells.append(_code_cell(
-                    f"from course.jupyter.commands import run_command\n\n"
+                    f"from course.jupyter.try_buttons import run_command\n\n"
                     f"run_command({_py(block.command)}, workspace={_py(workspace, raw=True)})",
                     role="guide-try", page=number, button=block.number, label=block.label))
             elif isinstance(block, Assessment):

@@ -114,7 +114,7 @@ def script_source(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO)
 
 def _markdown_of(blocks: list[Any]) -> list[str]:
     """Markdown text for a run of guide blocks (columns are laid one after the other)."""
-    from ..lesson.guide import Code, Columns, Heading, Markdown
+    from ..lesson.codio_pages import Code, Columns, Heading, Markdown
 
     out: list[str] = []
     for block in blocks:
@@ -131,7 +131,7 @@ def _markdown_of(blocks: list[Any]) -> list[str]:
 
 
 def _flatten(blocks: list[Any]) -> list[Any]:
-    from ..lesson.guide import Columns
+    from ..lesson.codio_pages import Columns
 
     out: list[Any] = []
     for block in blocks:
@@ -143,7 +143,7 @@ def _flatten(blocks: list[Any]) -> list[Any]:
 
 
 def _has_widgets(blocks: list[Any]) -> bool:
-    from ..lesson.guide import Assessment, Columns, TryIt
+    from ..lesson.codio_pages import Assessment, Columns, TryIt
 
     return any(isinstance(b, (Assessment, TryIt)) or (isinstance(b, Columns) and _has_widgets(b.left + b.right))
                for b in blocks)
@@ -174,7 +174,7 @@ def _cell_ids(nb: Any, stem: str) -> None:
 
 def build_notebook(lesson: Lesson, *, solutions: bool = False, repo: Path = REPO) -> Any:
     """The lesson as an nbformat 4.5 notebook, a plain dict (not written anywhere)."""
-    from ..lesson.guide import Assessment, TryIt, load_chapter, step_number
+    from ..lesson.codio_pages import Assessment, TryIt, load_chapter, step_number
 
     source = script_source(lesson, solutions=solutions, repo=repo)
     parts = split_script(source, name=lesson.script)

@@ -4,7 +4,7 @@ The loop is the same for every type: the prompt, the type's inputs, a button (`c
 does) that saves the answer, counts the attempt and judges it (`course.lesson.answering`, as `course
 quiz` does), then the verdict, the guidance when its rule says so, and the attempts left. A question
 finished before shows its saved answer and result. Each type's box (`ChoiceBox` here, the others in
-`course.jupyter.tasks`) only draws its inputs and reads the answer from them.
+`course.jupyter.task_boxes`) only draws its inputs and reads the answer from them.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def show_attempts(box: Any, used: int, limit: int) -> None:
 
 class QuestionBox(widgets.VBox):
     """One question of any type: its prompt, the type's inputs, a button (`check()` is what a click does) and its
-    feedback. Each type's box (`ChoiceBox`, and those of `course.jupyter.tasks`) draws its inputs and reads the
+    feedback. Each type's box (`ChoiceBox`, and those of `course.jupyter.task_boxes`) draws its inputs and reads the
     answer from them; saving, counting, checking and the feedback are this one loop's, for every type."""
 
     button_label = "Check"

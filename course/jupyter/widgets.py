@@ -497,7 +497,7 @@ def question(task_id: str, guide: str | Path | None = None) -> QuestionBox:
     With `guide` (a Codio guide's folder, its .guides, a folder of question files or an assessments.json),
     the question is that guide's, of any type that runs here; code tests run in the guide's workspace.
     """
-    from .tasks import box_for
+    from .task_boxes import box_for
 
     folder = SESSION.folder if SESSION is not None else Path.cwd()
     if guide is None:

@@ -3,7 +3,8 @@
 Modules, by what they hold:
 
 - `lessons`      the course's lessons (scripts, steps, questions) read from `course/content/`
-- `guide`        Codio guide pages parsed into blocks (Markdown, Try-it buttons, questions)
+- `codio_pages`  Codio guide pages parsed into blocks (Markdown, Try-it buttons, questions)
+- `codio_guides` any Codio guide of either format: its contents and page numbers (`codio_older_format`: the older)
 - `checks`       a step's checks, judged against its run and the offline API's request log
 - `fingerprints` what an image's pixels are, to trace a saved picture back to the API
 - `explain`      an exception told in the lesson's words

@@ -110,7 +110,7 @@ def _embedded_order(guides: Path) -> dict[str, int]:
     """Each embedded task id's place in the guide (pages in the guide's order), when the guide can be read."""
     if not (guides / "content").is_dir():
         return {}
-    from .guide import load_guide
+    from .codio_pages import load_guide
 
     try:
         chapters = load_guide(guides)

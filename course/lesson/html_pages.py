@@ -22,7 +22,7 @@ import secrets
 from functools import lru_cache
 from typing import Any
 
-from .guide import Block, Callout, parse_page
+from .codio_pages import Block, Callout, parse_page
 
 __all__ = ["has_html", "html_blocks", "html_to_markdown"]
 
@@ -90,7 +90,7 @@ def _block_text(block: Block) -> str:
     if isinstance(block, Callout):
         inner = "\n\n".join(_block_text(b) for b in block.blocks)
         return f"**{block.title}**\n\n{inner}" if block.title else inner
-    from .guide import Code, Heading
+    from .codio_pages import Code, Heading
 
     if isinstance(block, Heading):
         return "#" * block.level + " " + block.text

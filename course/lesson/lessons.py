@@ -32,7 +32,7 @@ class Lesson:
     @property
     def assessment_ids(self) -> list[str]:
         """The questions embedded in the lesson's pages, in page order."""
-        from .guide import load_chapter
+        from .codio_pages import load_chapter
 
         return [a.task_id for page in load_chapter(self.folder).pages for a in page.assessments]
 

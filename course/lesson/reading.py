@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .guide import Block, Callout, Columns, Heading, Markdown
+from .codio_pages import Block, Callout, Columns, Heading, Markdown
 from .link_actions import code, replace_link_actions
 
 __all__ = ["for_reader", "image_as_text", "inline_text", "links_of", "reader_markdown"]

@@ -4,7 +4,7 @@ Modules, by what they hold:
 
 - `cli`     the command line: one small function per subcommand
 - `trying`  `course try N`: run a step, show its output and pictures, judge it
-- `quiz`    `course quiz`: ask the questions, record the answers
+- `quiz`    `course quiz`: ask the questions, record the answers (`task_forms`: each type's form)
 - `pages`   a lesson page (or any Codio guide page) rendered for a terminal
 - `demo`    `course demo`: the reference solution through every step
 """

@@ -171,8 +171,8 @@ def _try(args: argparse.Namespace) -> int:
 
 def _try_guide(args: argparse.Namespace) -> int:
     """`course try GUIDE PAGE [N]`: the page's N-th button's command, run in the guide's workspace."""
-    from ..jupyter.commands import run_command
-    from ..lesson.guides import guide_button
+    from ..jupyter.try_buttons import run_command
+    from ..lesson.codio_guides import guide_button
 
     if args.page is None:
         raise CourseError(f"course try {args.step}: give a step number (course try 3), or a guide and one of its "
@@ -239,7 +239,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _show_on(args: argparse.Namespace, console: Any) -> int:
-    from ..lesson.guide import load_chapter
+    from ..lesson.codio_pages import load_chapter
     from .pages import render_page
 
     if _names_a_path(args.lesson):  # any Codio guide: its folder, .guides, content folder, or one page
@@ -371,7 +371,7 @@ def _notebook(args: argparse.Namespace) -> int:
         raise CourseError(f"--out {out} is a file, not a folder.")
     if args.lesson and _names_a_path(args.lesson):
         from ..jupyter.guide_notebooks import build_guide_notebook, guide_notebook_name
-        from ..lesson.guides import open_guide
+        from ..lesson.codio_guides import open_guide
 
         guide = open_guide(Path(args.lesson))
         built = [(build_guide_notebook(guide, out=out), out / guide_notebook_name(guide))]

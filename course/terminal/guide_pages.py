@@ -13,8 +13,8 @@ from typing import Any
 
 from rich.text import Text
 
-from ..lesson.guide import Chapter, Page
-from ..lesson.guides import Guide, open_guide
+from ..lesson.codio_pages import Chapter, Page
+from ..lesson.codio_guides import Guide, open_guide
 from .pages import GuidePlace, render_contents, render_page
 
 __all__ = ["show_guide"]

@@ -27,7 +27,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from course.lesson.guide import (
+from course.lesson.codio_pages import (
     Assessment,
     Block,
     Callout,
@@ -292,7 +292,7 @@ def render_chapter_index(chapters: list[Chapter], console: Console) -> None:
     each page asks for."""
     from pathlib import Path
 
-    from course.lesson.guides import Guide
+    from course.lesson.codio_guides import Guide
 
     render_contents(Guide("Lessons", list(chapters), Path.cwd(), "lessons"), console)
 

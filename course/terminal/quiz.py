@@ -1,6 +1,6 @@
 """The quiz in a terminal: one question at a time, of any type, with feedback and guidance as Codio gives them.
 
-One loop (`_run_one`) asks every task through its interface: its form (`course.terminal.tasks`) draws it
+One loop (`_run_one`) asks every task through its interface: its form (`course.terminal.task_forms`) draws it
 and reads the answer, `course.lesson.answering` saves, counts and checks it, and the task's own rules say
 how many attempts are left and whether the guidance shows.
 
@@ -29,7 +29,7 @@ from ..lesson.questions import question_label
 from ..lesson.task import Task
 from ..lesson.verdict import Verdict
 from ..lesson.wording import capitalised, for_people
-from .tasks import form_for, parse_letters
+from .task_forms import form_for, parse_letters
 
 __all__ = ["QuestionOutcome", "QuizResult", "parse_letters", "run_quiz"]
 
@@ -191,7 +191,7 @@ def run_quiz(questions: list[Task], *, answers_path: Path, console: Console,
              places: dict[str, str] | None = None, workspace: Path | None = None) -> QuizResult:
     """Ask each question in turn; save every attempt to `answers_path`; return what happened.
 
-    Questions of every Codio type are asked (see `course.terminal.tasks`); code tests run their command in
+    Questions of every Codio type are asked (see `course.terminal.task_forms`); code tests run their command in
     `workspace` (a guide's workspace; here by default).
 
     `seed` fixes the order of randomized answers; by default it is the answers file's path, so one

@@ -489,7 +489,7 @@ def load_guide(root: Path) -> list[Chapter]:
     that folder's `content`, or a folder of chapter folders.
 
     Loose pages at the top (a guide without chapters) become a first chapter named for the guide.
-    `course.lesson.guides.open_guide` reads a guide as its contents show it instead: top-level pages and
+    `course.lesson.codio_guides.open_guide` reads a guide as its contents show it instead: top-level pages and
     chapters in their order, nesting kept, in either of Codio's formats.
     """
     root = content_folder(root)

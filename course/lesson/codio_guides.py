@@ -5,8 +5,8 @@ folder, its content folder, a folder of chapter folders (like this course's less
 reads whichever format it finds:
 
 - the newer one (`.guides/content/index.json` "order", chapter folders with their own index.json,
-  nested as deep as the guide nests them, a page's title in its `.json`): `course.lesson.guide`;
-- the older one (`.guides/book.json` and `.guides/metadata.json`): `course.lesson.older_guides`.
+  nested as deep as the guide nests them, a page's title in its `.json`): `course.lesson.codio_pages`;
+- the older one (`.guides/book.json` and `.guides/metadata.json`): `course.lesson.codio_older_format`.
 
 The contents number what they list: top-level pages and chapters 1, 2, ...; inside chapter 2, 2.1,
 2.2; inside chapter 2.2, 2.2.1, and so on. `Guide.find()` takes those numbers, a page's place among
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CourseError
-from .guide import Chapter, Page, TryIt, humane_title, read_index, index_items, content_folder, load_page, parse_page
+from .codio_pages import Chapter, Page, TryIt, humane_title, read_index, index_items, content_folder, load_page, parse_page
 
 __all__ = ["Entry", "Guide", "find_workspace", "guide_button", "open_guide"]
 
@@ -131,7 +131,7 @@ def open_guide(path: Path | str) -> Guide:
     workspace = find_workspace(path)
     guides = _guides_folder(path)
     if guides is not None:
-        from .older_guides import is_older_guide, load_older_guide
+        from .codio_older_format import is_older_guide, load_older_guide
 
         if is_older_guide(guides):
             title, items = load_older_guide(guides)
@@ -169,7 +169,7 @@ def _one_page(path: Path) -> Guide:
     if path.suffix == ".md":
         page = load_page(path)
     else:  # any file in the guide dialect, whatever its name (the seed page is a .txt)
-        from .guide import read_page_text
+        from .codio_pages import read_page_text
 
         page = parse_page(read_page_text(path), slug=path.stem)
         page.path = path

@@ -4,7 +4,7 @@ Codio runs a button's command in /home/codio/workspace, the folder holding `.gui
 guide's folder on this machine. `run_command()` is the one function that does it, for the terminal
 (`course try GUIDE PAGE [N]`) and for the Try-it cells of a guide's notebook:
 
-    from course.jupyter.commands import run_command
+    from course.jupyter.try_buttons import run_command
 
     run_command("python3 code/loops.py 1", workspace=r"/home/me/lists-guide")
 

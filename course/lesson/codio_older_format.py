@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CourseError
-from .guide import Chapter, Page, read_guide_json, load_page
+from .codio_pages import Chapter, Page, read_guide_json, load_page
 
 __all__ = ["is_older_guide", "load_older_guide"]
 
