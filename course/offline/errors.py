@@ -446,3 +446,11 @@ class Responses:
     def previous_not_found(response_id: str) -> APIError:
         return bad(f"Previous response with id '{response_id}' not found.", param="previous_response_id",
                    code="previous_response_not_found")
+
+    @staticmethod
+    def response_not_found(response_id: str) -> APIError:
+        return APIError(404, f"Response with id '{response_id}' not found.")
+
+    @staticmethod
+    def item_not_found(param: str, item_id: str) -> APIError:
+        return bad(f"Item with id '{item_id}' not found.", param=param)

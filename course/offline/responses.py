@@ -5,7 +5,10 @@ The answer's `output` is an `image_generation_call` item (the picture in `result
 /v1/images/generations draws the same prompt and settings) and a short assistant message saying it
 comes from the offline stand-in. A follow-up with `previous_response_id` ("now make it blue") edits
 the previous response's picture with the machinery of /v1/images/edits; an `input_image` part in
-the input is edited the same way. Past responses are kept by `conversations.ResponseStore`.
+the input is edited the same way, and so is an `{"type": "image_generation_call", "id": "ig_…"}` item
+(the picture that call drew, the image-generation guide's second way to continue; an item given back
+whole, with its `result`, edits that result). Past responses are kept by `conversations.ResponseStore`,
+with the Response as sent and its input items (`input_items`) unless `store` is false.
 
 Decisions: any other use of /v1/responses (no image_generation tool, another tool, a text-only
 answer) is a 400 that says so. A prompt the content policy refuses is not an HTTP error, as with the
@@ -45,7 +48,7 @@ from typing import Any, Callable, Iterator
 from PIL import Image
 
 from ..lesson import fingerprints
-from . import params, render, streaming, uploads
+from . import input_items, params, render, streaming, uploads
 from .conversations import LIFETIME, ResponseStore, Stored
 from .errors import APIError, Gpt, Responses
 from .files import FileStore
@@ -117,6 +120,8 @@ class Ask:
     source: uploads.Upload | None = None
     mask: uploads.Upload | None = None
     previous: Stored | None = None
+    call: tuple[str, dict[str, Any]] | None = None  # an image_generation_call item of the input, and where
+    continued: Stored | None = None  # the stored response whose call's picture is edited, by its id
     blocked: bool = False
     inputs: uploads.Inputs = field(default_factory=uploads.Inputs)  # the picture to edit, once read
 
@@ -149,7 +154,7 @@ def read_request(file_store: FileStore, body: dict[str, Any], record: Record) ->
             raise Responses.not_offline(name, what)
     if given.get("background") is True:
         raise Responses.not_offline("background", "background mode")
-    prompt, refs = read_input(given.get("input"))
+    prompt, refs, calls = read_input(given.get("input"))
     record.params["input"] = prompt
     index, tool = find_tool(given.get("tools"))
     check_tool_choice(given.get("tool_choice"))
@@ -162,7 +167,7 @@ def read_request(file_store: FileStore, body: dict[str, Any], record: Record) ->
     if tool.get("input_image_mask") is not None:
         mask = file_store.reference(tool["input_image_mask"], f"tools[{index}].input_image_mask", record.channel)
     return Ask(body=given, model=model, prompt=prompt, tool=tool, tool_index=index, p=p,
-               action=tool.get("action") or "auto", source=source, mask=mask)
+               action=tool.get("action") or "auto", source=source, mask=mask, call=calls[-1] if calls else None)
 
 
 def check_model(value: Any) -> str:
@@ -177,26 +182,31 @@ def check_model(value: Any) -> str:
     raise Responses.model_not_found(value)
 
 
-def read_input(value: Any) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
-    """The prompt (the last user message's text) and the pictures in that message, with where each is."""
+def read_input(value: Any) -> tuple[str, list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+    """The prompt (the last user message's text), the pictures in that message, and the image_generation_call
+    items of the input, with where each is."""
     if value is None:
         raise Gpt.missing("input")
     if isinstance(value, str):
-        return value, []
+        return value, [], []
     if not isinstance(value, list):
         raise Gpt.invalid_type("input", "string", value)
-    users = []
+    users, calls = [], []
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             raise Gpt.invalid_type(f"input[{i}]", "object", item)
         if item.get("role") == "user":
             users.append((i, item))
+        elif item.get("type") == "image_generation_call":
+            if not isinstance(item.get("id"), str) and not isinstance(item.get("result"), str):
+                raise Gpt.missing(f"input[{i}].id")
+            calls.append((f"input[{i}]", item))
     if not users:
         raise Responses.no_user_message()
     i, message = users[-1]
     content = message.get("content")
     if isinstance(content, str):
-        return content, []
+        return content, [], calls
     if not isinstance(content, list):
         raise Gpt.invalid_type(f"input[{i}].content", "array", content)
     texts: list[str] = []
@@ -214,7 +224,29 @@ def read_input(value: Any) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
             refs.append((where, {k: part[k] for k in ("image_url", "file_id") if part.get(k) is not None}))
         else:
             raise Gpt.invalid_value(f"{where}.type", kind, ["input_text", "input_image"])
-    return "\n".join(texts), refs
+    return "\n".join(texts), refs, calls
+
+
+def call_picture(ask: Ask, saved: ResponseStore) -> None:
+    """The picture of the input's image_generation_call item becomes the one to edit (unless the user message
+    has its own): the item's `result` when given whole, else the picture the stored call of that id drew."""
+    if ask.call is None or ask.source is not None:
+        return
+    where, item = ask.call
+    call_id = item.get("id") if isinstance(item.get("id"), str) else "ig_given"
+    if isinstance(item.get("result"), str):
+        try:
+            data = base64.b64decode(item["result"], validate=True)
+        except ValueError:
+            raise Gpt.invalid_type(f"{where}.result", "base64 image", item["result"]) from None
+        ask.source = uploads.Upload("image_generation_call", f"{call_id}.png", "image/png", data)
+        return
+    stored = saved.by_call(call_id)
+    if stored is None or stored.image is None:
+        raise Responses.item_not_found(f"{where}.id", call_id)
+    fmt = stored.image_format or "png"
+    ask.source = uploads.Upload("image_generation_call", f"{call_id}.{fmt}", f"image/{fmt}", stored.image)
+    ask.continued = stored
 
 
 def find_tool(tools: Any) -> tuple[int, dict[str, Any]]:
@@ -318,7 +350,8 @@ def choose_action(ask: Ask) -> None:
             ask.p = params.parse("edits", fields)
         except APIError as exc:  # checked already; kept for safety
             raise _renamed(exc, where) from None
-        if ask.source.field == "previous_response_id" and fields.get("size", "auto") == "auto":
+        continued = ask.source.field in ("previous_response_id", "image_generation_call")
+        if continued and fields.get("size", "auto") == "auto":
             # A follow-up keeps the picture's size (an edit with `size` "auto" would pick a standard one),
             # where the tool's model can draw it.
             with Image.open(io.BytesIO(ask.source.data)) as previous:
@@ -401,8 +434,10 @@ class Turn:
         if ask.blocked:
             return ("I can't create that image: the safety system rejected the request (moderation_blocked). "
                     "This is the course's offline stand-in for the image_generation tool; reword the prompt and try again.")
+        field = ask.source.field if ask.source is not None else None
         what = "drew a picture" if ask.action == "generate" else "edited the previous picture" \
-            if ask.source is not None and ask.source.field == "previous_response_id" else "edited your picture"
+            if field == "previous_response_id" else "edited the picture of that image generation call" \
+            if field == "image_generation_call" else "edited your picture"
         return (f"I {what} for \"{ask.prompt.strip()}\" ({p.model.id}, {p.size}, {self.settings['quality']} quality). "
                 f"This is the course's offline stand-in for the image_generation tool, not OpenAI's model; "
                 f"to change the picture, reply with previous_response_id=\"{self.id}\".")
@@ -462,7 +497,7 @@ class Turn:
             raise Cancelled()
         call = self.call_item("failed") if self.ask.blocked else self.call_item("completed", self.encode(self.draw()))
         body = self.response("completed", [call, self.message_item("completed", self.text())], done=True)
-        self.remember()
+        self.remember(body)
         return body
 
     def events(self, cancel: threading.Event) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -499,29 +534,35 @@ class Turn:
         yield event("response.content_part.done", **on_text, part={**part, "text": text})
         message = self.message_item("completed", text)
         yield event("response.output_item.done", output_index=1, item=message)
-        self.remember()
-        yield event("response.completed", response=self.response("completed", [call, message], done=True))
+        final = self.response("completed", [call, message], done=True)
+        self.remember(final)
+        yield event("response.completed", response=final)
 
-    def remember(self) -> None:
-        """Keep the response for a follow-up (unless `store` is false): the prompts so far and the last picture."""
+    def remember(self, response: dict[str, Any]) -> None:
+        """Keep the response for a follow-up and for `responses.retrieve` (unless `store` is false): the prompts
+        so far, the last picture, the Response as sent and its input items."""
         if self.ask.body.get("store") is False:
             return
         previous = self.ask.previous
         drawn = self.payload
         image = drawn if drawn is not None else previous.image if previous else None
         fmt = self.ask.p.output_format if drawn is not None else previous.image_format if previous else None
+        call_id = self.call_id if drawn is not None else None
+        self.saved.save_answer(self.id, response, input_items.of_input(self.ask.body.get("input")), call_id)
         self.saved.save(Stored(
             id=self.id, created_at=self.created, expires_at=self.created + LIFETIME, model=self.ask.model,
             image_model=self.ask.p.model.id, prompts=(previous.prompts if previous else []) + [self.ask.prompt],
             revised_prompt=self.revised if drawn is not None else previous.revised_prompt if previous else None,
-            image_format=fmt, image=image))
+            image_format=fmt, image=image, call_id=call_id))
 
 
 def revised_prompt(ask: Ask) -> str:
     """The prompt the tool drew from [ours: the prompt itself; an edit names what it changed]."""
     text = ask.prompt.strip()
-    from_previous = ask.source is not None and ask.source.field == "previous_response_id"
-    if ask.action == "edit" and from_previous and ask.previous is not None and ask.previous.revised_prompt:
-        return f"{ask.previous.revised_prompt.rstrip('.')}; edited: {text}"
+    field = ask.source.field if ask.source is not None else None
+    earlier = ask.previous if field == "previous_response_id" else ask.continued if field == "image_generation_call" \
+        else None
+    if ask.action == "edit" and earlier is not None and earlier.revised_prompt:
+        return f"{earlier.revised_prompt.rstrip('.')}; edited: {text}"
     return text
 

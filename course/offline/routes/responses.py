@@ -1,4 +1,5 @@
-"""/v1/responses: the Responses API's image tool (see `course.offline.responses` for what it does)."""
+"""/v1/responses: the Responses API's image tool (see `course.offline.responses` for what it does), and the
+responses it stored: retrieve, delete, and list their input items (`course.offline.input_items`)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .. import input_items
 from ..budget import shortened
 from ..errors import Responses
 from ..requestlog import Record
-from ..responses import Turn, blocked_error, choose_action, read_request, row_params
+from ..responses import Turn, blocked_error, call_picture, choose_action, read_request, row_params
 from ..services import Services
 from ..streaming import Streamed
 from .bodies import expect, json_object
@@ -28,6 +30,7 @@ async def create(services: Services, request: Request, record: Record) -> Respon
         ask.previous = await run_in_threadpool(services.responses.load, previous_id)
         if ask.previous is None:
             raise Responses.previous_not_found(previous_id)
+    await run_in_threadpool(call_picture, ask, services.responses)
     choose_action(ask)
     record.params["action"] = ask.action
     if ask.action == "edit":
@@ -45,3 +48,35 @@ async def create(services: Services, request: Request, record: Record) -> Respon
     if ask.p.stream:
         return Streamed(turn.events, headers=limits)
     return JSONResponse(await services.renderers.run_for(request, turn.complete), headers=limits)
+
+
+async def retrieve(services: Services, request: Request, record: Record) -> Response:
+    """GET /v1/responses/{id}: the Response as it was sent, while it is stored."""
+    services.identify(request, record)
+    response_id = request.path_params["response_id"]
+    if request.query_params.get("stream") == "true":
+        raise Responses.not_offline("stream", "replaying a stored response's events")
+    answer = await run_in_threadpool(services.responses.answer, response_id)
+    if answer is None:
+        raise Responses.response_not_found(response_id)
+    return JSONResponse(answer["response"])
+
+
+async def delete(services: Services, request: Request, record: Record) -> Response:
+    """DELETE /v1/responses/{id}: forget a stored response (a follow-up can no longer continue it)."""
+    services.identify(request, record)
+    response_id = request.path_params["response_id"]
+    if not await run_in_threadpool(services.responses.delete, response_id):
+        raise Responses.response_not_found(response_id)
+    return JSONResponse({"id": response_id, "object": "response.deleted", "deleted": True})
+
+
+async def list_input_items(services: Services, request: Request, record: Record) -> Response:
+    """GET /v1/responses/{id}/input_items: a page of the items the response was made from."""
+    services.identify(request, record)
+    response_id = request.path_params["response_id"]
+    answer = await run_in_threadpool(services.responses.answer, response_id)
+    if answer is None:
+        raise Responses.response_not_found(response_id)
+    includes = request.query_params.getlist("include") + request.query_params.getlist("include[]")
+    return JSONResponse(input_items.page(answer["input_items"], dict(request.query_params), includes))

@@ -1,0 +1,213 @@
+"""Today's API, round two, through the real SDK (sync and async) against a server on loopback: stored responses
+(retrieve, delete, input items), continuing by an image generation call's id, the API's headers on every answer,
+and the Files API's `expires_after` and paging. Every body is validated strictly with the SDK's own types."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+
+from tests.pngs import difference, picture
+
+KEY = "sk-test-0123456789abcdef"
+MODEL = "gpt-5.5"
+FAST = {"type": "image_generation", "size": "512x512", "quality": "low"}
+
+
+def strict(kind: Any, raw: Any) -> Any:
+    """The raw JSON as the SDK's own pydantic type, strictly (no coercion)."""
+    return TypeAdapter(kind).validate_python(raw, strict=True)
+
+
+# --- stored responses ------------------------------------------------------------------------
+
+
+def test_a_stored_response_is_retrieved_as_sent(server: Any) -> None:
+    from openai.types.responses import Response
+
+    client = server.client()
+    made = client.responses.with_raw_response.create(model=MODEL, input="a red fox", tools=[FAST])
+    sent = made.http_response.json()
+    got = client.responses.with_raw_response.retrieve(sent["id"])
+    assert got.http_response.status_code == 200 and got.http_response.json() == sent
+    again = got.parse()
+    assert isinstance(again, Response) and again.id == sent["id"] and again.output_text
+    strict(Response, got.http_response.json())
+    # Streamed responses are stored too, as the final Response of the stream.
+    events = list(client.responses.create(model=MODEL, input="a blue kite", tools=[FAST], stream=True))
+    final = events[-1].response
+    assert client.responses.retrieve(final.id).model_dump() == final.model_dump()
+
+
+def test_an_unknown_or_unstored_response_is_the_real_404(server: Any) -> None:
+    import openai
+
+    client = server.client()
+    kept_out = client.responses.create(model=MODEL, input="a kite", tools=[FAST], store=False)
+    for response_id in (kept_out.id, "resp_nothing", "not-an-id"):
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.responses.retrieve(response_id)
+        assert missing.value.body == {"message": f"Response with id '{response_id}' not found.",  # type: ignore[comparison-overlap]
+                                      "type": "invalid_request_error", "param": None, "code": None}
+        with pytest.raises(openai.NotFoundError):
+            client.responses.input_items.list(response_id)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.delete(response_id)
+
+
+def test_delete_forgets_the_response(server: Any) -> None:
+    import openai
+
+    client = server.client()
+    r = client.responses.create(model=MODEL, input="a red fox", tools=[FAST])
+    raw = client.responses.with_raw_response.delete(r.id)
+    assert raw.http_response.status_code == 200
+    assert raw.http_response.json() == {"id": r.id, "object": "response.deleted", "deleted": True}
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(r.id)
+    with pytest.raises(openai.BadRequestError) as gone:
+        client.responses.create(model=MODEL, input="blue", previous_response_id=r.id, tools=[FAST])
+    assert gone.value.body["code"] == "previous_response_not_found"  # type: ignore[index]
+    assert server.app.services.responses.count() == 0
+
+
+def test_input_items_are_listed_and_paged(server: Any) -> None:
+    from openai.types.responses import ResponseItemList
+    from openai.types.responses.response_item import ResponseItem
+
+    client = server.client()
+    url = "data:image/png;base64," + base64.b64encode(_png()).decode()
+    given = [{"role": "developer", "content": "Draw plainly."},
+             {"role": "user", "content": "a hat"},
+             {"role": "user", "content": [{"type": "input_text", "text": "make it blue"},
+                                          {"type": "input_image", "image_url": url}]}]
+    r = client.responses.create(model=MODEL, input=given, tools=[FAST])  # type: ignore[arg-type]
+    raw = client.responses.input_items.with_raw_response.list(r.id)
+    body = raw.http_response.json()
+    strict(ResponseItemList, body)
+    newest_first = body["data"]
+    assert [i["role"] for i in newest_first] == ["user", "user", "developer"]
+    assert newest_first[0]["content"] == [{"type": "input_text", "text": "make it blue"},
+                                          {"type": "input_image", "detail": "auto", "file_id": None, "image_url": None}]
+    assert newest_first[2]["content"] == [{"type": "input_text", "text": "Draw plainly."}]
+    assert (body["first_id"], body["last_id"], body["has_more"]) == (newest_first[0]["id"], newest_first[-1]["id"], False)
+    assert all(i["id"].startswith("msg_") and i["status"] == "completed" for i in newest_first)
+    # The picture's URL only when asked for; the oldest first with order "asc"; pages with limit and after.
+    shown = client.responses.input_items.list(r.id, include=["message.input_image.image_url"], order="asc")
+    assert [i.role for i in shown.data] == ["developer", "user", "user"]  # type: ignore[union-attr]
+    assert shown.data[2].content[1].image_url == url  # type: ignore[union-attr]
+    first = client.responses.input_items.list(r.id, limit=2)
+    assert [i.id for i in first.data] == [i["id"] for i in newest_first[:2]] and first.has_more is True
+    assert [i.id for i in first.get_next_page().data] == [newest_first[2]["id"]]
+    assert [i.id for i in client.responses.input_items.list(r.id, limit=1)] == [i["id"] for i in newest_first]
+    for item in newest_first:
+        strict(ResponseItem, item)
+    # A string input is one user message.
+    plain = client.responses.input_items.list(client.responses.create(model=MODEL, input="a fox", tools=[FAST]).id)
+    assert [(i.type, i.role, i.content[0].text) for i in plain.data] == [("message", "user", "a fox")]  # type: ignore[union-attr]
+    import openai
+
+    for bad, param, code in (({"limit": 0}, "limit", "integer_below_min_value"),
+                             ({"limit": 101}, "limit", "integer_above_max_value"),
+                             ({"order": "up"}, "order", "invalid_value")):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.responses.input_items.list(r.id, **bad)  # type: ignore[arg-type]
+        assert (refused.value.body["param"], refused.value.body["code"]) == (param, code)  # type: ignore[index]
+
+
+def test_stored_responses_async(server: Any) -> None:
+    from openai import AsyncOpenAI, NotFoundError
+
+    async def main() -> None:
+        async with AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as client:
+            r = await client.responses.create(model=MODEL, input="an orange cat", tools=[FAST])
+            assert (await client.responses.retrieve(r.id)).id == r.id
+            items = [i async for i in client.responses.input_items.list(r.id)]
+            assert [i.type for i in items] == ["message"]
+            await client.responses.delete(r.id)
+            with pytest.raises(NotFoundError):
+                await client.responses.retrieve(r.id)
+
+    asyncio.run(main())
+
+
+def test_stored_answers_are_swept_with_their_response(start_server: Any, tmp_path: Any) -> None:
+    server = start_server(data_dir=tmp_path / "kept")
+    r = server.client().responses.create(model=MODEL, input="a red kite", tools=[FAST])
+    root = tmp_path / "kept" / "responses"
+    assert sorted(p.suffix for p in root.iterdir()) == [".answer", ".json", ".link", ".png"]
+    server.clock.advance(30 * 24 * 3600 + 1)
+    assert server.app.services.sweep() == 1 and list(root.iterdir()) == []
+    import openai
+
+    with pytest.raises(openai.NotFoundError):
+        server.client().responses.retrieve(r.id)
+
+
+# --- continuing by an image generation call's id ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_image_generation_call_id_edits_that_picture(server: Any, stream: bool) -> None:
+    from openai.types.responses import Response
+
+    client = server.client()
+    first = client.responses.create(model=MODEL, input="a red fox in the snow", tools=[FAST])
+    call = first.output[0]
+    before = picture(call.result or "")  # type: ignore[union-attr]
+    # Something else drawn in between: the id, not the latest picture, says which one to edit.
+    client.responses.create(model=MODEL, input="a green lighthouse", tools=[FAST])
+    given = [{"role": "user", "content": [{"type": "input_text", "text": "now make it blue"}]},
+             {"type": "image_generation_call", "id": call.id}]
+    tool = {"type": "image_generation", "quality": "low"}
+    if stream:
+        events = list(client.responses.create(model=MODEL, input=given, tools=[tool], stream=True))  # type: ignore[arg-type]
+        follow = events[-1].response
+    else:
+        raw = client.responses.with_raw_response.create(model=MODEL, input=given, tools=[tool])  # type: ignore[arg-type]
+        strict(Response, raw.http_response.json())
+        follow = raw.parse()
+    edit = follow.output[0]
+    assert edit.type == "image_generation_call" and edit.action == "edit" and edit.size == "512x512"
+    assert edit.revised_prompt == "a red fox in the snow; edited: now make it blue"
+    assert "image generation call" in follow.output_text
+    after = picture(edit.result or "")
+    assert after.size == before.size and difference(before, after) > 5
+    # The very picture /v1/images/edits makes of that call's picture.
+    same = client.images.edit(model="gpt-image-2.6-sunburst", prompt="now make it blue", size="512x512",
+                              quality="low", image=("fox.png", base64.b64decode(call.result or ""), "image/png"))  # type: ignore[union-attr]
+    assert same.data and same.data[0].b64_json == edit.result
+    # The input items list the call by its id.
+    items = client.responses.input_items.list(follow.id, order="asc")
+    assert [i.type for i in items.data] == ["message", "image_generation_call"] and items.data[1].id == call.id
+
+
+def test_an_image_generation_call_given_whole_or_unknown(server: Any) -> None:
+    import openai
+
+    client = server.client()
+    first = client.responses.create(model=MODEL, input="a red fox", tools=[FAST], store=False)
+    call = first.output[0]
+    whole = client.responses.create(model=MODEL, tools=[FAST], input=[  # type: ignore[arg-type]
+        {"role": "user", "content": "now make it blue"},
+        {"type": "image_generation_call", "id": call.id, "status": "completed", "result": call.result}])  # type: ignore[union-attr]
+    assert whole.output[0].action == "edit"  # type: ignore[union-attr]
+    with pytest.raises(openai.BadRequestError) as unknown:  # not stored: its id is not known
+        client.responses.create(model=MODEL, tools=[FAST], input=[  # type: ignore[arg-type]
+            {"role": "user", "content": "now make it blue"}, {"type": "image_generation_call", "id": call.id}])
+    assert unknown.value.body["message"] == f"Item with id '{call.id}' not found."  # type: ignore[index]
+    assert unknown.value.body["param"] == "input[1].id"  # type: ignore[index]
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (512, 512), (200, 60, 40)).save(buf, "PNG")
+    return buf.getvalue()
