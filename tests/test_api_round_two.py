@@ -211,3 +211,70 @@ def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (512, 512), (200, 60, 40)).save(buf, "PNG")
     return buf.getvalue()
+
+
+# --- headers ---------------------------------------------------------------------------------------
+
+
+def test_every_answer_names_the_organisation(server: Any) -> None:
+    """`openai-organization` on answers sent whole, streams, errors and every resource, as the real API sends
+    it; the same organisation the rate-limit message names; none without a key."""
+    import httpx2
+    import openai
+
+    from course.offline.policy import organization
+
+    client = server.client()
+    org = organization(None, KEY)
+    answers = [client.images.with_raw_response.generate(model="dall-e-2", prompt="a cat", size="256x256"),
+               client.models.with_raw_response.list(),
+               client.files.with_raw_response.list(),
+               client.responses.with_raw_response.create(model=MODEL, input="a fox", tools=[FAST])]
+    assert [a.headers.get("openai-organization") for a in answers] == [org] * 4
+    with client.responses.with_streaming_response.create(model=MODEL, input="a fox", tools=[FAST],
+                                                         stream=True) as streamed:
+        assert streamed.headers["openai-organization"] == org
+        streamed.read()
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.responses.retrieve("resp_nothing")
+    assert missing.value.response.headers["openai-organization"] == org
+    other = server.client(api_key="sk-test-another-key-456")
+    assert other.models.with_raw_response.list().headers["openai-organization"] == organization(None,
+                                                                                                "sk-test-another-key-456")
+    assert "openai-organization" not in httpx2.get(f"{server.base_url}/models", timeout=10).headers
+
+
+def test_responses_carry_the_request_and_token_rate_limit_headers(start_server: Any) -> None:
+    from openai import AsyncOpenAI
+
+    server = start_server()
+    client = server.client()
+    first = client.responses.with_raw_response.create(model=MODEL, input="a fox", tools=[FAST])
+    second = client.responses.with_raw_response.create(model=MODEL, input="a fox", tools=[FAST], max_output_tokens=50)
+    h1, h2 = first.headers, second.headers
+    assert (h1["x-ratelimit-limit-requests"], h1["x-ratelimit-limit-tokens"]) == ("500", "500000")
+    assert int(h1["x-ratelimit-remaining-requests"]) == 499 and int(h2["x-ratelimit-remaining-requests"]) == 498
+    spent = int(h1["x-ratelimit-remaining-tokens"]) - int(h2["x-ratelimit-remaining-tokens"])
+    assert spent == 1 + len("a fox") // 4 + 50
+    assert all(h[f"x-ratelimit-reset-{kind}"].endswith("s") for h in (h1, h2) for kind in ("requests", "tokens"))
+    with client.responses.with_streaming_response.create(model=MODEL, input="a fox", tools=[FAST],
+                                                         stream=True) as streamed:
+        assert streamed.headers["x-ratelimit-remaining-requests"] == "497"
+        streamed.read()
+
+    async def remaining() -> str:
+        async with AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as aclient:
+            raw = await aclient.responses.with_raw_response.create(model=MODEL, input="a fox", tools=[FAST])
+            return raw.headers["x-ratelimit-remaining-requests"]
+
+    assert asyncio.run(remaining()) == "496"
+    # A minute on, the window is empty again; with --rate-limit, the requests limit is that figure, and the
+    # Images API's own -images headers come as before.
+    server.clock.advance(61)
+    assert client.responses.with_raw_response.create(model=MODEL, input="a fox", tools=[FAST]) \
+        .headers["x-ratelimit-remaining-requests"] == "499"
+    limited = start_server(rate_limit=5).client()
+    raw = limited.responses.with_raw_response.create(model=MODEL, input="a fox", tools=[FAST])
+    assert raw.headers["x-ratelimit-limit-requests"] == "5" and raw.headers["x-ratelimit-limit-images"] == "5"
+    images = limited.images.with_raw_response.generate(model="dall-e-2", prompt="a cat", size="256x256")
+    assert "x-ratelimit-limit-requests" not in images.headers and images.headers["x-ratelimit-remaining-images"] == "3"

@@ -20,8 +20,11 @@ def put(headers: Headers, name: str, value: str) -> None:
         del headers[i]
 
 
-def stamp(headers: Headers, request_id: str, elapsed_ms: float) -> None:
-    """The API's own headers on an answer sent whole: its version, the time it took, the request's id."""
+def stamp(headers: Headers, request_id: str, elapsed_ms: float, organization: str | None = None) -> None:
+    """The API's own headers on an answer sent whole: the organisation that asked (when a key was sent), its
+    version, the time it took, the request's id."""
+    if organization is not None:
+        put(headers, "openai-organization", organization)
     put(headers, "openai-version", OPENAI_VERSION)
     put(headers, "openai-processing-ms", str(int(elapsed_ms)))
     put(headers, "x-request-id", request_id)

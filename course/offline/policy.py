@@ -16,6 +16,12 @@ from . import errors
 from .models import DATA
 
 
+def organization(learner: str | None, key: str | None) -> str:
+    """The organisation a request's key (its learner, when the server knows keys) belongs to, as the real
+    `openai-organization` header and error messages name it."""
+    return ident("org", "org", learner or key or "anonymous")
+
+
 def ident(prefix: str, *parts: str) -> str:
     """A stable 24-character id like the real `org-…`/`user-…` ones."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).digest()
@@ -133,6 +139,40 @@ class RateLimiter:
             "x-ratelimit-limit-images": str(self.limit),
             "x-ratelimit-remaining-images": str(remaining),
             "x-ratelimit-reset-images": _duration(reset),
+        }
+
+
+class RequestMeter:
+    """Requests and tokens per minute, per key, over a sliding minute: the x-ratelimit-*-requests and -tokens
+    headers of /v1/responses (`data/rate_limits.json`). It counts and tells; it never refuses."""
+
+    def __init__(self, requests_per_minute: int | None, clock=time.time) -> None:
+        table = json.loads((DATA / "rate_limits.json").read_text(encoding="utf-8"))
+        self.requests = requests_per_minute or int(table["requests_per_minute"])
+        self.tokens = int(table["tokens_per_minute"])
+        self.clock = clock
+        self._seen: dict[str, deque[tuple[float, int]]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, tokens: int) -> dict[str, str]:
+        """Count one request of `tokens` against the key; returns the headers."""
+        now = self.clock()
+        with self._lock:
+            window = self._seen.setdefault(key, deque())
+            while window and window[0][0] <= now - 60:
+                window.popleft()
+            window.append((now, tokens))
+            reset = window[0][0] + 60 - now
+            used_requests, used_tokens = len(window), sum(n for _, n in window)
+        # The requests window frees one request at a time; the tokens one, the tokens used so far.
+        per_request = 60 / self.requests
+        return {
+            "x-ratelimit-limit-requests": str(self.requests),
+            "x-ratelimit-limit-tokens": str(self.tokens),
+            "x-ratelimit-remaining-requests": str(max(0, self.requests - used_requests)),
+            "x-ratelimit-remaining-tokens": str(max(0, self.tokens - used_tokens)),
+            "x-ratelimit-reset-requests": _duration(min(reset, per_request * used_requests)),
+            "x-ratelimit-reset-tokens": _duration(min(reset, 60 * used_tokens / self.tokens)),
         }
 
 

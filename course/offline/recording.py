@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from . import errors, headers
 from .channels import STATE_KEY
 from .errors import APIError
+from .policy import key_from_headers, organization
 from .renderers import ClientGone
 from .requestlog import Record, RequestLog
 from .rows import ROW_KEY, Row
@@ -96,11 +97,18 @@ class Answer:
             headers.put(out, "connection", "close")
         elapsed = self.row.elapsed_ms()
         if not self.scope["path"].startswith("/private/"):
-            headers.stamp(out, self.row.record.request_id or "", elapsed)
+            headers.stamp(out, self.row.record.request_id or "", elapsed, self.organization())
         self.row.record.status = start["status"]
         self.row.record.duration_ms = round(elapsed, 3)
         self.row.write()
         return out
+
+    def organization(self) -> str | None:
+        """The organisation of the request's key, for `openai-organization`; None when no key was sent."""
+        record = self.row.record
+        key = record.key or key_from_headers(dict(self.scope.get("headers") or []).get(b"authorization", b"")
+                                             .decode("latin-1"))
+        return organization(record.learner, key) if key else None
 
     def envelope(self, exc: APIError) -> JSONResponse:
         """The real API's error envelope, the row told what it says."""

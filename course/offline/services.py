@@ -19,7 +19,8 @@ from .budget import BODIES_AT_ONCE, BodyRoom, Budgets
 from .channels import Channels, prefix_of
 from .config import ServerConfig
 from .errors import Dalle, Gpt
-from .policy import ContentPolicy, Faults, Keys, RateLimiter, ident, key_from_headers, load_keys, load_terms
+from .policy import (ContentPolicy, Faults, Keys, RateLimiter, RequestMeter, ident, key_from_headers, load_keys,
+                     load_terms, organization)
 from .produce import Issuer, Producer
 from .renderers import RenderThreads
 from .requestlog import Record, RequestLog
@@ -38,6 +39,7 @@ class Services:
     keys: Keys
     policy: ContentPolicy
     limiter: RateLimiter
+    meter: RequestMeter  # /v1/responses' requests and tokens, for its headers
     faults: Faults
     producer: Producer
     budgets: Budgets  # each grading run's
@@ -71,15 +73,14 @@ class Services:
             raise Dalle.content_policy(p.model.family)
         if record.channel is not None:  # a grading run: within its images and pixels
             self.budgets.draw(record.channel, p.n, p.width * p.height)
-        who = record.learner or record.key or "anonymous"
-        return self.limiter.take(record.key or "", p.n, ident("org", "org", who))
+        return self.limiter.take(record.key or "", p.n, organization(record.learner, record.key))
 
     def issuer(self, request: Request, record: Record) -> Issuer:
         """Image URLs point back at this server, through the channel's prefix when it has one, so that
         downloading a picture goes through the run's own channel."""
         who = record.learner or record.key or "anonymous"
         return Issuer(base_url=f"{request.url.scheme}://{request.url.netloc}{prefix_of(request.scope)}",
-                      org=ident("org", "org", who), user=ident("user", "user", who))
+                      org=organization(record.learner, record.key), user=ident("user", "user", who))
 
     async def read_inputs(self, p: params.Params, pictures: dict[str, list[uploads.Upload]], request: Request,
                           record: Record) -> uploads.Inputs:
@@ -100,7 +101,8 @@ def create_services(config: ServerConfig, *, clock: Callable[[], float] = time.t
         responses=conversations.ResponseStore(data_dir, clock), secret=secret,
         keys=Keys(load_keys(config.keys_file) if config.keys_file else None),
         policy=ContentPolicy(load_terms(config.blocked_terms_file)),
-        limiter=RateLimiter(config.rate_limit, clock=clock), faults=Faults(config.fail_rate, config.fail_seed),
+        limiter=RateLimiter(config.rate_limit, clock=clock), meter=RequestMeter(config.rate_limit, clock=clock),
+        faults=Faults(config.fail_rate, config.fail_seed),
         producer=Producer(store, secret, config.seed, clock), budgets=Budgets(), bodies=BodyRoom(BODIES_AT_ONCE),
         renderers=RenderThreads(config.render_threads), channels=Channels(config.channel_dir),
         server_pid=server_pid or os.getpid(),

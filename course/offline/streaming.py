@@ -28,6 +28,7 @@ from starlette.requests import Request
 from . import errors
 from .errors import APIError
 from .headers import OPENAI_VERSION
+from .policy import organization
 from .renderers import RenderThreads, until_gone
 from .rows import Row
 
@@ -130,7 +131,9 @@ async def send_events(streamed: Streamed, request: Request, send: Callable[..., 
 
 
 def stream_headers(streamed: Streamed, row: Row) -> list[tuple[bytes, bytes]]:
-    headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+    record = row.record
+    org = [(b"openai-organization", organization(record.learner, record.key).encode())] if record.key else []
+    headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"), *org,
                (b"openai-version", OPENAI_VERSION.encode()), (b"x-request-id", (row.record.request_id or "").encode()),
                (b"openai-processing-ms", str(int(row.elapsed_ms())).encode())]
     return headers + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in streamed.headers.items()]

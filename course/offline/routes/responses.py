@@ -40,6 +40,7 @@ async def create(services: Services, request: Request, record: Record) -> Respon
         ask.inputs = await services.read_inputs(ask.p, pictures, request, record)
     ask.blocked = bool(services.policy.blocked(ask.prompt))
     limits = {} if ask.blocked else services.admit(ask.p, record)
+    limits.update(services.meter.take(record.key or "", estimated_tokens(ask.body, ask.prompt)))
     if ask.blocked:
         record.error_code = "moderation_blocked"
         record.error_message = blocked_error(record)["message"]
@@ -48,6 +49,15 @@ async def create(services: Services, request: Request, record: Record) -> Respon
     if ask.p.stream:
         return Streamed(turn.events, headers=limits)
     return JSONResponse(await services.renderers.run_for(request, turn.complete), headers=limits)
+
+
+def estimated_tokens(body: dict[str, object], prompt: str) -> int:
+    """What a request counts against the tokens per minute: its text, a token for every four characters,
+    and the most it may write (`max_output_tokens`, else the image call and message of an answer)."""
+    instructions = body.get("instructions")
+    written = body.get("max_output_tokens")
+    text = len(prompt) + (len(instructions) if isinstance(instructions, str) else 0)
+    return 1 + text // 4 + (written if isinstance(written, int) else 100)
 
 
 async def retrieve(services: Services, request: Request, record: Record) -> Response:
