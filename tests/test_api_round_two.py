@@ -278,3 +278,68 @@ def test_responses_carry_the_request_and_token_rate_limit_headers(start_server: 
     assert raw.headers["x-ratelimit-limit-requests"] == "5" and raw.headers["x-ratelimit-limit-images"] == "5"
     images = limited.images.with_raw_response.generate(model="dall-e-2", prompt="a cat", size="256x256")
     assert "x-ratelimit-limit-requests" not in images.headers and images.headers["x-ratelimit-remaining-images"] == "3"
+
+
+# --- files ------------------------------------------------------------------------------------------
+
+
+def test_expires_after_sets_expires_at(server: Any) -> None:
+    import openai
+    from openai.types import FileObject
+
+    client = server.client()
+    raw = client.files.with_raw_response.create(file=("a.png", _png(), "image/png"), purpose="vision",
+                                                expires_after={"anchor": "created_at", "seconds": 3600})
+    made = strict(FileObject, raw.http_response.json())
+    assert made.expires_at == made.created_at + 3600
+    assert client.files.retrieve(made.id).expires_at == made.expires_at
+    kept = client.files.create(file=("b.png", _png(), "image/png"), purpose="vision")
+    assert kept.expires_at is None
+    for bad, param, code in (({"anchor": "created_at", "seconds": 60}, "expires_after.seconds", "integer_below_min_value"),
+                             ({"anchor": "created_at", "seconds": 2592001}, "expires_after.seconds",
+                              "integer_above_max_value"),
+                             ({"anchor": "last_active_at", "seconds": 3600}, "expires_after.anchor", "invalid_value")):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.files.create(file=("c.png", _png(), "image/png"), purpose="vision", expires_after=bad)  # type: ignore[arg-type]
+        assert (refused.value.body["param"], refused.value.body["code"]) == (param, code)  # type: ignore[index]
+    # An hour on, the file is gone: the real 404, and no longer listed.
+    server.clock.advance(3600)
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(made.id)
+    assert [f.id for f in client.files.list()] == [kept.id]
+
+
+def test_files_list_pages_with_after_limit_and_order(server: Any) -> None:
+    import openai
+    from openai import AsyncOpenAI
+    from openai.types import FileObject
+
+    client = server.client()
+    made = []
+    for i in range(5):
+        made.append(client.files.create(file=(f"{i}.png", _png(), "image/png"), purpose="vision").id)
+        server.clock.advance(1)
+    newest_first = list(reversed(made))
+    body = client.files.with_raw_response.list().http_response.json()
+    assert [f["id"] for f in body["data"]] == newest_first and body["has_more"] is False
+    for card in body["data"]:
+        strict(FileObject, card)
+    first = client.files.list(limit=2)
+    assert [f.id for f in first.data] == newest_first[:2] and first.has_more is True
+    assert [f.id for f in first.get_next_page().data] == newest_first[2:4]
+    assert [f.id for f in client.files.list(limit=2)] == newest_first  # the SDK follows the pages
+    assert [f.id for f in client.files.list(order="asc", limit=3).data] == made[:3]
+    assert [f.id for f in client.files.list(after=made[1], order="asc").data] == made[2:]
+    assert client.files.list(after=made[0]).data == []
+
+    async def pages() -> list[str]:
+        async with AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as aclient:
+            return [f.id async for f in aclient.files.list(limit=3, order="asc")]
+
+    assert asyncio.run(pages()) == made
+    for bad, param, code in (({"limit": 0}, "limit", "integer_below_min_value"),
+                             ({"limit": 10001}, "limit", "integer_above_max_value"),
+                             ({"order": "newest"}, "order", "invalid_value")):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.files.list(**bad)  # type: ignore[arg-type]
+        assert (refused.value.body["param"], refused.value.body["code"]) == (param, code)  # type: ignore[index]

@@ -3,7 +3,9 @@
 `client.files.create(file=..., purpose="vision")` stores the bytes under the
 server's data folder (`files/file-….bin` beside a `.json` card), so a restarted
 server still knows them; `retrieve`, `list`, `content` and `delete` work as the
-SDK expects. An edit sent as JSON names its pictures by `file_id` or by a data
+SDK expects: `expires_after={"anchor": "created_at", "seconds": N}` sets the card's `expires_at` (the
+file is gone once it passes), and `list` pages with `after`, `limit` and `order` as the real one does
+(newest first, at most 10,000). An edit sent as JSON names its pictures by `file_id` or by a data
 URL; `reference()` turns either into the same `Upload` a multipart edit carries.
 
 A file uploaded through a grading run's channel belongs to that run, as a file belongs to an
@@ -41,6 +43,9 @@ def new_file_id() -> str:
     return "file-" + "".join(ALPHABET[b % 62] for b in secrets.token_bytes(22))
 
 
+EXPIRY_SECONDS = (3600, 2592000)  # what `expires_after.seconds` may be (the SDK's docstring: 1 hour to 30 days)
+LIST_LIMIT = 10000  # the most, and the default, files a list answers (the SDK's docstring)
+ORDERS = ["asc", "desc"]
 OWNER = "_channel"  # in a stored card: the channel the file was uploaded through; never shown
 
 
@@ -55,11 +60,14 @@ class FileStore:
     def _card_path(self, file_id: str) -> Path:
         return self.root / f"{file_id}.json"
 
-    def create(self, filename: str, purpose: str, data: bytes, channel: str | None = None) -> dict[str, Any]:
+    def create(self, filename: str, purpose: str, data: bytes, channel: str | None = None,
+               expires_in: int | None = None) -> dict[str, Any]:
+        """Store an upload; with `expires_in` seconds, it expires that long after it was made."""
         file_id = new_file_id()
-        card = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(self.clock()),
-                "filename": filename or "upload", "purpose": purpose, "status": "processed", "expires_at": None,
-                "status_details": None}
+        created = int(self.clock())
+        card = {"id": file_id, "object": "file", "bytes": len(data), "created_at": created,
+                "filename": filename or "upload", "purpose": purpose, "status": "processed",
+                "expires_at": None if expires_in is None else created + expires_in, "status_details": None}
         stored = card if channel is None else {**card, OWNER: channel}
         if channel is not None:
             with self._lock:
@@ -80,6 +88,9 @@ class FileStore:
         except (OSError, ValueError):
             return None
         if not isinstance(stored, dict) or stored.get(OWNER) != channel:
+            return None
+        expires = stored.get("expires_at")
+        if isinstance(expires, int) and expires <= self.clock():
             return None
         return {k: v for k, v in stored.items() if k != OWNER}
 
@@ -132,6 +143,53 @@ class FileStore:
                 raise Gpt.no_such_file(f"{param}.file_id", value)
             return Upload(param, card["filename"], _sniff(data), data)
         return _from_data_url(value, f"{param}.image_url")
+
+
+def page(cards: list[dict[str, Any]], after: str | None, limit: str | None, order: str | None) -> dict[str, Any]:
+    """A list answer of files (given newest first): `order` "desc" unless "asc", those after the file `after`,
+    at most `limit`."""
+    order = order or "desc"
+    if order not in ORDERS:
+        raise Gpt.invalid_value("order", order, ORDERS)
+    most = LIST_LIMIT
+    if limit is not None:
+        try:
+            most = int(limit)
+        except ValueError:
+            raise Gpt.invalid_type("limit", "integer", limit) from None
+        if most < 1:
+            raise Gpt.below_min("limit", 1, most)
+        if most > LIST_LIMIT:
+            raise Gpt.above_max("limit", LIST_LIMIT, most)
+    ordered = cards if order == "desc" else list(reversed(cards))
+    if after:
+        ids = [c["id"] for c in ordered]
+        ordered = ordered[ids.index(after) + 1:] if after in ids else []
+    chosen = ordered[:most]
+    return {"object": "list", "data": chosen, "has_more": len(ordered) > most,
+            "first_id": chosen[0]["id"] if chosen else None, "last_id": chosen[-1]["id"] if chosen else None}
+
+
+def expiry(anchor: Any, seconds: Any) -> int | None:
+    """`expires_after` as the multipart form sends it (`expires_after[anchor]`, `expires_after[seconds]`): the
+    seconds after creation the file expires, or None when not given."""
+    if anchor is None and seconds is None:
+        return None
+    if anchor is None:
+        raise Gpt.missing("expires_after.anchor")
+    if anchor != "created_at":
+        raise Gpt.invalid_value("expires_after.anchor", anchor, ["created_at"])
+    if seconds is None:
+        raise Gpt.missing("expires_after.seconds")
+    try:
+        value = int(str(seconds))
+    except ValueError:
+        raise Gpt.invalid_type("expires_after.seconds", "integer", seconds) from None
+    if value < EXPIRY_SECONDS[0]:
+        raise Gpt.below_min("expires_after.seconds", EXPIRY_SECONDS[0], value)
+    if value > EXPIRY_SECONDS[1]:
+        raise Gpt.above_max("expires_after.seconds", EXPIRY_SECONDS[1], value)
+    return value
 
 
 def _from_data_url(url: str, param: str) -> Upload:

@@ -42,12 +42,11 @@ async def answer(services: Services, request: Request, record: Record) -> Respon
 
 def listing(services: Services, request: Request, record: Record) -> Response:
     cards = services.files.cards(record.channel)
-    purpose = request.query_params.get("purpose")
+    query = request.query_params
+    purpose = query.get("purpose")
     if purpose:
         cards = [c for c in cards if c["purpose"] == purpose]
-    return JSONResponse({"object": "list", "data": cards, "has_more": False,
-                         "first_id": cards[0]["id"] if cards else None,
-                         "last_id": cards[-1]["id"] if cards else None})
+    return JSONResponse(files.page(cards, query.get("after"), query.get("limit"), query.get("order")))
 
 
 def card(services: Services, file_id: str, record: Record) -> dict[str, object]:
@@ -66,16 +65,20 @@ async def upload(services: Services, request: Request, record: Record) -> Respon
         raise errors.bad_multipart(str(exc)) from None
     try:
         picture, purpose = form.get("file"), form.get("purpose")
+        anchor, seconds = form.get("expires_after[anchor]"), form.get("expires_after[seconds]")
         data = await picture.read() if isinstance(picture, UploadFile) else None
         filename = picture.filename or "upload" if isinstance(picture, UploadFile) else ""
     finally:
         await form.close()
     record.params = {"purpose": purpose, "file": {"filename": filename, "bytes": len(data or b"")}}
+    if anchor is not None or seconds is not None:
+        record.params["expires_after"] = {"anchor": anchor, "seconds": seconds}
     if data is None:
         raise Gpt.missing("file")
     if purpose is None:
         raise Gpt.missing("purpose")
     if purpose not in files.PURPOSES:
         raise files.invalid_purpose(purpose)
-    made = await run_in_threadpool(services.files.create, filename, str(purpose), data, record.channel)
+    expires_in = files.expiry(anchor, seconds)
+    made = await run_in_threadpool(services.files.create, filename, str(purpose), data, record.channel, expires_in)
     return JSONResponse(made)
