@@ -8,6 +8,9 @@
   a finished run is not run again: that result is reused.
 - A result with a step left "not graded" by a fault of ours (`complete` = 0) is never reused nor
   counted as done: the next run grades that learner again and replaces the row.
+
+A result is any object with `learner`, `content_hash`, `complete` and `to_dict()`; `read` makes one again from
+its dict (a lesson's `LearnerResult` unless told otherwise: `grader guide` stores its own results here too).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from .results import LearnerResult
 
@@ -41,7 +45,8 @@ CREATE TABLE IF NOT EXISTS grades (
 
 
 class Gradebook:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read: Callable[[dict[str, Any]], Any] = LearnerResult.from_dict) -> None:
+        self.read = read
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -60,18 +65,18 @@ class Gradebook:
                               (source, grader_hash, time.time()))
         return int(cur.lastrowid or 0), False
 
-    def graded_in_run(self, run_id: int) -> dict[str, LearnerResult]:
+    def graded_in_run(self, run_id: int) -> dict[str, Any]:
         rows = self.db.execute("SELECT learner, result FROM grades WHERE run_id = ? AND complete = 1", (run_id,))
-        return {learner: LearnerResult.from_dict(json.loads(result)) for learner, result in rows}
+        return {learner: self.read(json.loads(result)) for learner, result in rows}
 
-    def reusable(self, learner: str, content_hash: str, grader_hash: str) -> LearnerResult | None:
+    def reusable(self, learner: str, content_hash: str, grader_hash: str) -> Any:
         row = self.db.execute(
             "SELECT g.result FROM grades g JOIN runs r ON r.id = g.run_id WHERE g.learner = ? AND g.content_hash = ? "
             "AND r.grader_hash = ? AND r.finished IS NOT NULL AND g.complete = 1 ORDER BY r.id DESC LIMIT 1",
             (learner, content_hash, grader_hash)).fetchone()
-        return LearnerResult.from_dict(json.loads(row[0])) if row else None
+        return self.read(json.loads(row[0])) if row else None
 
-    def save(self, run_id: int, result: LearnerResult, *, reused: bool = False) -> None:
+    def save(self, run_id: int, result: Any, *, reused: bool = False) -> None:
         # A complete row is final; an incomplete one (a fault of ours) gives way to the next try.
         self.db.execute(
             "INSERT INTO grades (run_id, learner, content_hash, result, reused, graded_at, complete) "
