@@ -1,9 +1,11 @@
 """Grading a class: the coordinator above `grade`.
 
-`grade_class()` is what `grader grade` runs: it unpacks the submissions, opens the gradebook store (a re-run
-grades only who is new, changed or not graded), hands each learner still to grade to a local pool of warm box
-slots (`grade.grade_submission` on each) or, with `cluster`, to Dask workers (`cluster.grade_on_cluster`), saves
-each result as it comes, and writes the reports. `grade` grades one learner and knows nothing of this.
+`grade_class()` is what `grader grade` and `grader guide` run: it unpacks the submissions, opens the gradebook store
+(a re-run grades only who is new, changed or not graded), hands each learner still to grade to a local pool of warm
+box slots or, with `cluster`, to Dask workers (`cluster.grade_on_cluster`), saves each result as it comes, and
+writes the reports. What is graded, and how one learner is graded, is its plan (`ClassPlan`): the course's lessons
+(`LessonPlan`, around `grade.make_plan`; `grade.grade_submission` grades one learner and knows nothing of this), or
+another guide's assessments (`grader.guide.GuidePlan`). One loop runs them all.
 """
 
 from __future__ import annotations
@@ -11,21 +13,102 @@ from __future__ import annotations
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
-from .grade import grade_submission, make_plan, not_graded
+from course.errors import CourseError
+
+from .grade import Plan, grade_submission, make_plan, not_graded
 from .results import GradingRun, LearnerResult
 from .runner import STEP_TIMEOUT
 from .submissions import Submission, load_submissions, unpack_zip
 
 
+class ClassPlan(Protocol):
+    """What a class is graded on, and how one learner is graded. A result is any object the gradebook store keeps
+    (`learner`, `content_hash`, `complete`, `to_dict()`); `read` makes it again from that dict."""
+
+    needs_box: bool  # something of a learner's runs: an engine of box slots and a private offline API are started
+    warm: bool  # its runs start warm (a zygote forks each) when the run asks for warm
+    private: tuple[Path, ...]  # besides the class and OUT, what a learner's code may not read (without the full box)
+
+    def fingerprint(self) -> str: ...
+
+    def grade(self, sub: Submission, *, engine: Any, api: Any, timeout: float) -> Any: ...
+
+    def not_graded(self, sub: Submission, why: str) -> Any: ...
+
+    def read(self, data: dict[str, Any]) -> Any: ...
+
+    def prepare(self) -> None: ...
+
+    def report(self, results: list[Any], submissions: list[Submission], notes: list[str], out: Path) -> Any: ...
+
+
+@runtime_checkable
+class ClusterPlan(Protocol):
+    """A plan whose learners Dask workers can grade (each worker makes the same plan from what it is sent)."""
+
+    def grade_on_cluster(self, cluster: Any, todo: list[Submission], *, timeout: float, warm: bool,
+                         allow_weak_box: bool, save: Callable[[Submission, Any], None],
+                         on_note: Callable[[str], None]) -> None: ...
+
+
+@dataclass
+class LessonPlan:
+    """`grader grade`'s plan: the course's lessons (`grade.Plan`), graded by `grade.grade_submission`; the reports are
+    gradebook.csv, each learner's folder, the summary and the copying report."""
+
+    plan: Plan
+    lessons: list[str] | None = None  # as asked for (`--lesson`): a cluster's workers make the same plan from it
+    needs_box: bool = True
+    warm: bool = True
+    private: tuple[Path, ...] = ()
+
+    def fingerprint(self) -> str:
+        return self.plan.fingerprint()
+
+    def grade(self, sub: Submission, *, engine: Any, api: Any, timeout: float) -> LearnerResult:
+        return grade_submission(sub, self.plan, engine=engine, api=api, timeout=timeout)
+
+    def not_graded(self, sub: Submission, why: str) -> LearnerResult:
+        return not_graded(sub, self.plan, why)
+
+    def read(self, data: dict[str, Any]) -> LearnerResult:
+        return LearnerResult.from_dict(data)
+
+    def prepare(self) -> None:
+        from .reports import preload_charts
+
+        preload_charts()
+
+    def report(self, results: list[Any], submissions: list[Submission], notes: list[str], out: Path) -> GradingRun:
+        from .reports import write_reports
+        from .similarity import compare_class, write_similarity
+
+        run = GradingRun(results, self.plan.step_columns, self.plan.question_columns, self.plan.lesson_columns, notes)
+        write_reports(run, out)
+        write_similarity(compare_class(submissions, self.plan.lessons), out)  # similarity.csv, summary.html's section
+        return run
+
+    def grade_on_cluster(self, cluster: Any, todo: list[Submission], *, timeout: float, warm: bool,
+                         allow_weak_box: bool, save: Callable[[Submission, Any], None],
+                         on_note: Callable[[str], None]) -> None:
+        from .cluster import grade_on_cluster
+
+        grade_on_cluster(cluster, todo, self.plan, lessons=self.lessons, timeout=timeout, warm=warm,
+                         allow_weak_box=allow_weak_box, save=save, on_note=on_note)
+
+
 def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, timeout: float = STEP_TIMEOUT,
-                jobs: int | None = None, on_result: Callable[[LearnerResult, bool], None] | None = None,
+                jobs: int | None = None, on_result: Callable[[Any, bool], None] | None = None,
                 on_start: Callable[[int], None] | None = None, warm: bool = True,
                 on_note: Callable[[str], None] | None = None, cluster: Any = None,
-                allow_weak_box: bool = False) -> GradingRun:
-    """Grade every learner of `source` (a folder or a zip) into `out`; see `store` for resuming.
+                allow_weak_box: bool = False, plan: ClassPlan | None = None) -> Any:
+    """Grade every learner of `source` (a folder or a zip) into `out` on `plan` (the lessons named in `lessons`, or
+    every lesson, without it); see `store` for resuming. Returns what the plan's reports return (for lessons, the
+    `GradingRun`).
 
     With `cluster` (a Dask scheduler's address, "local:N", or a `distributed.Client`) the learners are
     graded on its workers and only saved here (see `grader.cluster`); `allow_weak_box` accepts workers
@@ -34,20 +117,21 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     from .box.capacity import default_workers
     from .box.privileges import guard_grader
     from .box.probe import box
-    from .reports import preload_charts, write_reports
-    from .similarity import compare_class, write_similarity
     from .store import Gradebook
 
     from course.offline.server import raise_open_files
 
+    plan = plan if plan is not None else LessonPlan(make_plan(lessons), lessons)
     if cluster is not None:
+        if not isinstance(plan, ClusterPlan):
+            raise CourseError("this class cannot be graded on a cluster: its workers would need the guide's own "
+                              "folder too.", hint="grade it on this machine, with --jobs for more at once.")
         from .cluster import need_dask
 
         need_dask()
     raise_open_files()  # the grader's own descriptors: slots, channels, logs
     guard_grader()  # a step running as this user cannot read this process's environment or memory
     source, out = source.resolve(), out.resolve()
-    plan = make_plan(lessons)
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
@@ -58,7 +142,7 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
             if on_note:
                 on_note(notes[-1])
         submissions = load_submissions(root)
-        book = Gradebook(out / "gradebook.sqlite3")
+        book = Gradebook(out / "gradebook.sqlite3", read=plan.read)
         fingerprint = plan.fingerprint()
         run_id, _ = book.open_run(str(source), fingerprint)
         done = book.graded_in_run(run_id)
@@ -77,9 +161,9 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
         if on_start:
             on_start(len(todo))
         if todo:
-            preload_charts()
+            plan.prepare()
 
-        def record(sub: Submission, result: LearnerResult) -> None:
+        def record(sub: Submission, result: Any) -> None:
             book.save(run_id, result)
             done[result.learner] = result
             if on_result:
@@ -91,41 +175,45 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
                 on_note(text)
 
         if todo and cluster is not None:
-            from .cluster import grade_on_cluster
-
-            grade_on_cluster(cluster, todo, plan, lessons=lessons, timeout=timeout, warm=warm,
-                             allow_weak_box=allow_weak_box, save=record, on_note=note)
+            assert isinstance(plan, ClusterPlan)
+            plan.grade_on_cluster(cluster, todo, timeout=timeout, warm=warm, allow_weak_box=allow_weak_box,
+                                  save=record, on_note=note)
         elif todo:
-            from .box.engine import Engine
-
-            for text in box().notes:  # what the box lacks here, said once per run
-                note(text)
             workers = min(max(1, jobs or default_workers()), len(todo))
-            (out / ".offline-api").mkdir(exist_ok=True)
-            os.chmod(out / ".offline-api", 0o700)  # the request log and the pictures are the grader's alone
-            # Its zygotes warm up while the offline API starts; without the full box, the submissions and the out
-            # folder are made private to the grader first.
-            engine = Engine(workers, warm=warm, private=(source, out))
-            for text in engine.notes:
-                note(text)
-            try:
-                with private_api(out / ".offline-api") as api, ThreadPoolExecutor(max_workers=workers) as pool:
-                    futures = {pool.submit(grade_submission, sub, plan, engine=engine, api=api,
-                                           timeout=timeout): sub for sub in todo}
-                    for future in as_completed(futures):
-                        sub = futures[future]
-                        try:
-                            result = future.result()
-                        except Exception as exc:  # noqa: BLE001 - our fault: recorded as not graded, run goes on
-                            result = not_graded(sub, plan, f"the grader failed ({type(exc).__name__}: {exc})")
-                        record(sub, result)
-            finally:
-                engine.close()
+            if not plan.needs_box:
+                grade_locally(plan, todo, record, workers=workers, engine=None, api=None, timeout=timeout)
+            else:
+                from .box.engine import Engine
+
+                for text in box().notes:  # what the box lacks here, said once per run
+                    note(text)
+                (out / ".offline-api").mkdir(exist_ok=True)
+                os.chmod(out / ".offline-api", 0o700)  # the request log and the pictures are the grader's alone
+                # Its zygotes warm up while the offline API starts; without the full box, the submissions, the out
+                # folder and what the plan keeps from learners are made private to the grader first.
+                engine = Engine(workers, warm=warm and plan.warm, private=(source, out, *plan.private))
+                for text in engine.notes:
+                    note(text)
+                try:
+                    with private_api(out / ".offline-api") as api:
+                        grade_locally(plan, todo, record, workers=workers, engine=engine, api=api, timeout=timeout)
+                finally:
+                    engine.close()
         book.finish(run_id)
         book.close()
-        run = GradingRun([done[s.learner] for s in submissions], plan.step_columns, plan.question_columns,
-                         plan.lesson_columns, notes)
-        write_reports(run, out)
-        write_similarity(compare_class(submissions, plan.lessons), out)  # similarity.csv, summary.html's section
-        return run
+        return plan.report([done[s.learner] for s in submissions], submissions, notes, out)
 
+
+def grade_locally(plan: ClassPlan, todo: list[Submission], record: Callable[[Submission, Any], None], *,
+                  workers: int, engine: Any, api: Any, timeout: float) -> None:
+    """Grade `todo` here, `workers` learners at once, each result recorded as it comes; a learner whose grading
+    failed on our side is recorded as not graded, and the run goes on."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(plan.grade, sub, engine=engine, api=api, timeout=timeout): sub for sub in todo}
+        for future in as_completed(futures):
+            sub = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - our fault: recorded as not graded, run goes on
+                result = plan.not_graded(sub, f"the grader failed ({type(exc).__name__}: {exc})")
+            record(sub, result)
