@@ -256,7 +256,17 @@ def _guide(args: argparse.Namespace) -> int:
 
     from .guide import grade_guide
 
-    run = grade_guide(Path(args.submissions), Path(args.questions), Path(args.out))
+    reused = 0
+
+    def finished(result, was_reused: bool) -> None:  # type: ignore[no-untyped-def]
+        nonlocal reused
+        reused += was_reused
+
+    def note(text: str) -> None:  # a note may name a learner's file or zip entry
+        print(f"note: {for_terminal(text, lines=True)}")
+
+    run = grade_guide(Path(args.submissions), Path(args.questions), Path(args.out), jobs=args.jobs,
+                      on_result=finished, on_note=note)
     table = Table(title=f"{len(run.results)} learners, graded on {run.guide}")
     table.add_column("question")
     table.add_column("type")
@@ -275,11 +285,14 @@ def _guide(args: argparse.Namespace) -> int:
     Console(highlight=False).print(table)
     for listed in run.not_here:
         print(for_terminal(f"not graded here: {listed.task_id} ({listed.kind}): {listed.why}"))
+    faulty = [r for r in run.results if r.faults]
+    fully = len(run.results) - len(faulty)  # in the gradebook with a grade, this run's or an unchanged earlier one
+    print(f"{fully} learner{'' if fully == 1 else 's'} graded" + (f", {len(faulty)} not fully graded" if faulty else "")
+          + f" ({reused} unchanged, not run again)")
     waiting = sum(r.to_mark for r in run.results)
     out = Path(args.out).resolve()
     print(f"gradebook.csv, feedback/ and to_mark.csv in {out}" + (f"; {waiting} answers await a person's marking "
                                                                   "(to_mark.csv)" if waiting else ""))
-    faulty = [r for r in run.results if r.faults]
     if faulty:
         first = for_terminal(faulty[0].faults[0])
         print(f"error: {len(faulty)} learner(s) could not be fully graded because of a fault in the grader, not in "
@@ -362,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submissions", help="a folder with one folder per learner, or a zip of it")
     p.add_argument("--questions", required=True, metavar="GUIDE",
                    help="the guide: its folder, its .guides folder, a folder of question files or an assessments.json")
-    p.add_argument("--out", required=True, help="where gradebook.csv, feedback/ and to_mark.csv go")
+    p.add_argument("--out", required=True, help="where gradebook.csv, feedback/, to_mark.csv and the store go")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="learners graded at once (default: one per CPU this process may use, as memory allows)")
     p.set_defaults(func=_guide)
 
     p = sub.add_parser("similar", help="the pairs of a class likely copied, without grading")

@@ -15,36 +15,42 @@ shallowest, zips handed in included) is scored against the guide's own assessmen
 A fault of ours (the box could not be built, the engine failed) is never a learner's zero: that
 question is "not graded", the run ends with exit status 3, and running it again grades it.
 
+The class is graded by `grader grade`'s own pipeline (`coordinator.grade_class`), on a `GuidePlan`: the gradebook
+store (a second run grades only the learners who are new, changed or not fully graded; a run killed midway
+resumes), and several learners at once (`jobs`). The store's fingerprint is the guide's assessments, its
+workspace when a code test runs there, and the grader's and the course's code.
+
 Out: `gradebook.csv` (a row per learner: each question's points, the total, what is possible, and the
-count to mark), `feedback/<learner>.md`, `to_mark.csv`.
+count to mark), `feedback/<learner>.md`, `to_mark.csv`, and the store, `gradebook.sqlite3`.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import tempfile
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from course.errors import CourseError
 from course.untrusted_text import for_markdown, markdown_code_block
 
 from course.lesson.answers import HandedIn, handed_in_attempts, read_handed_in
-from course.lesson.assessments import list_assessments, load_guide_assessments, workspace_of
+from course.lesson.assessments import Listed, assessment_sources, list_assessments, load_guide_assessments, workspace_of
 from course.lesson.task import Task
 from course.lesson.wording import for_people
 
-from .api import private_api
+from .box.copying import SKIPPED, TooBig, walk
 from .commands import boxed_workspace, learner_workspace
-from .box.copying import TooBig
-from .box.engine import Engine
+from .coordinator import grade_class
+from .grade import graded_files
 from .handin import find_work
 from .reports import learner_folder, spreadsheet_safe
-from .runner import GraderFault
-from .submissions import Submission, load_submissions, unpack_zip
-
+from .runner import REPO, GraderFault
+from .submissions import Submission
 
 
 @dataclass
@@ -68,6 +74,7 @@ class LearnerGuideResult:
     scored: list[Scored] = field(default_factory=list)
     answers_file: str = ""
     note: str = ""
+    content_hash: str = ""  # what was handed in (`Submission.content_hash`): the store reuses an unchanged one
 
     @property
     def total(self) -> float:
@@ -84,6 +91,19 @@ class LearnerGuideResult:
     @property
     def faults(self) -> list[str]:
         return [f"{s.task_id}: {s.reason}" for s in self.scored if s.status == "not graded"]
+
+    @property
+    def complete(self) -> bool:
+        """Every question graded: no fault of ours left one "not graded" (the store grades it again next run)."""
+        return not self.faults
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LearnerGuideResult":
+        return cls(data["learner"], [Scored(**s) for s in data.get("scored", [])], data.get("answers_file", ""),
+                   data.get("note", ""), data.get("content_hash", ""))
 
 
 def run_test(task: Task, run: Any) -> Scored:
@@ -178,36 +198,95 @@ class GuideRun:
     results: list[LearnerGuideResult]
     not_here: list[Any]
     out: Path
+    notes: list[str] = field(default_factory=list)  # about the run itself (the weaker box, say)
 
 
-def grade_guide(submissions: Path, guide: Path, out: Path) -> GuideRun:
+WORKSPACE_FILES = 20_000  # a guide's workspace hashed for the fingerprint: at most this many files
+
+
+@dataclass
+class GuidePlan:
+    """A guide's assessments as `coordinator.grade_class` grades a class on them (see `coordinator.ClassPlan`)."""
+
+    guide: Path  # as given: its folder, its .guides, a folder of question files or an assessments.json
+    tasks: dict[str, Task]  # what runs here, by task id, in the guide's order
+    listed: list[Listed]  # every assessment, those that do not run here with why
+    root: Path  # the guide's workspace, where its code tests run
+    warm: bool = False  # a code test is a shell command: a zygote's warm SDK would serve none
+
+    @property
+    def needs_box(self) -> bool:
+        return any(task.answered_by_running for task in self.tasks.values())
+
+    @property
+    def private(self) -> tuple[Path, ...]:
+        """The guide's .guides (its expected outputs and tests), which no learner's program may read."""
+        return (self.root / ".guides",)
+
+    def fingerprint(self) -> str:
+        """Changes whenever what grading means changes: the guide's assessments, its workspace when a code test runs
+        on it, and the code that grades (the grader and the course)."""
+        digest = hashlib.sha256(b"guide\0")
+        for raw, _ in assessment_sources(self.guide):
+            digest.update(json.dumps(raw, sort_keys=True, default=str).encode() + b"\0")
+        if self.needs_box:
+            try:
+                files = walk(self.root, max_files=WORKSPACE_FILES, skipped=SKIPPED)
+            except TooBig as exc:
+                raise CourseError(f"the guide's workspace {self.root} is too big to grade in: {exc}.") from None
+            for entry in files:
+                try:
+                    data = entry.path.read_bytes()
+                except OSError:  # left out of the box's copy as well
+                    continue
+                digest.update(entry.relative.encode("utf-8", "surrogateescape") + b"\0" + data)
+        for path in graded_files(REPO):
+            digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()[:16]
+
+    def grade(self, sub: Submission, *, engine: Any, api: Any, timeout: float) -> LearnerGuideResult:
+        """One learner; a code test's own timeout holds, not `timeout` (a lesson step's)."""
+        with engine.slot() if engine is not None else nullcontext() as slot:
+            result = grade_learner(sub, self.tasks, guide_root=self.root, box=(slot, api) if slot is not None else None)
+        result.content_hash = sub.content_hash()
+        return result
+
+    def not_graded(self, sub: Submission, why: str) -> LearnerGuideResult:
+        """A learner whose grading failed on our side as a whole: every question not graded, nothing lost."""
+        reason = f"not graded because of a fault in the grader, not in the work ({why}); run it again"
+        return LearnerGuideResult(sub.learner, [Scored(task_id, task.name, task.kind, 0.0, task.points, "not graded",
+                                                       reason) for task_id, task in self.tasks.items()],
+                                  content_hash=sub.content_hash())
+
+    def read(self, data: dict[str, Any]) -> LearnerGuideResult:
+        return LearnerGuideResult.from_dict(data)
+
+    def prepare(self) -> None:
+        """Nothing to load ahead: the guide's reports draw no chart."""
+
+    def report(self, results: list[Any], submissions: list[Submission], notes: list[str], out: Path) -> GuideRun:
+        run = GuideRun(str(self.guide), results, [item for item in self.listed if not item.runs], out, notes)
+        write_reports(run, self.tasks)
+        return run
+
+
+def guide_plan(guide: Path) -> GuidePlan:
+    """The plan of a class graded on `guide`'s assessments; a CourseError when it holds none."""
     listed = list_assessments(guide)
     if not listed:
         raise CourseError(f"{guide} holds no assessments.",
                           hint="give a guide's folder, its .guides folder, a folder of question files or an "
                                "assessments.json.")
-    tasks = load_guide_assessments(guide)
-    guide_root = workspace_of(guide)
-    tests = any(task.answered_by_running for task in tasks.values())
-    with tempfile.TemporaryDirectory(prefix="guide-class-") as tmp, ExitStack() as stack:
-        root = submissions
-        if submissions.is_file() and submissions.suffix.lower() == ".zip":
-            root, _ = unpack_zip(submissions, Path(tmp))
-        subs = load_submissions(root)
-        box = None
-        if tests:
-            api = stack.enter_context(private_api(Path(tmp) / "api"))
-            # Without the full box, what the learner's program may not read is made private to the grader first:
-            # the guide's .guides (its expected outputs and tests), the class's work, the out folder.
-            engine = Engine(1, warm=False, private=(guide_root / ".guides", submissions, out))
-            stack.callback(engine.close)
-            for text in engine.notes:
-                print(f"note: {text}")
-            slot = stack.enter_context(engine.slot())
-            box = (slot, api)
-        results = [grade_learner(sub, tasks, guide_root=guide_root, box=box) for sub in subs]
-    run = GuideRun(str(guide), results, [item for item in listed if not item.runs], out)
-    write_reports(run, tasks)
+    return GuidePlan(guide, load_guide_assessments(guide), listed, workspace_of(guide))
+
+
+def grade_guide(submissions: Path, guide: Path, out: Path, *, jobs: int | None = None,
+                on_result: Callable[[LearnerGuideResult, bool], None] | None = None,
+                on_note: Callable[[str], None] | None = None) -> GuideRun:
+    """Grade the class `submissions` (a folder or a zip) on `guide`'s assessments into `out`, as `grader grade`
+    grades a class: the store, `jobs` learners at once, `on_result(result, reused)` as each is known."""
+    run: GuideRun = grade_class(submissions, out, plan=guide_plan(guide), jobs=jobs, on_result=on_result,
+                                on_note=on_note)
     return run
 
 

@@ -1,0 +1,181 @@
+"""`grader guide` grades a class through `grader grade`'s own pipeline: does it keep the gradebook store (a second
+run grades only who changed, a run killed midway resumes), and grade several learners at once to the same result?"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, api_processes
+
+GUIDES = REPO / "tests" / "fixtures" / "guides"
+NEWER = GUIDES / "newer"
+TESTED = GUIDES / "tested"
+RIGHT = {"multiple-choice-1001": ["multiple-choice-1001-0"], "fill-in-the-blanks-1002": ["for", "in", "len", "0"],
+         "parsons-puzzle-1004": ["total = 0", "for n in [4, 5, 6]:", "    total = total + n", "print(total)"],
+         "free-text-1007": ["A loop says it once."]}
+WRONG = {"multiple-choice-1001": ["multiple-choice-1001-1"], "fill-in-the-blanks-1002": ["for", "of", "len", "0"]}
+COUNTS = "for n in range(1, 4):\n    print(n)\nprint('done')\n"
+
+
+def grader(*args: str, cwd: Path, **popen: object) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env.update(PYTHONPATH=str(REPO), COURSE_HOME=str(cwd / "home"), COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def learner(class_: Path, name: str, answers: dict[str, list[str]], program: str | None) -> Path:
+    folder = class_ / name
+    folder.mkdir(parents=True)
+    (folder / "answers.json").write_text(json.dumps(answers), encoding="utf-8")
+    if program is not None:
+        (folder / "code").mkdir()
+        (folder / "code" / "loops.py").write_text(program, encoding="utf-8")
+    return folder
+
+
+def newer_class(into: Path) -> Path:
+    """Four learners on the newer guide: right, partly right with a program that prints the wrong thing, wrong
+    answers, nothing handed in."""
+    class_ = into / "class"
+    learner(class_, "ada", RIGHT, COUNTS)
+    learner(class_, "bo", {**RIGHT, **WRONG}, "print('not yet')\n")
+    learner(class_, "cy", WRONG, COUNTS)
+    (class_ / "dee").mkdir()
+    return class_
+
+
+def gradebook(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "gradebook.csv").open(newline="", encoding="utf-8") as handle:
+        return {row["learner"]: row for row in csv.DictReader(handle)}
+
+
+def last_run(out: Path) -> dict[str, int]:
+    """Each learner of the store's latest run, and whether their result was reused (1) or graded (0)."""
+    with sqlite3.connect(out / "gradebook.sqlite3") as db:
+        return dict(db.execute("SELECT learner, reused FROM grades WHERE run_id = (SELECT MAX(id) FROM runs)"))
+
+
+def outputs(out: Path) -> dict[str, str]:
+    """What OUT says to people and programs: the gradebook, the marking list, every feedback file."""
+    files = [out / "gradebook.csv", out / "to_mark.csv", *sorted((out / "feedback").iterdir())]
+    return {path.relative_to(out).as_posix(): path.read_text(encoding="utf-8") for path in files}
+
+
+def test_a_second_run_skips_every_unchanged_learner_and_grades_a_changed_one_again(tmp_path: Path) -> None:
+    """Graded twice, is nobody run again the second time (and is it said)? After one learner changes their
+    answers, is that learner alone graded again, with the new grade?"""
+    class_ = newer_class(tmp_path)
+    first = grader("guide", "class", "--questions", str(NEWER), "--out", "out", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "(0 unchanged, not run again)" in first.stdout
+    before = outputs(tmp_path / "out")
+    assert gradebook(tmp_path / "out")["ada"]["code-output-compare-1005"] == "2"  # the box ran the code test
+
+    again = grader("guide", "class", "--questions", str(NEWER), "--out", "out", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "4 learners graded (4 unchanged, not run again)" in again.stdout
+    assert last_run(tmp_path / "out") == {"ada": 1, "bo": 1, "cy": 1, "dee": 1}
+    assert outputs(tmp_path / "out") == before
+
+    (class_ / "cy" / "answers.json").write_text(json.dumps(RIGHT), encoding="utf-8")
+    changed = grader("guide", "class", "--questions", str(NEWER), "--out", "out", cwd=tmp_path)
+    assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-3000:]
+    assert "(3 unchanged, not run again)" in changed.stdout
+    assert last_run(tmp_path / "out") == {"ada": 1, "bo": 1, "cy": 0, "dee": 1}
+    rows = gradebook(tmp_path / "out")
+    assert rows["cy"]["multiple-choice-1001"] == "1" and rows["cy"]["total"] == rows["ada"]["total"]
+
+
+def test_a_changed_guide_grades_everyone_again(tmp_path: Path) -> None:
+    """Is the guide's content part of the store's fingerprint: a question worth more points, and no one's old
+    grade is reused?"""
+    questions = tmp_path / "questions"
+    questions.mkdir()
+    for name in ("multiple-choice-1001.json", "free-text-1007.json"):
+        shutil.copy(NEWER / ".guides" / "assessments" / name, questions / name)
+    learner(tmp_path / "class", "ada", RIGHT, None)
+    learner(tmp_path / "class", "bo", WRONG, None)
+    assert grader("guide", "class", "--questions", "questions", "--out", "out", cwd=tmp_path).returncode == 0
+    assert gradebook(tmp_path / "out")["ada"]["multiple-choice-1001"] == "1"
+    key = questions / "multiple-choice-1001.json"
+    data = json.loads(key.read_text(encoding="utf-8"))
+    data["source"]["points"] = 3
+    key.write_text(json.dumps(data), encoding="utf-8")
+    done = grader("guide", "class", "--questions", "questions", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0 and "(0 unchanged, not run again)" in done.stdout
+    assert last_run(tmp_path / "out") == {"ada": 0, "bo": 0}
+    assert gradebook(tmp_path / "out")["ada"]["multiple-choice-1001"] == "3"
+
+
+def test_two_learners_at_once_grade_as_one_at_a_time(tmp_path: Path) -> None:
+    """Do `--jobs 2` and `--jobs 1` write the same gradebook, marking list and feedback, code tests included?"""
+    newer_class(tmp_path)
+    for jobs in ("1", "2"):
+        done = grader("guide", "class", "--questions", str(NEWER), "--out", f"out-{jobs}", "--jobs", jobs, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert outputs(tmp_path / "out-2") == outputs(tmp_path / "out-1")
+    assert gradebook(tmp_path / "out-2")["bo"]["code-output-compare-1005"] == "0"
+
+
+@pytest.mark.slow
+def test_a_run_killed_midway_finishes_with_every_learner_graded_once(tmp_path: Path) -> None:
+    """SIGKILLed after its first learner, does the same command then grade only those left, once each, in the
+    same run of the store?"""
+    slow = ("import sys, time\ntime.sleep(1)\n"
+            "print(42 if len(sys.argv) < 2 else {'1': 'one', '2': 'two'}[sys.argv[1]])\n")
+    for name in ("ana", "ben", "col", "dot", "eve"):
+        (tmp_path / "class" / name / "code").mkdir(parents=True)
+        (tmp_path / "class" / name / "code" / "prog.py").write_text(slow, encoding="utf-8")
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env.update(PYTHONPATH=str(REPO), COURSE_HOME=str(tmp_path / "home"))
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "guide", "class", "--questions", str(TESTED), "--out",
+                             "out"], cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = out / "gradebook.sqlite3"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if not store.is_file():
+            time.sleep(0.05)
+            continue
+        try:
+            with sqlite3.connect(store) as db:
+                if db.execute("SELECT COUNT(*) FROM grades").fetchone()[0] >= 1:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):  # already over: then it never wrote to a store
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert store.is_file(), "the run kept no gradebook store"
+    deadline = time.monotonic() + 15  # the killed grader's private API goes with it
+    while api_processes(out) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with sqlite3.connect(store) as db:
+        before = dict(db.execute("SELECT learner, graded_at FROM grades"))
+    assert 1 <= len(before) < 5, before
+
+    done = grader("guide", "class", "--questions", str(TESTED), "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT learner), SUM(complete) FROM grades").fetchone() == (5, 5, 5)
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+        after = dict(db.execute("SELECT learner, graded_at FROM grades"))
+    assert {name: after[name] for name in before} == before  # graded before the kill: not graded again
+    rows = gradebook(out)
+    assert sorted(rows) == ["ana", "ben", "col", "dot", "eve"]
+    assert all(row["code-output-compare-2002"] == "2" for row in rows.values()), rows
