@@ -61,6 +61,10 @@ def make_class(into: Path, learners: int) -> None:
             (folder / "code" / "loops.py").write_text(f"# {folder.name}\n{program}", encoding="utf-8")
 
 
+def read_gradebook(out: Path) -> str:
+    return (out / "gradebook.csv").read_text(encoding="utf-8") if (out / "gradebook.csv").is_file() else ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--learners", type=int, default=20)
@@ -88,9 +92,9 @@ def main() -> int:
     for jobs in settings:
         out = tmp / f"out-{jobs}"
         first, code1, said1 = timed(out, jobs)
-        book = (out / "gradebook.csv").read_text(encoding="utf-8") if (out / "gradebook.csv").is_file() else ""
+        book = read_gradebook(out)
         again, code2, said2 = timed(out, jobs)
-        same = book == ((out / "gradebook.csv").read_text(encoding="utf-8") if (out / "gradebook.csv").is_file() else "")
+        same = book == read_gradebook(out)
         gradebooks.add(book)
         figures[f"jobs={jobs or 'none'}"] = {"jobs": jobs, "first_s": round(first, 2), "again_s": round(again, 2),
                                              "exit_codes": [code1, code2], "same_gradebook_again": same,
