@@ -179,3 +179,16 @@ def test_a_run_killed_midway_finishes_with_every_learner_graded_once(tmp_path: P
     rows = gradebook(out)
     assert sorted(rows) == ["ana", "ben", "col", "dot", "eve"]
     assert all(row["code-output-compare-2002"] == "2" for row in rows.values()), rows
+
+
+def test_a_guide_class_on_a_cluster_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Is `grade_class` on a cluster refused for a guide (its workers would need the guide's folder), with a
+    hint, before anything is graded or written?"""
+    from course.errors import CourseError
+    from grader.coordinator import grade_class
+    from grader.guide import guide_plan
+
+    learner(tmp_path / "class", "ada", RIGHT, None)
+    with pytest.raises(CourseError, match="cannot be graded on a cluster") as caught:
+        grade_class(tmp_path / "class", tmp_path / "out", plan=guide_plan(NEWER), cluster="local:1")
+    assert caught.value.hint and not (tmp_path / "out").exists()
