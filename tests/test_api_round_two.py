@@ -343,3 +343,61 @@ def test_files_list_pages_with_after_limit_and_order(server: Any) -> None:
         with pytest.raises(openai.BadRequestError) as refused:
             client.files.list(**bad)  # type: ignore[arg-type]
         assert (refused.value.body["param"], refused.value.body["code"]) == (param, code)  # type: ignore[index]
+
+
+# --- the 2026 rules (course/offline/data/rules_2026.json) -----------------------------------------------
+
+
+def test_every_rule_of_2026_has_its_sources_and_date() -> None:
+    import datetime
+    import json
+
+    from course.offline.models import DATA
+
+    table = json.loads((DATA / "rules_2026.json").read_text(encoding="utf-8"))
+    assert [r["rule"] for r in table["rules"]] == ["png_output_compression", "complexity"]
+    for row in table["rules"]:
+        assert row["what"] and row["sources"] and all(isinstance(s, str) and s for s in row["sources"])
+        datetime.date.fromisoformat(row["checked"])
+
+
+def test_png_with_compression_below_100_is_refused(server: Any) -> None:
+    import openai
+
+    client = server.client()
+    expected = {"message": "Compression less than 100 is not supported for PNG output format",
+                "type": "image_generation_user_error", "param": None, "code": "invalid_png_output_compression"}
+    for options in ({"output_format": "png", "output_compression": 50}, {"output_compression": 99}):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.images.generate(model="gpt-image-2", prompt="a cat", size="1024x1024", quality="low", **options)  # type: ignore[arg-type]
+        assert refused.value.body == expected  # type: ignore[comparison-overlap]
+        with pytest.raises(openai.BadRequestError) as edit_refused:
+            client.images.edit(model="gpt-image-2", prompt="a hat", image=("a.png", _png(), "image/png"), **options)  # type: ignore[arg-type]
+        assert edit_refused.value.body == expected  # type: ignore[comparison-overlap]
+        with pytest.raises(openai.BadRequestError) as tool_refused:
+            client.responses.create(model=MODEL, input="a cat", tools=[{**FAST, **options}])  # type: ignore[list-item]
+        assert tool_refused.value.body == {**expected, "param": "tools"}  # type: ignore[comparison-overlap]
+    # 100 with PNG, and any compression with JPEG or WebP, as before.
+    assert client.images.generate(model="gpt-image-2", prompt="a cat", size="1024x1024", quality="low",
+                                  output_format="png", output_compression=100).data
+    assert client.images.generate(model="gpt-image-2", prompt="a cat", size="1024x1024", quality="low",
+                                  output_format="webp", output_compression=50).data
+
+
+def test_complexity_is_accepted_where_the_sdk_documents_it(server: Any) -> None:
+    import openai
+
+    client = server.client()
+    plain = client.images.generate(model="gpt-image-2", prompt="a cat", size="1024x1024", quality="low")
+    planned = client.images.generate(model="gpt-image-2", prompt="a cat", size="1024x1024", quality="low",
+                                     complexity="high")
+    assert planned.data and plain.data and planned.data[0].b64_json == plain.data[0].b64_json
+    edited = client.images.edit(model="gpt-image-2", prompt="a hat", image=("a.png", _png(), "image/png"),
+                                complexity="low")
+    assert edited.data
+    with pytest.raises(openai.BadRequestError) as wrong:
+        client.images.generate(model="gpt-image-2", prompt="a cat", complexity="extreme")  # type: ignore[arg-type]
+    assert (wrong.value.body["param"], wrong.value.body["code"]) == ("complexity", "invalid_value")  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as dalle:  # the DALL·E-era API, unchanged
+        client.images.generate(model="dall-e-3", prompt="a cat", complexity="low")
+    assert "complexity" in dalle.value.body["message"]  # type: ignore[index]  # its own words, as before

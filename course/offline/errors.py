@@ -221,6 +221,11 @@ class Gpt:
         )
 
     @staticmethod
+    def png_compression(param: str | None = None) -> APIError:  # the 2026 rule (data/rules_2026.json)
+        return bad("Compression less than 100 is not supported for PNG output format", param=param,
+                   code="invalid_png_output_compression", type="image_generation_user_error")
+
+    @staticmethod
     def unsupported_parameter(field: str) -> APIError:
         return bad(f"Unsupported parameter: '{field}' is not supported with this model.", param=field,
                    code="unsupported_parameter")

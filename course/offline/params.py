@@ -28,11 +28,12 @@ DALLE_FIELDS = {
 GPT_FIELDS = {
     "generations": (
         "prompt", "model", "n", "quality", "size", "background", "output_format", "output_compression",
-        "moderation", "user", "safety_identifier", "stream", "partial_images",
+        "moderation", "user", "safety_identifier", "stream", "partial_images", "complexity",
     ),
     "edits": (
         "image", "image[]", "mask", "prompt", "model", "n", "quality", "size", "background", "output_format",
         "output_compression", "input_fidelity", "user", "safety_identifier", "stream", "partial_images",
+        "complexity",
     ),
 }
 FILE_FIELDS = ("image", "image[]", "mask")
@@ -41,13 +42,14 @@ TYPES: dict[str, str] = {
     "prompt": "string", "model": "string", "n": "integer", "quality": "string", "response_format": "string",
     "size": "string", "style": "string", "user": "string", "background": "string", "output_format": "string",
     "output_compression": "integer", "moderation": "string", "safety_identifier": "string", "stream": "boolean",
-    "partial_images": "integer", "input_fidelity": "string",
+    "partial_images": "integer", "input_fidelity": "string", "complexity": "string",
 }
 GPT_ENUMS = {
     "output_format": ["png", "jpeg", "webp"],
     "background": ["transparent", "opaque", "auto"],
     "moderation": ["low", "auto"],
     "input_fidelity": ["high", "low"],
+    "complexity": ["low", "medium", "high"],  # the SDK documents it; the offline pictures do not change with it
 }
 SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 
@@ -212,6 +214,8 @@ def _parse_gpt(route: str, model: Model, given: dict[str, Any]) -> Params:
     background = given.get("background", "auto")
     if background == "transparent" and output_format == "jpeg":
         raise Gpt.transparent_jpeg()
+    if output_format == "png" and compression < 100:  # the 2026 rule (data/rules_2026.json)
+        raise Gpt.png_compression()
     fidelity = given.get("input_fidelity")
     if fidelity is not None:
         if not model.input_fidelity:

@@ -319,8 +319,11 @@ def tool_params(tool: dict[str, Any], index: int, prompt: str, *, stream: bool) 
 
 
 def _renamed(exc: APIError, at: str) -> APIError:
-    """An Images API error about `size` becomes one about `tools[0].size`; about `prompt`, one about `input`."""
-    if exc.param:
+    """An Images API error about `size` becomes one about `tools[0].size`; about `prompt`, one about `input`;
+    PNG compression names `tools`, as the real tool's error does."""
+    if exc.code == "invalid_png_output_compression":
+        exc.param = "tools"
+    elif exc.param:
         name = "input" if exc.param == "prompt" else f"{at}.{exc.param}"
         exc.message = exc.message.replace(f"'{exc.param}'", f"'{name}'")
         exc.param = name
