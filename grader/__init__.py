@@ -7,8 +7,8 @@ file is which lesson's work) → `answers` (the answers handed in) → `runner` 
 `store` (the gradebook: resume, skip the unchanged) → `reports` (gradebook.csv, feedback, summary.html,
 Gradescope's results.json) and `similarity` (which submissions look copied).
 
-Above it, `coordinator` grades a class: it hands learners to a local pool of box slots or, with `cluster`, to
-Dask workers. The box itself is the package `box/`; `api` is the private offline API a grading run talks to;
+Above it, `coordinator` grades a class from a plan (the course's lessons, or `guide`'s plan of another guide's
+assessments): one loop hands learners to a local pool of box slots or, with `cluster`, to Dask workers. The box itself is the package `box/`; `api` is the private offline API a grading run talks to;
 `public` is what a step may import in the weaker boxes.
 
 The front doors: `cli` (`grader grade`, `check`, `similar`, `bundle`, `gradescope`, `guide`), `bundle` (the
