@@ -113,10 +113,7 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     With `cluster` (a Dask scheduler's address, "local:N", or a `distributed.Client`) the learners are
     graded on its workers and only saved here (see `grader.cluster`); `allow_weak_box` accepts workers
     that cannot build the full box."""
-    from .api import private_api
-    from .box.capacity import default_workers
     from .box.privileges import guard_grader
-    from .box.probe import box
     from .store import Gradebook
 
     from course.offline.server import raise_open_files
@@ -134,30 +131,19 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
     source, out = source.resolve(), out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        if on_note:
+            on_note(text)
+
     with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
-        root, left_out = unpack_zip(source, Path(tmp)) if source.is_file() else (source, [])
-        if left_out:
-            notes.append(f"{source.name}: left out {len(left_out)} damaged entr{'y' if len(left_out) == 1 else 'ies'} "
-                         f"(" + "; ".join(left_out[:5]) + ")")
-            if on_note:
-                on_note(notes[-1])
-        submissions = load_submissions(root)
+        submissions = _unpacked(source, Path(tmp), note)
         book = Gradebook(out / "gradebook.sqlite3", read=plan.read)
         fingerprint = plan.fingerprint()
         run_id, _ = book.open_run(str(source), fingerprint)
         done = book.graded_in_run(run_id)
-        todo: list[Submission] = []
-        for sub in submissions:
-            if sub.learner in done:
-                continue
-            reused = book.reusable(sub.learner, sub.content_hash(), fingerprint)
-            if reused is not None:
-                book.save(run_id, reused, reused=True)
-                done[sub.learner] = reused
-                if on_result:
-                    on_result(reused, True)
-            else:
-                todo.append(sub)
+        todo = _reuse_unchanged(book, run_id, fingerprint, submissions, done, on_result)
         if on_start:
             on_start(len(todo))
         if todo:
@@ -169,39 +155,73 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
             if on_result:
                 on_result(result, False)
 
-        def note(text: str) -> None:
-            notes.append(text)
-            if on_note:
-                on_note(text)
-
         if todo and cluster is not None:
             assert isinstance(plan, ClusterPlan)
             plan.grade_on_cluster(cluster, todo, timeout=timeout, warm=warm, allow_weak_box=allow_weak_box,
                                   save=record, on_note=note)
         elif todo:
-            workers = min(max(1, jobs or default_workers()), len(todo))
-            if not plan.needs_box:
-                grade_locally(plan, todo, record, workers=workers, engine=None, api=None, timeout=timeout)
-            else:
-                from .box.engine import Engine
-
-                for text in box().notes:  # what the box lacks here, said once per run
-                    note(text)
-                (out / ".offline-api").mkdir(exist_ok=True)
-                os.chmod(out / ".offline-api", 0o700)  # the request log and the pictures are the grader's alone
-                # Its zygotes warm up while the offline API starts; without the full box, the submissions, the out
-                # folder and what the plan keeps from learners are made private to the grader first.
-                engine = Engine(workers, warm=warm and plan.warm, private=(source, out, *plan.private))
-                for text in engine.notes:
-                    note(text)
-                try:
-                    with private_api(out / ".offline-api") as api:
-                        grade_locally(plan, todo, record, workers=workers, engine=engine, api=api, timeout=timeout)
-                finally:
-                    engine.close()
+            _grade_here(plan, todo, record, note, source=source, out=out, jobs=jobs, warm=warm, timeout=timeout)
         book.finish(run_id)
         book.close()
         return plan.report([done[s.learner] for s in submissions], submissions, notes, out)
+
+
+def _unpacked(source: Path, tmp: Path, note: Callable[[str], None]) -> list[Submission]:
+    """The learners of a class folder, or of a zip unpacked into `tmp` (its damaged entries said in a note)."""
+    root, left_out = unpack_zip(source, tmp) if source.is_file() else (source, [])
+    if left_out:
+        note(f"{source.name}: left out {len(left_out)} damaged entr{'y' if len(left_out) == 1 else 'ies'} "
+             f"(" + "; ".join(left_out[:5]) + ")")
+    return load_submissions(root)
+
+
+def _reuse_unchanged(book: Any, run_id: int, fingerprint: str, submissions: list[Submission], done: dict[str, Any],
+                     on_result: Callable[[Any, bool], None] | None) -> list[Submission]:
+    """Who is still to grade in this run: not graded in it yet, and not unchanged since a run of the same plan
+    (whose result is saved into this run as it is)."""
+    todo: list[Submission] = []
+    for sub in submissions:
+        if sub.learner in done:
+            continue
+        reused = book.reusable(sub.learner, sub.content_hash(), fingerprint)
+        if reused is None:
+            todo.append(sub)
+            continue
+        book.save(run_id, reused, reused=True)
+        done[sub.learner] = reused
+        if on_result:
+            on_result(reused, True)
+    return todo
+
+
+def _grade_here(plan: ClassPlan, todo: list[Submission], record: Callable[[Submission, Any], None],
+                note: Callable[[str], None], *, source: Path, out: Path, jobs: int | None, warm: bool,
+                timeout: float) -> None:
+    """Grade `todo` on this machine: with the box and a private offline API where the plan runs learners' code."""
+    from .api import private_api
+    from .box.capacity import default_workers
+    from .box.probe import box
+
+    workers = min(max(1, jobs or default_workers()), len(todo))
+    if not plan.needs_box:
+        grade_locally(plan, todo, record, workers=workers, engine=None, api=None, timeout=timeout)
+        return
+    from .box.engine import Engine
+
+    for text in box().notes:  # what the box lacks here, said once per run
+        note(text)
+    (out / ".offline-api").mkdir(exist_ok=True)
+    os.chmod(out / ".offline-api", 0o700)  # the request log and the pictures are the grader's alone
+    # Its zygotes warm up while the offline API starts; without the full box, the submissions, the out
+    # folder and what the plan keeps from learners are made private to the grader first.
+    engine = Engine(workers, warm=warm and plan.warm, private=(source, out, *plan.private))
+    for text in engine.notes:
+        note(text)
+    try:
+        with private_api(out / ".offline-api") as api:
+            grade_locally(plan, todo, record, workers=workers, engine=engine, api=api, timeout=timeout)
+    finally:
+        engine.close()
 
 
 def grade_locally(plan: ClassPlan, todo: list[Submission], record: Callable[[Submission, Any], None], *,
