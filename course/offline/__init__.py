@@ -21,7 +21,13 @@ Modules, by what they hold:
 - `budgeting` the runs' budgets as middleware, and the room for large bodies
 - `renderers` Pillow work on a few threads, stopped when the client goes
 - `streaming` server-sent events and sending them
+- `produce`   a valid request turned into its response body (and `token_usage`)
+- `files`     the minimal Files API (uploads, expiry, listing in pages)
+- `responses` the Responses API's image tool; `conversations` the responses kept (for `previous_response_id`,
+              retrieve and delete) and `input_items` a stored response's input items, in pages
 - `routes`    the routes by resource, on starlette's Router (images, files, models, responses, ...)
+- `headers`   the real API's headers; `config` the server's settings; `sdk_types` the model names the installed
+              SDK's types list
 - `app`       the ASGI application: the doors (control socket, channels, health) and the API behind them
 - `server`    running it in the foreground or detached
 """
