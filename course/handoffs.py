@@ -162,6 +162,11 @@ def _contained(function: Callable[..., Any], earlier: int, number: int, lesson: 
     entry = handoff(lesson, earlier)
     code = function.__code__
 
+    # Its variables as it ends are read only where they can be needed: from the traceback when it raises, and
+    # through a profile hook (which slows every call the SDK makes) only for a step whose code hands back
+    # nothing but None (no `return response` line): a step written as the page asks runs at full speed.
+    needs_watch = bool(entry.get("returns")) and returns_only_none(code)
+
     @functools.wraps(function)
     def contained(*args: Any, **kwargs: Any) -> Any:
         variables: dict[str, Any] = {}
@@ -171,7 +176,7 @@ def _contained(function: Callable[..., Any], earlier: int, number: int, lesson: 
                 variables.clear()
                 variables.update(frame.f_locals)
 
-        watching = bool(entry.get("returns")) and sys.getprofile() is None
+        watching = needs_watch and sys.getprofile() is None
         if watching:
             sys.setprofile(watch)
         try:
@@ -184,6 +189,7 @@ def _contained(function: Callable[..., Any], earlier: int, number: int, lesson: 
                 watching = False
             sys.stdout.flush()
             traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
+            variables = variables or _variables_at(exc, code)
             value, how = _supply(entry, variables, earlier)
             _say_note(number, earlier, f"stopped with {error_words(exc)}", _fix_for(exc, entry, earlier, script), how)
             return value
@@ -201,6 +207,32 @@ def _contained(function: Callable[..., Any], earlier: int, number: int, lesson: 
         return result
 
     return contained
+
+
+def returns_only_none(code: types.CodeType) -> bool:
+    """The function hands back nothing but None: no `return <value>` anywhere in its own code."""
+    import dis
+
+    instructions = list(dis.get_instructions(code))
+    for index, instruction in enumerate(instructions):
+        if instruction.opname == "RETURN_CONST" and instruction.argval is not None:  # Python 3.12 and later
+            return False
+        if instruction.opname == "RETURN_VALUE":
+            before = instructions[index - 1] if index else None
+            if before is None or not (before.opname == "LOAD_CONST" and before.argval is None):
+                return False
+    return True
+
+
+def _variables_at(exc: BaseException, code: types.CodeType) -> dict[str, Any]:
+    """The variables of the frame running `code` when `exc` went through it, from the traceback."""
+    tb = exc.__traceback__
+    found: dict[str, Any] = {}
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            found = dict(tb.tb_frame.f_locals)
+        tb = tb.tb_next
+    return found
 
 
 def contain_calls(step: Callable[..., Any], number: int, lesson: int | None, script: str,
