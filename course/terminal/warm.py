@@ -269,7 +269,9 @@ def warm_up() -> set[str]:
     from rich.text import Text  # noqa: F401
 
     from .. import connect, steps  # noqa: F401
-    from .. import hints  # noqa: F401
+    import dis  # noqa: F401  (the runner reads whether an earlier step hands anything back)
+
+    from .. import handoffs, hints  # noqa: F401
     from ..lesson import checks, explain, fingerprints, lessons, progress  # noqa: F401
     from ..offline import requestlog  # noqa: F401
     from . import trying  # noqa: F401  (the command itself was imported by whoever called serve)
