@@ -200,11 +200,57 @@ class _Counter:
 def parse_page(text: str, *, title: str | None = None, slug: str = "") -> Page:
     """Read one page of Codio markdown; the title is `title`, else the first heading, else `slug`."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff").split("\n")
-    blocks = _parse_lines(lines, _Counter())
+    blocks = _parse_lines(_without_comments(lines), _Counter())
     if title is None:
         heading = next((block for block in _walk(blocks) if isinstance(block, Heading) and block.text), None)
         title = heading.text if heading else slug
     return Page(title=title, slug=slug, blocks=blocks)
+
+
+def _without_comments(lines: list[str]) -> list[str]:
+    """The page's lines with its HTML comments taken out, as a browser hides them: a comment may span
+    lines, one left open runs to the end of the page, and what it holds (buttons, headings, fences) is
+    hidden with it. Comments inside code (a fence, a code span) are code and stay."""
+    out: list[str] = []
+    closer: re.Pattern[str] | None = None
+    before: str | None = None  # the text before a comment still open, while one is
+    for line in lines:
+        if before is not None:
+            end = line.find("-->")
+            if end < 0:
+                continue
+            line, before = before + line[end + 3:], None
+        elif closer is not None:
+            closer = None if closer.match(line) else closer
+            out.append(line)
+            continue
+        elif fence := _fence(line):
+            closer = re.compile(rf"^ {{0,3}}{re.escape(fence.group(1)[0])}{{{len(fence.group(1))},}}\s*$")
+            out.append(line)
+            continue
+        line, before = _line_without_comments(line)
+        if before is None:
+            out.append(line)
+        elif before.strip():
+            out.append(before)
+            before = ""
+        else:
+            out.append("")
+    return out
+
+
+def _line_without_comments(line: str) -> tuple[str, str | None]:
+    """One line without its comments, and the text before a comment it leaves open (None if none)."""
+    while True:
+        spans = [match.span() for match in _CODE_SPAN.finditer(line)]
+        start = next((m.start() for m in re.finditer("<!--", line)
+                      if not any(a <= m.start() < b for a, b in spans)), -1)
+        if start < 0:
+            return line, None
+        end = line.find("-->", start + 2)  # `<!-->` and `<!--->` close at once, as in a browser
+        if end < 0:
+            return "", line[:start]
+        line = line[:start] + line[end + 3:]
 
 
 def _parse_lines(lines: list[str], counter: _Counter) -> list[Block]:

@@ -104,8 +104,20 @@ def html_blocks(markdown: str) -> list[Block]:
     `Callout("details", ...)` for each `<details>`."""
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(_parser().render(markdown), "html.parser")
+    soup = BeautifulSoup(_closed_comments(_parser().render(markdown)), "html.parser")
     return _soup_blocks(soup)
+
+
+def _closed_comments(html: str) -> str:
+    """HTML whose last comment, if left open, is closed at the end, as a browser reads it (the parser
+    here would show an open comment as text)."""
+    done = 0
+    while (start := html.find("<!--", done)) >= 0:
+        end = html.find("-->", start + 2)
+        if end < 0:
+            return html + "-->"
+        done = end + 3
+    return html
 
 
 def _soup_blocks(soup: Any) -> list[Block]:

@@ -58,12 +58,27 @@ def for_reader(blocks: list[Block], *, image: ImageWriter = image_as_text) -> li
 
 def reader_markdown(text: str, *, image: ImageWriter = image_as_text) -> list[Block]:
     """One Markdown block of a page as blocks a Markdown renderer shows whole."""
+    return _converted(text, image, _HTML_ROUNDS)
+
+
+# How many times a block's HTML is converted: what one conversion leaves (text that reads as a tag once
+# unescaped) is converted again, and HTML that a conversion gives back unchanged is then shown as it is.
+_HTML_ROUNDS = 4
+
+
+def _converted(text: str, image: ImageWriter, rounds: int) -> list[Block]:
     from .html_pages import has_html, html_blocks
 
     text = replace_link_actions(text)
-    if not has_html(text):
+    if rounds == 0 or not has_html(text):
         return [Markdown(_finish(text, image))]
-    return for_reader(html_blocks(text), image=image)
+    out: list[Block] = []
+    for block in html_blocks(text):
+        if isinstance(block, Markdown):
+            out += _converted(block.text, image, rounds - 1)
+        else:
+            out += for_reader([block], image=image)
+    return out
 
 
 def _finish(text: str, image: ImageWriter) -> str:
