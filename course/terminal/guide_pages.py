@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ..lesson.codio_pages import Chapter, Page
 from ..lesson.codio_guides import Guide, open_guide
-from .pages import GuidePlace, render_contents, render_page
+from .pages import GuidePlace, render_contents, render_page, render_page_as_text
 
 __all__ = ["show_guide"]
 
@@ -46,7 +46,11 @@ def show_guide(typed: str, wanted: str | None, console: Any, *, every: bool = Fa
 
 
 def _show_page(guide: Guide, typed: str, number: str, page: Page, console: Any) -> None:
-    render_page(page, console, script_hint=_script_hint(guide, page), place=_place(guide, typed, number))
+    """One page drawn; one that cannot be drawn is shown as its text with a note, never stopping the guide."""
+    try:
+        render_page(page, console, script_hint=_script_hint(guide, page), place=_place(guide, typed, number))
+    except Exception as problem:  # any page an author writes must still be readable
+        render_page_as_text(page, console, problem)
 
 
 def _show_all(guide: Guide, typed: str, console: Any) -> None:
