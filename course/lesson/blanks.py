@@ -3,9 +3,16 @@
 The question's `"text"` marks each blank with its answer between chevrons: `a <<<natural>>> number`.
 What a blank accepts, as Codio's authoring guide describes it:
 
-- `<<<natural>>>`: that text (spaces around it do not matter, letter case does);
+- `<<<natural>>>`: that text (spaces around it and letter case do not matter: "Codio ensures that the
+  response is case insensitive", says Codio's fill-in-the-blanks page);
 - `<<<"colour", "color">>>`: any of the quoted texts (a doubled quote keeps a quote: `""yes""` is `"yes"`);
-- `<<</colou?r/>>>`: a regular expression, searched for in the answer (`^` and `$` anchor it).
+- `<<</colou?r/>>>`: a regular expression, searched for in the answer (`^` and `$` anchor it; letter case is
+  as the pattern says).
+
+Which blanks there are, and what each holds, comes from the assessment's own token list (`"tokens"`:
+`"blank"`, the blanks' answers in order, and `"regexPositions"`, which of them are patterns), as Codio
+saves it; the chevrons in the text only say where each goes. So `<<<>>>>` is the answer `>` and
+`<<<//>>>` the text `//`, not an empty pattern. A question without tokens has its blanks read from the text.
 
 With `"showValues": true` the learner picks each blank from a list (drop-down blanks): every blank's
 answer and the `"distractors"` (one per line), in an order that gives nothing away. Without it the
@@ -47,13 +54,16 @@ class Blank:
                 return re.search(self.pattern, value) is not None
             except re.error:
                 return value == self.pattern
-        return value in self.accepted
+        return value.casefold() in {text.casefold() for text in self.accepted}
 
 
-def parse_blank(spec: str) -> Blank:
-    """What `<<<spec>>>` accepts."""
+def parse_blank(spec: str, *, pattern: bool | None = None) -> Blank:
+    """What `<<<spec>>>` accepts. `pattern` says whether it is a regular expression (Codio's `regexPositions`);
+    None: when it is written `/.../` around something."""
     text = spec.strip()
-    if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
+    if pattern is None:
+        pattern = len(text) > 2 and text.startswith("/") and text.endswith("/")
+    if pattern and len(text) >= 2 and text.startswith("/") and text.endswith("/"):
         pattern = text[1:-1]
         try:
             re.compile(pattern)
@@ -135,7 +145,10 @@ def blanks_from_json(raw: Any, *, origin: str, positions: Positions | None = Non
     text = src.get("text")
     pieces: list[str | int] = []
     blanks: list[Blank] = []
-    if isinstance(text, str) and _BLANK.search(text):
+    from_tokens = _pieces_from_tokens(text, src.get("tokens"))
+    if from_tokens is not None:
+        pieces, blanks = from_tokens
+    elif isinstance(text, str) and _BLANK.search(text):
         done = 0
         for match in _BLANK.finditer(text):
             pieces.append(text[done:match.start()])
@@ -161,3 +174,29 @@ def blanks_from_json(raw: Any, *, origin: str, positions: Positions | None = Non
     extra = tuple(line.strip() for line in str(distractors or "").splitlines() if line.strip())
     return FillInBlanks(**fields, pieces=tuple(p for p in pieces if p != ""), blanks=tuple(blanks),
                         drop_down=r.flag(src, "showValues", False), distractors=extra)
+
+
+def _pieces_from_tokens(text: Any, tokens: Any) -> tuple[list[str | int], list[Blank]] | None:
+    """The text cut at each blank and the blanks, from the token list Codio saves beside the text: each answer
+    is found as `<<<answer>>>` in turn. None when there is no such list, or the text does not hold its answers."""
+    if not isinstance(text, str) or not isinstance(tokens, dict):
+        return None
+    answers, regex = tokens.get("blank"), tokens.get("regexPositions")
+    if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+        return None
+    regex_at = {n for n in regex if isinstance(n, int)} if isinstance(regex, list) else None
+    pieces: list[str | int] = []
+    blanks: list[Blank] = []
+    done = 0
+    for number, answer in enumerate(answers):
+        marked = f"<<<{answer}>>>"
+        at = text.find(marked, done)
+        if at < 0:
+            return None
+        pieces += [text[done:at], number]
+        blanks.append(parse_blank(answer, pattern=None if regex_at is None else number in regex_at))
+        done = at + len(marked)
+    if _BLANK.search(text, done):
+        return None  # more blanks in the text than in the list: the text is read as it is
+    pieces.append(text[done:])
+    return pieces, blanks
