@@ -2,7 +2,7 @@
 
 `parse_json` keeps where each object starts (`Positions`), so `Reader` can say "question.json, line 12:
 "points" must be a number"; `task_fields` reads what every `Task` has (id, title, instructions, points,
-attempts, guidance and its rule) and each type's module reads its own part with the same `Reader`.
+attempts (and `oneTimeTest`, one attempt only), guidance and its rule) and each type's module reads its own part with the same `Reader`.
 """
 
 from __future__ import annotations
@@ -163,6 +163,7 @@ def task_fields(raw: Any, *, origin: str, positions: Positions | None = None) ->
         "show_name": r.flag(src, "showName", True),
         "points": r.number(src, "points", 1),
         "max_attempts": int(r.number(src, "maxAttemptsCount", 0, whole=True)),
+        "one_time": r.flag(src, "oneTimeTest", False),
         "guidance": r.text(src, "guidance", default=""),
         "guidance_rule": guidance_rule(r, src),
         "partial": r.flag(src, "arePartialPointsAllowed", False),

@@ -8,7 +8,7 @@ answers the same calls, so the quiz, the notebook widgets and the grader treat t
 - `recorded(saved, attempt=...)` the verdict on an answer an earlier run saved;
 - `answer_from_file(values)` the answer as a hand-edited answers.json gives it, made canonical.
 
-The attempts rule (how many are left, when a question is finished, what the grader counts) and the
+The attempts rule (how many are left (one only for a "one time test"), when a question is finished, what the grader counts) and the
 guidance rule (when the guidance shows) are here, once, for every type.
 
 An answer is always a list of strings, as answers.json keeps it: answer ids (multiple choice), one
@@ -74,6 +74,7 @@ class Task(ABC):
     show_name: bool = True
     points: float = 1.0
     max_attempts: int = 0  # 0: unlimited
+    one_time: bool = False  # Codio's "oneTimeTest": one attempt only, whatever maxAttemptsCount says
     guidance: str = ""
     guidance_rule: GuidanceRule = field(default_factory=GuidanceRule)
     partial: bool = False
@@ -84,6 +85,10 @@ class Task(ABC):
     answered_by_running: ClassVar[bool] = False
     # True when the saved answer reads well for a person (text, blanks, lines), not ids or a run's outcome.
     answer_readable: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.one_time and self.max_attempts != 1:  # the attempts rule below then allows one, for every type
+            object.__setattr__(self, "max_attempts", 1)
 
     @property
     def title(self) -> str:
