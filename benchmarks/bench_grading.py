@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_grading.py --quick            # 20 learners
     .venv/bin/python benchmarks/bench_grading.py --plain-sample 20  # plain design on the first 20 only, extrapolated
     .venv/bin/python benchmarks/bench_grading.py --skip-plain       # the fast design only
+    .venv/bin/python benchmarks/bench_grading.py --skip-plain --no-memory  # timings only, to compare two trees
 
 1. Generates a class of --learners synthetic submissions (default 200) in a temporary folder: each
    learner folder (learner001, learner002, ...) is a copy of one scenario of
@@ -190,6 +191,16 @@ class MemorySampler:
             setattr(self, name, found[name])
 
 
+class NoSampler(MemorySampler):
+    """`--no-memory`: no sampling process beside the grader (for timings compared across trees)."""
+
+    def __enter__(self) -> MemorySampler:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 def sample_memory(root: int, interval: float) -> None:
     """The sampler's own loop (`--sample-memory ROOT INTERVAL`): until its stdin closes, then one JSON line."""
     import select
@@ -229,19 +240,24 @@ def own_cpu_seconds() -> float:
 # --- grading ---------------------------------------------------------------------------------------
 
 
-def grade(source: Path, out: Path, *, warm: bool, jobs: int, label: str, total: int) -> dict:
-    from grader.coordinator import grade_class
+def grade(source: Path, out: Path, *, warm: bool, jobs: int, label: str, total: int, memory: bool = True) -> dict:
+    if (ROOT / "grader" / "coordinator.py").exists():
+        from grader.coordinator import grade_class
+    else:  # a tree from before the coordinator (for before/after runs with this same script)
+        from grader.grade import grade_class
 
     done = [0]
     started = time.perf_counter()
+    last = [started]
 
     def on_result(result: object, reused: bool) -> None:
         done[0] += 1
+        last[0] = time.perf_counter()
         if done[0] % 20 == 0 or done[0] == total:
             print(f"  {label}: {done[0]}/{total} learners, {time.perf_counter() - started:.1f} s", flush=True)
 
     busy0, cpu0 = system_busy_seconds(), own_cpu_seconds()
-    with MemorySampler() as mem:
+    with MemorySampler() if memory else NoSampler() as mem:
         t0 = time.perf_counter()
         run = grade_class(source, out, lessons=["1"], jobs=jobs, warm=warm, on_result=on_result)
         wall = time.perf_counter() - t0
@@ -256,6 +272,8 @@ def grade(source: Path, out: Path, *, warm: bool, jobs: int, label: str, total: 
     return {
         "design": "fast (warm=True)" if warm else "plain (warm=False)", "warm": warm, "jobs": jobs,
         "learners": len(run.results), "steps": len(steps), "wall_s": wall,
+        "graded_s": last[0] - t0,  # until the last learner's result, before the class reports
+        "reports_s": wall - (last[0] - t0),
         "steps_per_s": len(steps) / wall if wall > 0 else 0.0,
         "ms_per_step": 1000 * wall / len(steps) if steps else float("nan"),
         "step_durations_s_sum": sum(s.duration for s in steps),
@@ -347,6 +365,8 @@ def main() -> int:
     ap.add_argument("--skip-plain", action="store_true", help="grade with the fast design only")
     ap.add_argument("--plain-sample", type=int, default=None, metavar="N",
                     help="grade only the first N learners with the plain design and extrapolate its wall time")
+    ap.add_argument("--no-memory", action="store_true",
+                    help="no memory sampler beside the grader (timings only; for comparing two trees)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (class, gradebooks)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "grading.json")
     args = ap.parse_args()
@@ -377,7 +397,8 @@ def main() -> int:
               flush=True)
 
         print(f"[1/2] fast design: warm=True, jobs={args.jobs} ...", flush=True)
-        fast = grade(klass, work / "out_fast", warm=True, jobs=args.jobs, label="fast", total=n)
+        fast = grade(klass, work / "out_fast", warm=True, jobs=args.jobs, label="fast", total=n,
+                     memory=not args.no_memory)
         fast.pop("_run")
         report["expected"] = check_golden(work / "out_fast" / "gradebook.csv", learners)
         report["fast"] = fast
@@ -418,10 +439,14 @@ def main() -> int:
     target = 25 * f["learners"] / 200 if f["learners"] >= 200 else None  # 25 s for a class of 200, on 2 cores
     row(f"fast: wall time, {f['learners']} learners (warm, jobs={f['jobs']})", f"{f['wall_s']:.1f} s",
         f"<= {target:.0f} s" if target else "-", f["wall_s"] <= target if target else None)
+    row("fast: of it, grading / the class reports", f"{f['graded_s']:.1f} s / {f['reports_s']:.1f} s")
     row("fast: steps graded / steps per s", f"{f['steps']} / {f['steps_per_s']:.1f}")
     row("fast: wall per step", f"{f['ms_per_step']:.0f} ms")
-    row("fast: peak RSS, grader tree (sum, 50 ms)", f"{f['peak_rss_tree_mb']:.0f} MB")
-    row("fast: peak PSS, grader tree (sum, 500 ms)", f"{f['peak_pss_tree_mb']:.0f} MB")
+    if f["memory_samples"]:
+        row("fast: peak RSS, grader tree (sum, 50 ms)", f"{f['peak_rss_tree_mb']:.0f} MB")
+        row("fast: peak PSS, grader tree (sum, 500 ms)", f"{f['peak_pss_tree_mb']:.0f} MB")
+    else:
+        row("fast: peak RSS / PSS, grader tree", "not sampled (--no-memory)")
     row("fast: ru_maxrss, RUSAGE_CHILDREN (largest child)", f"{f['ru_maxrss_children_mb_after']:.0f} MB")
     row("fast: CPU cores used (grader tree / other)", f"{f['cpu_cores']:.2f} / {f['other_cpu_cores']:.2f}")
     e = report["expected"]
