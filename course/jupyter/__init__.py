@@ -6,6 +6,9 @@
 - `notebooks`  the lesson notebooks, written from the lesson scripts and pages (`course notebook`)
 - `question_box` and `task_boxes`  one answering loop for every assessment, and each type's inputs
 - `try_buttons`  a guide's Try-it button run outside Codio, in the terminal and in a guide's notebook
+- `guide_notebooks`  any Codio guide as one notebook (`course notebook GUIDE`)
+- `live`       a Try-it run shown as it happens: its output and the pictures as they come
+- `cells`      the notebook's cells as the kernel knows them (a step's cell number, tracebacks naming cells)
 
 The names above are loaded from `widgets` on first use, so writing a notebook does not import
 ipywidgets.
