@@ -24,7 +24,8 @@ Modules, by what they hold:
 - `produce`   a valid request turned into its response body (and `token_usage`)
 - `files`     the minimal Files API (uploads, expiry, listing in pages)
 - `responses` the Responses API's image tool; `conversations` the responses kept (for `previous_response_id`,
-              retrieve and delete) and `input_items` a stored response's input items, in pages
+              retrieve and delete), `input_items` a stored response's input items, in pages, and `image_urls` an
+              input image's http(s) URL read back (a picture the offline API served)
 - `routes`    the routes by resource, on starlette's Router (images, files, models, responses, ...)
 - `headers`   the real API's headers; `config` the server's settings; `sdk_types` the model names the installed
               SDK's types list

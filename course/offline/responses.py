@@ -4,11 +4,18 @@
 The answer's `output` is an `image_generation_call` item (the picture in `result`, drawn exactly as
 /v1/images/generations draws the same prompt and settings) and a short assistant message saying it
 comes from the offline stand-in. A follow-up with `previous_response_id` ("now make it blue") edits
-the previous response's picture with the machinery of /v1/images/edits; an `input_image` part in
-the input is edited the same way, and so is an `{"type": "image_generation_call", "id": "ig_…"}` item
+the previous response's picture with the machinery of /v1/images/edits; the `input_image` parts of the
+user message are edited the same way (several are references together, as /v1/images/edits takes
+several; each by `file_id`, data URL, or the URL of a picture the offline API served, see
+`image_urls`), and so is an `{"type": "image_generation_call", "id": "ig_…"}` item
 (the picture that call drew, the image-generation guide's second way to continue; an item given back
 whole, with its `result`, edits that result). Past responses are kept by `conversations.ResponseStore`,
 with the Response as sent and its input items (`input_items`) unless `store` is false.
+
+The tool's `action`: "auto" (the default) edits when there is a picture to edit and draws afresh when
+there is none, "edit" edits (a 400 when there is nothing to edit), "generate" always draws afresh from
+the prompt alone (input pictures left aside). The call item's `action` says what was done ("generate" or
+"edit", never "auto"), and `revised_prompt` the prompt drawn from.
 
 Decisions: any other use of /v1/responses (no image_generation tool, another tool, a text-only
 answer) is a 400 that says so. A prompt the content policy refuses is not an HTTP error, as with the
@@ -48,7 +55,7 @@ from typing import Any, Callable, Iterator
 from PIL import Image
 
 from ..lesson import fingerprints
-from . import input_items, params, render, streaming, uploads
+from . import image_urls, input_items, params, render, streaming, uploads
 from .conversations import LIFETIME, ResponseStore, Stored
 from .errors import APIError, Gpt, Responses
 from .files import FileStore
@@ -117,8 +124,10 @@ class Ask:
     tool_index: int
     p: params.Params
     action: str  # "generate" or "edit"
-    source: uploads.Upload | None = None
+    source: uploads.Upload | None = None  # the picture to edit (the first of several references)
+    more: list[uploads.Upload] = field(default_factory=list)  # the user message's further pictures, if any
     mask: uploads.Upload | None = None
+    refs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # the user message's input_image parts
     previous: Stored | None = None
     call: tuple[str, dict[str, Any]] | None = None  # an image_generation_call item of the input, and where
     continued: Stored | None = None  # the stored response whose call's picture is edited, by its id
@@ -139,8 +148,9 @@ def row_params(body: dict[str, Any]) -> dict[str, Any]:
 # --- reading the request ------------------------------------------------------------------------
 
 
-def read_request(file_store: FileStore, body: dict[str, Any], record: Record) -> Ask:
-    """Check the body in the API's order (model, unknown fields, types, input, tools) and return what to do."""
+def read_request(body: dict[str, Any], record: Record) -> Ask:
+    """Check the body in the API's order (model, unknown fields, types, input, tools) and return what to do
+    (its pictures are read next, by `read_pictures`)."""
     model = check_model(body.get("model"))
     given = {k: v for k, v in body.items() if v is not None}
     for name in given:
@@ -159,15 +169,29 @@ def read_request(file_store: FileStore, body: dict[str, Any], record: Record) ->
     index, tool = find_tool(given.get("tools"))
     check_tool_choice(given.get("tool_choice"))
     p = tool_params(tool, index, prompt, stream=given.get("stream") is True)
-    source = None
-    if refs:  # a picture in the input is the one to edit (the first, as the Images API takes the first)
-        where, ref = refs[0]
-        source = file_store.reference(ref, where, record.channel)
-    mask = None
-    if tool.get("input_image_mask") is not None:
-        mask = file_store.reference(tool["input_image_mask"], f"tools[{index}].input_image_mask", record.channel)
     return Ask(body=given, model=model, prompt=prompt, tool=tool, tool_index=index, p=p,
-               action=tool.get("action") or "auto", source=source, mask=mask, call=calls[-1] if calls else None)
+               action=tool.get("action") or "auto", refs=refs, call=calls[-1] if calls else None)
+
+
+def read_pictures(ask: Ask, file_store: FileStore, served: Callable[[str, str], uploads.Upload],
+                  channel: str | None) -> None:
+    """The user message's pictures (all of them, as /v1/images/edits takes several: the first is the one
+    drawn from) and the tool's mask, each by `file_id`, data URL, or the http(s) URL of a picture the offline
+    API served (`served(url, param)`, see `image_urls`)."""
+
+    def one(ref: Any, where: str) -> uploads.Upload:
+        if isinstance(ref, dict) and ref.get("file_id") is None and image_urls.is_web_url(ref.get("image_url")):
+            unknown = [k for k in ref if k not in ("image_url", "file_id")]
+            if unknown:
+                raise Gpt.unknown_parameter(f"{where}.{unknown[0]}")
+            return served(ref["image_url"], f"{where}.image_url")
+        return file_store.reference(ref, where, channel)
+
+    pictures = [one(ref, where) for where, ref in ask.refs]
+    if pictures:
+        ask.source, ask.more = pictures[0], pictures[1:]
+    if ask.tool.get("input_image_mask") is not None:
+        ask.mask = one(ask.tool["input_image_mask"], f"tools[{ask.tool_index}].input_image_mask")
 
 
 def check_model(value: Any) -> str:
@@ -440,7 +464,7 @@ class Turn:
         field = ask.source.field if ask.source is not None else None
         what = "drew a picture" if ask.action == "generate" else "edited the previous picture" \
             if field == "previous_response_id" else "edited the picture of that image generation call" \
-            if field == "image_generation_call" else "edited your picture"
+            if field == "image_generation_call" else "edited your pictures" if ask.more else "edited your picture"
         return (f"I {what} for \"{ask.prompt.strip()}\" ({p.model.id}, {p.size}, {self.settings['quality']} quality). "
                 f"This is the course's offline stand-in for the image_generation tool, not OpenAI's model; "
                 f"to change the picture, reply with previous_response_id=\"{self.id}\".")

@@ -3,15 +3,17 @@ responses it stored: retrieve, delete, and list their input items (`course.offli
 
 from __future__ import annotations
 
+import functools
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .. import input_items
+from .. import image_urls, input_items
 from ..budget import shortened
 from ..errors import Responses
 from ..requestlog import Record
-from ..responses import Turn, blocked_error, call_picture, choose_action, read_request, row_params
+from ..responses import Turn, blocked_error, call_picture, choose_action, read_pictures, read_request, row_params
 from ..services import Services
 from ..streaming import Streamed
 from .bodies import expect, json_object
@@ -24,7 +26,10 @@ async def create(services: Services, request: Request, record: Record) -> Respon
     body = await json_object(request, record, services.config.max_body)
     record.params = shortened(row_params(body))  # type: ignore[assignment]  # its data URLs cut at once
     record.model = body["model"] if isinstance(body.get("model"), str) else None
-    ask = read_request(services.files, body, record)
+    ask = read_request(body, record)
+    served = functools.partial(image_urls.served_picture, secret=services.secret, store=services.store,
+                               now=services.clock())
+    await run_in_threadpool(read_pictures, ask, services.files, served, record.channel)
     previous_id = ask.body.get("previous_response_id")
     if previous_id is not None:
         ask.previous = await run_in_threadpool(services.responses.load, previous_id)
@@ -34,7 +39,7 @@ async def create(services: Services, request: Request, record: Record) -> Respon
     choose_action(ask)
     record.params["action"] = ask.action
     if ask.action == "edit":
-        pictures = {"image": [ask.source]} if ask.source else {}
+        pictures = {"image": [ask.source, *ask.more]} if ask.source else {}
         if ask.mask is not None:
             pictures["mask"] = [ask.mask]
         ask.inputs = await services.read_inputs(ask.p, pictures, request, record)
