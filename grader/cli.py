@@ -7,6 +7,7 @@
   grader bundle [--out autograder.zip]  the zip Gradescope takes (setup.sh, run_autograder, the grader)
   grader guide SUBMISSIONS --questions GUIDE --out OUT
                                         grade a class's answers to another Codio guide's assessments
+               [--cluster ADDRESS]      ... on a Dask cluster, as grader grade
   grader similar SUBMISSIONS --out OUT  the pairs likely copied (similarity.csv, summary.html), without grading
 
 Expected failures print one line and a hint; --verbose adds the traceback.
@@ -266,7 +267,7 @@ def _guide(args: argparse.Namespace) -> int:
         print(f"note: {for_terminal(text, lines=True)}")
 
     run = grade_guide(Path(args.submissions), Path(args.questions), Path(args.out), jobs=args.jobs,
-                      on_result=finished, on_note=note)
+                      on_result=finished, on_note=note, cluster=args.cluster, allow_weak_box=args.allow_weak_box)
     table = Table(title=f"{len(run.results)} learners, graded on {run.guide}")
     table.add_column("question")
     table.add_column("type")
@@ -378,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where gradebook.csv, feedback/, to_mark.csv and the store go")
     p.add_argument("--jobs", type=int, default=None,
                    help="learners graded at once (default: one per CPU this process may use, as memory allows)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: a scheduler's address (tcp://host:8786), or local:N for N worker "
+                        "processes here (needs pip install -e '.[cluster]'); the guide is sent to every worker")
+    p.add_argument("--allow-weak-box", action="store_true",
+                   help="with --cluster: accept workers that cannot build the full box (not root)")
     p.set_defaults(func=_guide)
 
     p = sub.add_parser("similar", help="the pairs of a class likely copied, without grading")

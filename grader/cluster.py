@@ -38,7 +38,7 @@ import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from course.errors import CourseError
 
@@ -77,7 +77,12 @@ def need_dask() -> None:
 def pack(folder: Path) -> bytes:
     """A learner's folder as a tar: its regular files (no links, no special files) with their exact
     modification times, without the folders no grading stage reads; TooBig past the bounds."""
-    files = submission_files(folder)
+    return pack_files(submission_files(folder))
+
+
+def pack_files(files: list[Any]) -> bytes:
+    """Files listed by `box.copying.walk` (each with its `path` and `relative` name) as a tar of their regular files,
+    with their exact modification times; TooBig past `MAX_PACK_BYTES`. A guide is packed this way too."""
     total = sum(e.size for e in files)
     if total > MAX_PACK_BYTES:
         raise TooBig(f"the submission holds {total // 2**20} MB, more than the {MAX_PACK_BYTES // 2**20} MB "
@@ -154,15 +159,28 @@ class Unpacked(Submission):
 # ------------------------------------------------------------------------------ on each worker
 
 
+class PlanRecipe(Protocol):
+    """What a worker makes its grading plan from, sent once by the client: `coordinator.LessonRecipe` (the lessons
+    asked for) or `guide.GuideRecipe` (a guide packed with its workspace and test scripts)."""
+
+    what: str  # what must be the same on every worker, in words ("course or grader")
+    remedy: str  # what to do about a worker that differs
+
+    def make(self, folder: Path) -> Any: ...  # a `coordinator.ClassPlan`, with `fingerprint_parts()`; `folder` is new
+
+
 class GradingPlugin(WorkerPlugin):  # type: ignore[misc,valid-type]
     """A worker's engine, box and private API, for the worker's whole life; refuses a worker whose
-    plan differs from the client's, or whose box is the weaker one unless that is allowed."""
+    plan differs from the client's, or whose box is the weaker one unless that is allowed.
+
+    The worker makes its plan from `recipe` (sent by the client, see `PlanRecipe`): the lessons asked for, or a
+    guide packed once with its workspace. Its fingerprint, part by part, must be the client's."""
 
     name = PLUGIN
 
-    def __init__(self, lessons: list[str] | None, fingerprint: dict[str, str], *, timeout: float, warm: bool,
+    def __init__(self, recipe: Any, fingerprint: dict[str, str], *, timeout: float, warm: bool,
                  allow_weak_box: bool) -> None:
-        self.lessons, self.fingerprint = lessons, fingerprint  # the client's, part by part
+        self.recipe, self.fingerprint = recipe, fingerprint  # the client's, part by part
         self.timeout, self.warm, self.allow_weak_box = timeout, warm, allow_weak_box
         self.refused = ""
         self.notes: list[str] = []
@@ -177,19 +195,21 @@ class GradingPlugin(WorkerPlugin):  # type: ignore[misc,valid-type]
 
         from .api import private_api
         from .box.engine import Engine
-        from .grade import make_plan
         from .box.privileges import guard_grader
         from .box.probe import box
 
+        self._stack = ExitStack()
+        data = Path(tempfile.mkdtemp(prefix="course-grader-", dir=getattr(worker, "local_directory", None)))
+        self._stack.callback(shutil.rmtree, data, ignore_errors=True)
         try:
-            plan = make_plan(self.lessons)
+            plan = self.recipe.make(data / "plan")
             here = plan.fingerprint_parts()
-        except (CourseError, OSError) as exc:
+        except (CourseError, OSError, ValueError) as exc:
             self.refused = f"it cannot make the grading plan ({exc})"
             return
         if here != self.fingerprint:
-            self.refused = (f"its course or grader differs from the client's ({_differences(here, self.fingerprint)}): "
-                            "give every worker the same checkout and answer keys")
+            self.refused = (f"its {self.recipe.what} differs from the client's ({_differences(here, self.fingerprint)}): "
+                            f"{self.recipe.remedy}")
             return
         found = box()
         self.full, self.notes = found.full, list(found.notes)
@@ -201,15 +221,14 @@ class GradingPlugin(WorkerPlugin):  # type: ignore[misc,valid-type]
         raise_open_files()
         guard_grader()
         self.plan = plan
-        self._stack = ExitStack()
         try:
-            data = Path(tempfile.mkdtemp(prefix="course-grader-", dir=getattr(worker, "local_directory", None)))
-            self._stack.callback(shutil.rmtree, data, ignore_errors=True)
             self.api = self._stack.enter_context(private_api(data / "offline-api"))
-            self.engine = Engine(max(1, int(worker.state.nthreads)), warm=self.warm)
+            self.engine = Engine(max(1, int(worker.state.nthreads)), warm=self.warm and plan.warm,
+                                 private=tuple(plan.private))
             self._stack.callback(self.engine.close)
         except BaseException:
             self._stack.close()
+            self._stack = None
             raise
 
     def teardown(self, worker: Any) -> None:
@@ -240,8 +259,6 @@ def grade_packed(learner: str, folder_name: bytes, packed: bytes, content_hash: 
     """One learner, on a worker: unpacked into a private folder, graded as locally, returned as plain data."""
     from distributed import Reschedule, get_worker
 
-    from .grade import grade_submission
-
     worker = get_worker()
     plugin = worker.plugins.get(PLUGIN)
     if plugin is None or plugin.refused or plugin.engine is None:
@@ -255,7 +272,7 @@ def grade_packed(learner: str, folder_name: bytes, packed: bytes, content_hash: 
         folder.mkdir()
         unpack(packed, folder)
         sub = Unpacked(learner, folder, known_hash=content_hash)
-        result = grade_submission(sub, plugin.plan, engine=plugin.engine, api=plugin.api, timeout=plugin.timeout)
+        result = plugin.plan.grade(sub, engine=plugin.engine, api=plugin.api, timeout=plugin.timeout)
     return result.to_dict()
 
 
@@ -337,15 +354,14 @@ def _register(client: Any, plugin: GradingPlugin) -> list[str]:
     return [f"{note} (on {len(where)} of {len(reports)} workers)" for note, where in notes.items()]
 
 
-def grade_on_cluster(cluster: Any, todo: list[Submission], plan: Any, *, lessons: list[str] | None, timeout: float,
+def grade_on_cluster(cluster: Any, todo: list[Submission], plan: Any, *, recipe: Any, timeout: float,
                      warm: bool, allow_weak_box: bool, save: Callable[[Submission, Any], None],
                      on_note: Callable[[str], None]) -> None:
-    """Grade `todo` on the cluster; `save(sub, result)` each result here, as it arrives."""
-    from .grade import not_graded
-
+    """Grade `todo` on the cluster; `save(sub, result)` each result here, as it arrives. `plan` is this machine's
+    (`coordinator.ClassPlan`, with `fingerprint_parts()`); each worker makes its own from `recipe`."""
     connection = _Connection(cluster)
     client = connection.client
-    plugin = GradingPlugin(lessons, plan.fingerprint_parts(), timeout=timeout, warm=warm, allow_weak_box=allow_weak_box)
+    plugin = GradingPlugin(recipe, plan.fingerprint_parts(), timeout=timeout, warm=warm, allow_weak_box=allow_weak_box)
 
     def unsent(sub: Submission, why: str) -> dict[str, Any] | str:
         return _grade_unsent(sub, plan, why, timeout=timeout)
@@ -358,13 +374,7 @@ def grade_on_cluster(cluster: Any, todo: list[Submission], plan: Any, *, lessons
         except Exception:  # noqa: BLE001 - a scheduler that forbids it keeps its own settings
             previous = None
         for sub, outcome in _results(client, todo, unsent):
-            if isinstance(outcome, dict):
-                from .results import LearnerResult
-
-                result = LearnerResult.from_dict(outcome)
-            else:
-                result = not_graded(sub, plan, outcome)
-            save(sub, result)
+            save(sub, plan.read(outcome) if isinstance(outcome, dict) else plan.not_graded(sub, outcome))
     finally:
         try:
             if previous is not None:
@@ -379,13 +389,11 @@ def _grade_unsent(sub: Submission, plan: Any, why: str, *, timeout: float) -> di
     """A submission that could not be packed: past a submission's bounds it is the learner's, graded here as
     anywhere (the hand-in search refuses it the same way, so nothing of it runs and no worker is needed);
     else (it changed while it was read, say) why it was not graded."""
-    from .grade import grade_submission
-
     try:
         check_submission(sub.path)
     except TooBig:
-        result = grade_submission(sub, plan, engine=None, api=None, timeout=timeout)
-        if not any(step.fault for step in result.steps):  # it stayed past the bounds while it was graded
+        result = plan.grade(sub, engine=None, api=None, timeout=timeout)
+        if result.complete:  # it stayed past the bounds while it was graded
             return result.to_dict()
     return f"the submission could not be sent to a grading worker ({why})"
 

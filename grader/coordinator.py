@@ -2,8 +2,8 @@
 
 `grade_class()` is what `grader grade` and `grader guide` run: it unpacks the submissions, opens the gradebook store
 (a re-run grades only who is new, changed or not graded), hands each learner still to grade to a local pool of warm
-box slots or, with `cluster`, to Dask workers (`cluster.grade_on_cluster`), saves each result as it comes, and
-writes the reports. What is graded, and how one learner is graded, is its plan (`ClassPlan`): the course's lessons
+box slots or, with `cluster`, to Dask workers (`cluster.grade_on_cluster`: each worker makes the same plan from its
+`recipe`), saves each result as it comes, and writes the reports. What is graded, and how one learner is graded, is its plan (`ClassPlan`): the course's lessons
 (`LessonPlan`, around `grade.make_plan`; `grade.grade_submission` grades one learner and knows nothing of this), or
 another guide's assessments (`grader.guide.GuidePlan`). One loop runs them all.
 """
@@ -15,9 +15,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
-
-from course.errors import CourseError
+from typing import Any, Callable, Protocol
 
 from .grade import Plan, grade_submission, make_plan, not_graded
 from .results import GradingRun, LearnerResult
@@ -45,14 +43,24 @@ class ClassPlan(Protocol):
 
     def report(self, results: list[Any], submissions: list[Submission], notes: list[str], out: Path) -> Any: ...
 
-
-@runtime_checkable
-class ClusterPlan(Protocol):
-    """A plan whose learners Dask workers can grade (each worker makes the same plan from what it is sent)."""
+    def fingerprint_parts(self) -> dict[str, str]: ...  # what a cluster worker's own plan must match, part by part
 
     def grade_on_cluster(self, cluster: Any, todo: list[Submission], *, timeout: float, warm: bool,
                          allow_weak_box: bool, save: Callable[[Submission, Any], None],
-                         on_note: Callable[[str], None]) -> None: ...
+                         on_note: Callable[[str], None]) -> None:
+        """Grade `todo` on Dask workers, each making the same plan from what it is sent (`cluster.PlanRecipe`)."""
+
+
+@dataclass
+class LessonRecipe:
+    """What a cluster's worker makes `grader grade`'s plan from: the lessons asked for (see `cluster.PlanRecipe`)."""
+
+    lessons: list[str] | None
+    what = "course or grader"
+    remedy = "give every worker the same checkout and answer keys"
+
+    def make(self, folder: Path) -> "LessonPlan":
+        return LessonPlan(make_plan(self.lessons), self.lessons)
 
 
 @dataclass
@@ -68,6 +76,9 @@ class LessonPlan:
 
     def fingerprint(self) -> str:
         return self.plan.fingerprint()
+
+    def fingerprint_parts(self) -> dict[str, str]:
+        return self.plan.fingerprint_parts()
 
     def grade(self, sub: Submission, *, engine: Any, api: Any, timeout: float) -> LearnerResult:
         return grade_submission(sub, self.plan, engine=engine, api=api, timeout=timeout)
@@ -97,7 +108,7 @@ class LessonPlan:
                          on_note: Callable[[str], None]) -> None:
         from .cluster import grade_on_cluster
 
-        grade_on_cluster(cluster, todo, self.plan, lessons=self.lessons, timeout=timeout, warm=warm,
+        grade_on_cluster(cluster, todo, self, recipe=LessonRecipe(self.lessons), timeout=timeout, warm=warm,
                          allow_weak_box=allow_weak_box, save=save, on_note=on_note)
 
 
@@ -120,9 +131,6 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
 
     plan = plan if plan is not None else LessonPlan(make_plan(lessons), lessons)
     if cluster is not None:
-        if not isinstance(plan, ClusterPlan):
-            raise CourseError("this class cannot be graded on a cluster: its workers would need the guide's own "
-                              "folder too.", hint="grade it on this machine, with --jobs for more at once.")
         from .cluster import need_dask
 
         need_dask()
@@ -156,7 +164,6 @@ def grade_class(source: Path, out: Path, *, lessons: list[str] | None = None, ti
                 on_result(result, False)
 
         if todo and cluster is not None:
-            assert isinstance(plan, ClusterPlan)
             plan.grade_on_cluster(cluster, todo, timeout=timeout, warm=warm, allow_weak_box=allow_weak_box,
                                   save=record, on_note=note)
         elif todo:

@@ -33,7 +33,7 @@ import tempfile
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from course.errors import CourseError
 from course.untrusted_text import for_markdown, markdown_code_block
@@ -43,7 +43,7 @@ from course.lesson.assessments import Listed, assessment_sources, list_assessmen
 from course.lesson.task import Task
 from course.lesson.wording import for_people
 
-from .box.copying import SKIPPED, TooBig, walk
+from .box.copying import SKIPPED, Entry, TooBig, walk
 from .commands import boxed_workspace, learner_workspace
 from .coordinator import grade_class
 from .grade import graded_files
@@ -175,6 +175,10 @@ def grade_learner(sub: Submission, tasks: dict[str, Task], *, guide_root: Path, 
                     result.scored.append(Scored(task_id, task.name, task.kind, 0.0, task.points, "not answered",
                                                 "nothing was handed in to test"))
                     continue
+                if box is None:  # no box here (a submission too big to send to a cluster's worker): nothing runs
+                    result.scored.append(Scored(task_id, task.name, task.kind, 0.0, task.points, "not graded",
+                                                "not graded because the grader's box was not there; run it again"))
+                    continue
                 slot, api = box
                 try:
                     with boxed_workspace(slot, api, guide_root, learner_workspace(sub.path, guide_root, source)) as run:
@@ -224,25 +228,63 @@ class GuidePlan:
         return (self.root / ".guides",)
 
     def fingerprint(self) -> str:
-        """Changes whenever what grading means changes: the guide's assessments, its workspace when a code test runs
-        on it, and the code that grades (the grader and the course)."""
+        """Changes whenever what grading means changes: the guide's assessments (and which of them run here), its
+        workspace when a code test runs on it, and the code that grades (the grader and the course)."""
         digest = hashlib.sha256(b"guide\0")
-        for raw, _ in assessment_sources(self.guide):
-            digest.update(json.dumps(raw, sort_keys=True, default=str).encode() + b"\0")
-        if self.needs_box:
-            try:
-                files = walk(self.root, max_files=WORKSPACE_FILES, skipped=SKIPPED)
-            except TooBig as exc:
-                raise CourseError(f"the guide's workspace {self.root} is too big to grade in: {exc}.") from None
-            for entry in files:
-                try:
-                    data = entry.path.read_bytes()
-                except OSError:  # left out of the box's copy as well
-                    continue
-                digest.update(entry.relative.encode("utf-8", "surrogateescape") + b"\0" + data)
-        for path in graded_files(REPO):
-            digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+        for name, data in self._parts():
+            digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + data + b"\0")
         return digest.hexdigest()[:16]
+
+    def fingerprint_parts(self) -> dict[str, str]:
+        """Each part of the fingerprint with a digest of its own: a cluster's worker whose guide, workspace or code
+        differs from this machine's is refused with the parts named."""
+        return {name: hashlib.sha256(data).hexdigest()[:16] for name, data in self._parts()}
+
+    def _parts(self) -> Iterator[tuple[str, bytes]]:
+        yield "what runs here", json.dumps(list(self.tasks)).encode()
+        for index, (raw, _) in enumerate(assessment_sources(self.guide), 1):
+            yield f"assessment {index} ({raw.get('taskId', '')})", json.dumps(raw, sort_keys=True, default=str).encode()
+        for entry in self._workspace_files() if self.needs_box else []:
+            try:
+                data = entry.path.read_bytes()
+            except OSError:  # left out of the box's copy as well
+                continue
+            yield f"workspace {entry.relative}", data
+        for path in graded_files(REPO):
+            yield path.relative_to(REPO).as_posix(), path.read_bytes()
+
+    def _workspace_files(self) -> list[Any]:
+        """The guide's workspace as a code test's copy takes it (its `.guides` included), within the bounds."""
+        try:
+            return walk(self.root, max_files=WORKSPACE_FILES, skipped=SKIPPED)
+        except TooBig as exc:
+            raise CourseError(f"the guide's workspace {self.root} is too big to grade in: {exc}.") from None
+
+    def recipe(self) -> "GuideRecipe":
+        """The guide packed once for a cluster's workers: its workspace (test scripts included) when it has one,
+        else the assessments as given."""
+        from .cluster import pack_files
+
+        guide = self.guide.resolve()
+        if (self.root / ".guides").is_dir() and guide.is_relative_to(self.root):
+            files, relative = self._workspace_files(), guide.relative_to(self.root).as_posix()
+        elif guide.is_file():
+            files, relative = [Entry(guide, guide.name, guide.stat().st_size, 0)], guide.name
+        else:
+            files, relative = walk(guide, max_files=WORKSPACE_FILES, skipped=SKIPPED), ""
+        try:
+            packed = pack_files(files)
+        except TooBig as exc:
+            raise CourseError(f"the guide {self.guide} is too big to send to the cluster's workers: {exc}.") from None
+        return GuideRecipe(packed, "" if relative == "." else relative)
+
+    def grade_on_cluster(self, cluster: Any, todo: list[Submission], *, timeout: float, warm: bool,
+                         allow_weak_box: bool, save: Callable[[Submission, Any], None],
+                         on_note: Callable[[str], None]) -> None:
+        from .cluster import grade_on_cluster
+
+        grade_on_cluster(cluster, todo, self, recipe=self.recipe(), timeout=timeout, warm=warm,
+                         allow_weak_box=allow_weak_box, save=save, on_note=on_note)
 
     def grade(self, sub: Submission, *, engine: Any, api: Any, timeout: float) -> LearnerGuideResult:
         """One learner; a code test's own timeout holds, not `timeout` (a lesson step's)."""
@@ -270,6 +312,25 @@ class GuidePlan:
         return run
 
 
+@dataclass
+class GuideRecipe:
+    """What a cluster's worker makes a guide's plan from (see `cluster.PlanRecipe`): the guide packed once, and where
+    the guide as given is inside it."""
+
+    packed: bytes
+    relative: str  # "" when the packed folder is the guide itself
+    what = "guide, course or grader"
+    remedy = ("give every worker the same checkout, and the language runtimes the guide's code tests need "
+              "('what runs here' differs when one lacks them)")
+
+    def make(self, folder: Path) -> GuidePlan:
+        from .cluster import unpack
+
+        folder.mkdir(parents=True)
+        unpack(self.packed, folder)
+        return guide_plan(folder / self.relative if self.relative else folder)
+
+
 def guide_plan(guide: Path) -> GuidePlan:
     """The plan of a class graded on `guide`'s assessments; a CourseError when it holds none."""
     listed = list_assessments(guide)
@@ -282,11 +343,13 @@ def guide_plan(guide: Path) -> GuidePlan:
 
 def grade_guide(submissions: Path, guide: Path, out: Path, *, jobs: int | None = None,
                 on_result: Callable[[LearnerGuideResult, bool], None] | None = None,
-                on_note: Callable[[str], None] | None = None) -> GuideRun:
+                on_note: Callable[[str], None] | None = None, cluster: Any = None,
+                allow_weak_box: bool = False) -> GuideRun:
     """Grade the class `submissions` (a folder or a zip) on `guide`'s assessments into `out`, as `grader grade`
-    grades a class: the store, `jobs` learners at once, `on_result(result, reused)` as each is known."""
+    grades a class: the store, `jobs` learners at once or on `cluster`'s Dask workers (`allow_weak_box`: accept
+    workers without the full box), `on_result(result, reused)` as each is known."""
     run: GuideRun = grade_class(submissions, out, plan=guide_plan(guide), jobs=jobs, on_result=on_result,
-                                on_note=on_note)
+                                on_note=on_note, cluster=cluster, allow_weak_box=allow_weak_box)
     return run
 
 

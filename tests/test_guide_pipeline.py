@@ -181,14 +181,55 @@ def test_a_run_killed_midway_finishes_with_every_learner_graded_once(tmp_path: P
     assert all(row["code-output-compare-2002"] == "2" for row in rows.values()), rows
 
 
-def test_a_guide_class_on_a_cluster_is_refused_in_one_line(tmp_path: Path) -> None:
-    """Is `grade_class` on a cluster refused for a guide (its workers would need the guide's folder), with a
-    hint, before anything is graded or written?"""
-    from course.errors import CourseError
-    from grader.coordinator import grade_class
+def test_a_guide_class_on_local_cluster_workers_grades_as_one_machine_does(tmp_path: Path) -> None:
+    """`--cluster local:2`: the guide (its assessments, workspace and test scripts) is sent to two worker processes;
+    are the gradebook, the marking list and the feedback those of `--jobs 1`, the code test run in each worker's box,
+    and does a second run reuse everyone?"""
+    pytest.importorskip("distributed")
+    newer_class(tmp_path)
+    here = grader("guide", "class", "--questions", str(NEWER), "--out", "here", "--jobs", "1", cwd=tmp_path)
+    assert here.returncode == 0, here.stdout[-3000:] + here.stderr[-3000:]
+    there = grader("guide", "class", "--questions", str(NEWER), "--out", "there", "--cluster", "local:2", cwd=tmp_path)
+    assert there.returncode == 0, there.stdout[-3000:] + there.stderr[-3000:]
+    assert "4 learners graded (0 unchanged, not run again)" in there.stdout
+    assert outputs(tmp_path / "there") == outputs(tmp_path / "here")
+    rows = gradebook(tmp_path / "there")
+    assert rows["ada"]["code-output-compare-1005"] == "2" and rows["bo"]["code-output-compare-1005"] == "0"
+    assert last_run(tmp_path / "there") == {"ada": 0, "bo": 0, "cy": 0, "dee": 0}
+    again = grader("guide", "class", "--questions", str(NEWER), "--out", "there", "--cluster", "local:1", cwd=tmp_path)
+    assert again.returncode == 0 and "4 learners graded (4 unchanged, not run again)" in again.stdout, again.stdout[-600:]
+
+
+def test_a_worker_given_another_guide_is_refused_with_what_differs(tmp_path: Path) -> None:
+    """A worker makes its plan from the guide it is sent; when that is not the client's guide (here: one question
+    worth more points), is it refused, naming the assessment, before it starts a box?"""
+    from grader.cluster import GradingPlugin
     from grader.guide import guide_plan
 
-    learner(tmp_path / "class", "ada", RIGHT, None)
-    with pytest.raises(CourseError, match="cannot be graded on a cluster") as caught:
-        grade_class(tmp_path / "class", tmp_path / "out", plan=guide_plan(NEWER), cluster="local:1")
-    assert caught.value.hint and not (tmp_path / "out").exists()
+    guide = tmp_path / "guide"
+    shutil.copytree(NEWER, guide)
+    client = guide_plan(guide)
+    parts = client.fingerprint_parts()
+    key = guide / ".guides" / "assessments" / "multiple-choice-1001.json"
+    data = json.loads(key.read_text(encoding="utf-8"))
+    data["source"]["points"] = 3
+    key.write_text(json.dumps(data), encoding="utf-8")
+    other = guide_plan(guide).recipe()
+
+    class Worker:  # what the plugin reads of a Dask worker before anything starts
+        local_directory = str(tmp_path)
+
+    plugin = GradingPlugin(other, parts, timeout=30, warm=False, allow_weak_box=True)
+    try:
+        plugin.setup(Worker())
+        assert plugin.engine is None and plugin.plan is None
+        assert plugin.refused.startswith("its guide, course or grader differs from the client's (assessment ")
+        assert "(assessment 1 (multiple-choice-1001), workspace .guides/assessments/multiple-choice-1001.json differ)" \
+            in plugin.refused
+    finally:
+        plugin.teardown(Worker())
+    same = GradingPlugin(guide_plan(guide).recipe(), guide_plan(guide).fingerprint_parts(), timeout=30, warm=False,
+                         allow_weak_box=True)
+    made = same.recipe.make(tmp_path / "made")
+    assert made.fingerprint_parts() == guide_plan(guide).fingerprint_parts()
+    assert list(made.tasks) == list(client.tasks) and (made.root / ".guides" / "assessments").is_dir()
