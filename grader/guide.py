@@ -40,6 +40,7 @@ from course.untrusted_text import for_markdown, markdown_code_block
 
 from course.lesson.answers import HandedIn, handed_in_attempts, read_handed_in
 from course.lesson.assessments import Listed, assessment_sources, list_assessments, load_guide_assessments, workspace_of
+from course.lesson.code_tests import Ran
 from course.lesson.task import Task
 from course.lesson.wording import for_people
 
@@ -121,8 +122,15 @@ def run_test(task: Task, run: Any) -> Scored:
                   readable=task.answer_readable)
 
 
-def score_task(task: Task, values: list[str] | None, used: int) -> Scored:
-    """One assessment's score from the answer saved for it (None: not answered); not for code tests."""
+def checks_by_command(task: Task) -> bool:
+    """An assessment answered in words whose own check is a command (free-text-auto): run only in the box, since the
+    command reads the learner's answer."""
+    return not task.answered_by_running and bool(getattr(task, "command", ""))
+
+
+def score_task(task: Task, values: list[str] | None, used: int, *, runner: Any = None) -> Scored:
+    """One assessment's score from the answer saved for it (None: not answered); not for code tests. A check that
+    runs a command runs it through `runner` (the box's, from `grader.commands.boxed_workspace`)."""
     kind = task.kind
     title = task.name
     readable = task.answer_readable
@@ -138,7 +146,7 @@ def score_task(task: Task, values: list[str] | None, used: int) -> Scored:
         return Scored(task.task_id, title, kind, 0.0, task.points, "incorrect",
                       "none of the answers given is one of this question's", answer, readable=readable)
     answer = known
-    verdict = task.check(answer, attempt=max(used, 1))
+    verdict = task.check(answer, attempt=max(used, 1), runner=runner)
     if verdict.by_person:
         return Scored(task.task_id, title, kind, 0.0, task.points, "to be marked",
                       "recorded for marking by a person", answer, verdict.feedback, readable=readable)
@@ -189,11 +197,38 @@ def grade_learner(sub: Submission, tasks: dict[str, Task], *, guide_root: Path, 
                     result.scored.append(Scored(task_id, task.name, task.kind, 0.0, task.points, "not graded",
                                                 f"not graded because of a fault in the grader ({exc}); run it again"))
                 continue
-            scored = score_task(task, values, attempts.get(task_id.casefold(), 1))
+            if values is not None and checks_by_command(task):
+                scored = _score_in_box(task, values, attempts.get(task_id.casefold(), 1), box, guide_root,
+                                       learner_workspace(sub.path, guide_root, source))
+            else:
+                scored = score_task(task, values, attempts.get(task_id.casefold(), 1))
             if values is None and problem and scored.status == "not answered":
                 scored.reason = problem
             result.scored.append(scored)
     return result
+
+
+def _score_in_box(task: Task, values: list[str], used: int, box: Any, guide_root: Path, work: Path) -> Scored:
+    """An answer whose check runs a command with it: in a boxed copy of the learner's workspace, never here."""
+    fault = "not graded because of a fault in the grader, not in the work ({}); run it again"
+    if box is None:
+        return Scored(task.task_id, task.name, task.kind, 0.0, task.points, "not graded",
+                      fault.format("the grader's box was not there"))
+    slot, api = box
+    try:
+        with boxed_workspace(slot, api, guide_root, work) as run:
+            return score_task(task, values, used, runner=run)
+    except TooBig as exc:
+        return score_task(task, values, used, runner=_not_run(str(exc)))
+    except (GraderFault, OSError) as exc:
+        return Scored(task.task_id, task.name, task.kind, 0.0, task.points, "not graded", fault.format(exc))
+
+
+def _not_run(why: str) -> Any:
+    """A runner for a workspace too big to copy into the box: nothing runs, the check says why."""
+    def run(command: str, stdin: str, timeout: float, **_: Any) -> Ran:
+        return Ran(command, 1, why, 0.0)
+    return run
 
 
 @dataclass
@@ -220,7 +255,7 @@ class GuidePlan:
 
     @property
     def needs_box(self) -> bool:
-        return any(task.answered_by_running for task in self.tasks.values())
+        return any(task.answered_by_running or checks_by_command(task) for task in self.tasks.values())
 
     @property
     def private(self) -> tuple[Path, ...]:

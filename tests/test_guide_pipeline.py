@@ -233,3 +233,36 @@ def test_a_worker_given_another_guide_is_refused_with_what_differs(tmp_path: Pat
     made = same.recipe.make(tmp_path / "made")
     assert made.fingerprint_parts() == guide_plan(guide).fingerprint_parts()
     assert list(made.tasks) == list(client.tasks) and (made.root / ".guides" / "assessments").is_dir()
+
+
+def test_a_free_text_check_runs_the_learner_s_answer_only_in_the_box(tmp_path: Path) -> None:
+    """A free-text-auto question whose own check runs the answer (here: as Python): a hostile answer that writes a
+    file outside and reads one of the grader's must do neither, since the check runs in the box; a plain answer is
+    still checked there, on the guide's workspace (its `.guides` script found)."""
+    escaped, secret = tmp_path / "escaped.txt", tmp_path / "grader-secret.txt"
+    secret.write_text("s3cr3t-of-the-grader", encoding="utf-8")
+    guide = tmp_path / "guide"
+    (guide / ".guides" / "assessments").mkdir(parents=True)
+    command = "python3 -c \"import os; exec(os.environ['CODIO_FREE_TEXT_ANSWER'])\""
+    (guide / ".guides" / "assessments" / "free-text-auto-1.json").write_text(json.dumps(
+        {"type": "free-text-auto", "taskId": "free-text-auto-1",
+         "source": {"name": "Run it", "instructions": "A line of Python.", "command": command, "points": 1}}),
+        encoding="utf-8")
+    hostile = (f"import pathlib; pathlib.Path({str(escaped)!r}).write_text('out')\n"
+               f"print('read:', pathlib.Path({str(secret)!r}).read_text().upper())\n")
+    learner(tmp_path / "class", "mal", {"free-text-auto-1": [hostile]}, None)
+    learner(tmp_path / "class", "ada", {"free-text-auto-1": ["print('said in the box', end='\\n\\n')\n\n"]}, None)
+    learner(tmp_path / "class", "bo", RIGHT | {"free-text-auto-1008": ["It is repetition."]}, None)
+    done = grader("guide", "class", "--questions", "guide", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not escaped.exists(), "a learner's answer wrote outside the box"
+    everything = "".join(outputs(tmp_path / "out").values())
+    assert "S3CR3T-OF-THE-GRADER" not in everything, "a learner's answer read the grader's file"
+    mal = (tmp_path / "out" / "feedback" / "mal.md").read_text(encoding="utf-8")
+    assert "does not pass yet" in mal and "Error" in mal  # the box had neither file to give
+    ada = (tmp_path / "out" / "feedback" / "ada.md").read_text(encoding="utf-8")
+    assert "The question's own check passes" in ada and "said in the box" in ada
+    newer = grader("guide", "class", "--questions", str(NEWER), "--out", "newer", cwd=tmp_path)
+    assert newer.returncode == 0, newer.stdout[-3000:] + newer.stderr[-3000:]
+    bo = (tmp_path / "newer" / "feedback" / "bo.md").read_text(encoding="utf-8")
+    assert "passes" in bo and "Your answer names the idea." in bo  # the guide's own script, found in its copy

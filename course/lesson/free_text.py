@@ -4,7 +4,9 @@ None of them is right or wrong here: the answer is recorded (answers.json keeps 
 marks it. The grader puts every such answer in the learner's feedback and in one CSV for marking, with
 the question, the points it is out of and the guidance (the author's model answer). A free-text-auto
 question's own check (`"command"`, which reads the answer from `CODIO_FREE_TEXT_ANSWER`) is run in the
-quiz to tell the learner what it says; the points stay a person's to give.
+quiz to tell the learner what it says; the points stay a person's to give. The grader runs it only through its
+`runner`, in its box: the answer then travels on the command's standard input into that variable, so no text of a
+learner's reaches a command outside the box.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from .code_tests import DEFAULT_TIMEOUT, run_command, tail
 from .codio_json import Positions, task_fields
 from .task import Task
 from .verdict import Verdict
+
+# Through a runner (the grader's box, whose shell is /bin/sh): the answer comes on standard input into the variable
+# Codio names, every byte of it kept (the `x` keeps trailing newlines a command substitution would drop).
+ANSWER_FROM_STDIN = ('CODIO_FREE_TEXT_ANSWER="$(cat; echo x)"; CODIO_FREE_TEXT_ANSWER="${CODIO_FREE_TEXT_ANSWER%x}"; '
+                     "export CODIO_FREE_TEXT_ANSWER\n")
 
 # The Codio types answered in words and marked by a person, with what each is called.
 WRITTEN = {
@@ -37,12 +44,16 @@ class FreeText(Task):
 
     def check(self, answer: list[str], *, attempt: int = 1, workspace: Path | None = None,
               runner: Any = None) -> Verdict:
-        """Recorded for a person to mark; a free-text-auto question's own check runs in `workspace` (here when None)
-        to say what it finds."""
+        """Recorded for a person to mark; a free-text-auto question's own check runs through `runner` (the grader's
+        box), else in `workspace` (here when None), to say what it finds."""
         text = answer[0] if answer else ""
         feedback, note = "", "Recorded for marking by a person: no points are given here."
         if self.command:
-            ran = run_command(self.command, workspace or Path.cwd(), timeout=self.timeout, env={"CODIO_FREE_TEXT_ANSWER": text})
+            if runner is not None:
+                ran = runner(ANSWER_FROM_STDIN + self.command, text, self.timeout)
+            else:
+                ran = run_command(self.command, workspace or Path.cwd(), timeout=self.timeout,
+                                  env={"CODIO_FREE_TEXT_ANSWER": text})
             said = "passes" if ran.exit_code == 0 else "does not pass yet"
             feedback = f"The question's own check {said}" + (f":\n{tail(ran.output)}" if ran.output.strip() else ".")
         return Verdict(task_id=self.task_id, chosen=(text,), correct=False, points=0.0, max_points=self.points,
