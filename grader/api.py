@@ -225,6 +225,13 @@ class PrivateAPI:
             raise APIFault(f"the offline Images API for grading does not answer ({exc.strerror or exc})") from None
         return Channel(answer["name"], answer["kind"], answer["address"], answer.get("prefix") or "")
 
+    def codio_points(self, name: str) -> list[dict]:
+        """What the test run on channel `name` sent to Codio's partial points URLs (taken: asked again, nothing)."""
+        try:
+            return list(_call(self.control, "GET", f"/__course__/codio-points/{name}").get("sent") or [])
+        except OSError as exc:
+            raise APIFault(f"the offline Images API for grading does not answer ({exc.strerror or exc})") from None
+
     def close_channel(self, channel: Channel) -> None:
         try:
             _call(self.control, "DELETE", f"/__course__/channels/{channel.name}")

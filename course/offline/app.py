@@ -25,7 +25,7 @@ from .channels import CONTROL_KEY, PREFIX_KEY, STATE_KEY
 from .config import ServerConfig
 from .headers import OPENAI_VERSION
 from .recording import RecordRequests
-from .routes import control
+from .routes import codio_points, control
 from .services import create_services
 
 
@@ -45,6 +45,7 @@ class OfflineAPI:
         self.api = RecordRequests(KeepBudgets(self.router, s.budgets, s.bodies, self.config.max_body), s.log, s.clock,
                                   self.config.max_body)
         self.control = control.router(self.services)
+        self.codio_points = codio_points.PointsStore()  # a guide's code tests' partial points (`routes.codio_points`)
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
                        send: Callable[..., Awaitable[Any]]) -> None:
@@ -56,6 +57,9 @@ class OfflineAPI:
         self.services.activity.value = time.monotonic()
         state = scope.get("state") or {}
         if state.get(CONTROL_KEY):
+            if scope["path"].startswith(codio_points.CONTROL):
+                await codio_points.hand_over(self.codio_points, scope, receive, send)
+                return
             await self.control(scope, receive, send)
             return
         prefix = state.get(PREFIX_KEY)
@@ -72,6 +76,9 @@ class OfflineAPI:
             # The grader's server serves runs through their channels only: a request on its own port, which
             # any process can find, would be answered outside every run's budget.
             await outside_channel(scope, receive, send)
+            return
+        if state.get(STATE_KEY) is not None and codio_points.is_points(scope["path"]):
+            await codio_points.receive_points(self.codio_points, state[STATE_KEY], scope, receive, send)
             return
         await self.api(scope, receive, send)
 
