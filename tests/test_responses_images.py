@@ -147,6 +147,24 @@ def test_several_input_images_are_all_references(server: Any) -> None:
     assert "edited your pictures" in body["output"][1]["content"][0]["text"]
 
 
+def test_a_picture_sent_a_turn_ago_is_in_context(server: Any) -> None:
+    """A conversation kept by hand: the picture of an earlier user message is the one "auto" edits, unless an
+    image generation call comes after it (the latest picture in the conversation wins)."""
+    client = server.client()
+    picture = png((200, 60, 40))
+    said = {"role": "assistant", "content": [{"type": "output_text", "text": "A fine hat."}]}
+    body = created(client, tools=[TOOL], input=[*asking("a hat", {"image_url": data_url(picture)}), said,
+                                                {"role": "user", "content": "now make it blue"}])
+    assert call_of(body)["action"] == "edit" and call_of(body)["result"] == edited(client, "now make it blue", picture)
+    drawn = created(client, input="a red fox", tools=[TOOL])
+    later = created(client, tools=[TOOL], input=[*asking("a hat", {"image_url": data_url(picture)}),
+                                                 {"type": "image_generation_call", "id": call_of(drawn)["id"]},
+                                                 {"role": "user", "content": "now make it blue"}])
+    fox = base64.b64decode(call_of(drawn)["result"])
+    assert call_of(later)["result"] == edited(client, "now make it blue", fox)
+    assert call_of(later)["revised_prompt"] == "a red fox; edited: now make it blue"
+
+
 def test_an_image_url_the_offline_api_served_is_read_back(server: Any) -> None:
     """A DALL·E answer's URL, given back as an input image (data URL or http URL alike), is that picture."""
     import httpx2
@@ -244,6 +262,7 @@ def test_input_images_async(server: Any) -> None:
         strict(ResponseStreamEvent, event)
     assert call_of(whole)["result"] == expected and call_of(whole)["action"] == "edit"
     assert events[-1]["type"] == "response.completed" and call_of(events[-1]["response"])["action"] == "edit"
+    assert call_of(events[-1]["response"])["revised_prompt"] == "make it green"
     import httpx2
 
     kite = httpx2.get(url, timeout=30).content

@@ -207,8 +207,10 @@ def check_model(value: Any) -> str:
 
 
 def read_input(value: Any) -> tuple[str, list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
-    """The prompt (the last user message's text), the pictures in that message, and the image_generation_call
-    items of the input, with where each is."""
+    """The prompt (the last user message's text), the pictures in context, and the image_generation_call items
+    of the input, with where each is. The pictures in context are the last user message's; when it has none,
+    those of the latest earlier user message that has some, unless an image_generation_call item comes after
+    it (the latest picture in the conversation is the one to continue from)."""
     if value is None:
         raise Gpt.missing("input")
     if isinstance(value, str):
@@ -230,7 +232,7 @@ def read_input(value: Any) -> tuple[str, list[tuple[str, dict[str, Any]]], list[
     i, message = users[-1]
     content = message.get("content")
     if isinstance(content, str):
-        return content, [], calls
+        return content, earlier_pictures(users[:-1], calls), calls
     if not isinstance(content, list):
         raise Gpt.invalid_type(f"input[{i}].content", "array", content)
     texts: list[str] = []
@@ -248,7 +250,22 @@ def read_input(value: Any) -> tuple[str, list[tuple[str, dict[str, Any]]], list[
             refs.append((where, {k: part[k] for k in ("image_url", "file_id") if part.get(k) is not None}))
         else:
             raise Gpt.invalid_value(f"{where}.type", kind, ["input_text", "input_image"])
-    return "\n".join(texts), refs, calls
+    return "\n".join(texts), refs or earlier_pictures(users[:-1], calls), calls
+
+
+def earlier_pictures(users: list[tuple[int, dict[str, Any]]],
+                     calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The input_image parts of the latest earlier user message that has some, when no image_generation_call
+    item comes after it (a manually kept conversation: the picture the user sent a turn ago)."""
+    last_call = int(calls[-1][0].removeprefix("input[").rstrip("]")) if calls else -1
+    for i, message in reversed(users):
+        content = message.get("content")
+        refs = [(f"input[{i}].content[{j}]", {k: part[k] for k in ("image_url", "file_id") if part.get(k) is not None})
+                for j, part in enumerate(content if isinstance(content, list) else [])
+                if isinstance(part, dict) and part.get("type") == "input_image"]
+        if refs:
+            return refs if i > last_call else []
+    return []
 
 
 def call_picture(ask: Ask, saved: ResponseStore) -> None:
