@@ -16,6 +16,14 @@ is for the tests, not for the learner's program, as on Codio:
 - a shell script the command runs from `.guides` is read whole before it starts (`bash -c` with its text),
   so a program cannot rewrite the lines bash has not read yet;
 - the learner (its copy, `.guides` left out) never brings a `.guides` of its own.
+
+Around each command, Codio's test environment (`course.codio_env`): in the full box the copy is at Codio's
+`/home/codio/workspace` too (a mount of the box's), where the command starts, with HOME `/home/codio`; in the
+weaker boxes, which cannot make that folder, the command and the scripts it runs read the copy's real path
+instead, as `course quiz` does. Codio's helper library for tests (`lib.grade`) is on PYTHONPATH. A test that
+allows partial points gets Codio's partial points URLs, on the box's one way out (its channel of the offline
+API, `course.offline.routes.codio_points`), with a secret token of the run; what it sent is taken from the API
+after the run and handed back in `Ran.sent`, so a score counts for its own run only.
 """
 
 from __future__ import annotations
@@ -23,17 +31,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from course.lesson.code_tests import Ran
+from course.codio_env import helpers_path
+from course.codio_env import workspace as codio_workspace
+from course.codio_env.points import Sent, environment, new_token, of_run
+from course.lesson.code_tests import Ran, Runner
 
-from .box.copying import SKIPPED, copy_tree
-from .box.run import box_folders, chown_tree, run_boxed
+from .api import APIFault
+from .box.copying import GUIDE_WORKSPACE_SKIPPED, SKIPPED, copy_tree
+from .box.run import GraderFault, box_folders, chown_tree, run_boxed
 
-Runner = Callable[[str, str, float], Ran]
 GUIDE_SKIPPED = (*SKIPPED, ".guides")
 
 
@@ -83,7 +94,7 @@ def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | 
     """A runner for commands in a fresh boxed copy of the guide's workspace with the learner's files on top."""
     with box_folders(slot, prefix="guide-test-") as folders:
         work, logs = folders.work, folders.logs
-        copy_tree(guide_root, work, skipped=GUIDE_SKIPPED)
+        copy_tree(guide_root, work, skipped=(*GUIDE_WORKSPACE_SKIPPED, GUIDES))  # with its node_modules
         if learner_root is not None:
             copy_tree(learner_root, work, skipped=GUIDE_SKIPPED)
         if slot.uid is not None:
@@ -93,17 +104,52 @@ def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | 
             pristine.mkdir()
             copy_tree(guide_root / GUIDES, pristine, skipped=(*SKIPPED, *NOT_FOR_TESTS))
 
-        def run(command: str, stdin: str, timeout: float) -> Ran:
+        def run(command: str, stdin: str, timeout: float, *, points: bool = False) -> Ran:
             if names_guides(command) and pristine.is_dir():
                 _install_tests(pristine, work, slot.uid)
             else:
                 _remove_tests(work)
-            env: dict[str, str] = {}
-            whole = read_whole(command, work, env)
+            env = codio_environment(slot)
+            text = command
+            if not slot.isolate:  # no mounts: Codio's folder is read as the copy's real path
+                text, scripts = codio_workspace.local_command(command, work)
+                env.update(scripts)
+            token = new_token() if points else ""
+            whole = codio_prelude(slot.isolate, token) + read_whole(text, work, env)
             ran = run_boxed(slot, api, folders, timeout=timeout, command=whole, stdin=stdin, merge_output=True, env=env)
-            return Ran(command, ran.exit_code, ran.stdout.replace(str(work) + "/", ""), ran.seconds)
+            sent = taken_points(api, ran.channel, token) if points else ()
+            return Ran(command, ran.exit_code, ran.stdout.replace(str(work) + "/", ""), ran.seconds, sent)
 
         yield run
+
+
+def codio_environment(slot: Any) -> dict[str, str]:
+    """What a guide's command gets of Codio's environment: its helper library on PYTHONPATH (from the `course` the
+    box shows), and in the full box Codio's HOME."""
+    course_root = slot.confinement.course_root
+    env = {"PYTHONPATH": helpers_path(course_root, Path(course_root) / "course" / "codio_env" / "assessments")}
+    if slot.isolate:
+        env["HOME"] = codio_workspace.CODIO_HOME
+    return env
+
+
+def codio_prelude(isolated: bool, token: str) -> str:
+    """The shell lines before a guide's command: in the full box, start in Codio's folder; with `token`, Codio's
+    partial points URLs, on the offline API the box reaches (its base URL is the run's own)."""
+    lines = [f"cd {codio_workspace.CODIO_WORKSPACE} || exit 1"] if isolated else []
+    if token:
+        lines += [f'export {name}="{value}"' for name, value in environment("${OPENAI_BASE_URL%/v1}", token).items()]
+    return "".join(line + "\n" for line in lines)
+
+
+def taken_points(api: Any, channel: str, token: str) -> tuple[Sent, ...]:
+    """What the run on `channel`, given `token`, sent to Codio's partial points URLs (a GraderFault when the API
+    cannot say: the score would be wrong, so the test is not graded)."""
+    try:
+        sent = [Sent.from_dict(item) for item in api.codio_points(channel)]
+    except (APIFault, KeyError, TypeError, ValueError) as exc:
+        raise GraderFault(f"the partial points the test sent could not be read back ({exc})") from None
+    return tuple(of_run(sent, token))
 
 
 def _remove_tests(work: Path) -> None:

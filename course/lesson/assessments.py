@@ -133,6 +133,7 @@ def _title(raw: dict[str, Any]) -> str:
 def list_assessments(path: Path | str) -> list[Listed]:
     """Every assessment at `path` with its type, title and whether the quiz runs it (and why not)."""
     listed = []
+    workspace = workspace_of(path)
     for raw, origin in assessment_sources(path):
         kind = str(raw.get("type") or "(no type)")
         task_id = str(raw.get("taskId") or "(no taskId)")
@@ -140,11 +141,22 @@ def list_assessments(path: Path | str) -> list[Listed]:
         why = "" if runs else NOT_HERE.get(kind, f"the type {kind!r} is not one this kit knows")
         if runs:
             try:
-                read_assessment(raw, origin=origin)
+                why = cannot_run(read_assessment(raw, origin=origin), workspace)
+                runs = not why
             except CourseError as exc:  # a damaged assessment is named with what is wrong, not run
                 runs, why = False, f"it cannot be read: {exc}"
         listed.append(Listed(task_id, kind, _title(raw), origin, runs, why))
     return listed
+
+
+def cannot_run(task: Task, workspace: Path) -> str:
+    """Why `task` cannot run on this machine ("" when it can): only a code test may not (a program it needs is not
+    installed, it needs something only Codio has; see `code_tests.not_here`)."""
+    if not task.answered_by_running:
+        return ""
+    from .code_tests import not_here
+
+    return not_here(task, workspace)
 
 
 def read_assessment(raw: Any, *, origin: str) -> Task:
@@ -179,13 +191,15 @@ def workspace_of(path: Path | str) -> Path:
 def load_guide_assessments(path: Path | str) -> dict[str, Task]:
     """Every assessment at `path` that runs here, by task id, in the guide's order."""
     found: dict[str, Task] = {}
+    workspace = workspace_of(path)
     for raw, origin in assessment_sources(path):
         if isinstance(raw, dict) and raw.get("type") in RUNS_HERE:
             try:
                 task = read_assessment(raw, origin=origin)
             except CourseError:  # listed by `list_assessments` with what is wrong
                 continue
-            found[task.task_id] = task
+            if not cannot_run(task, workspace):  # else listed by `list_assessments` with why
+                found[task.task_id] = task
     return found
 
 

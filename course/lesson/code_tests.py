@@ -10,25 +10,37 @@ Two types, as Codio has them:
   trailing line breaks aside. A `"preExecuteCommand"` (a compile step) runs first; when it fails, the
   case fails. All cases passing earns the points; with partial points allowed, each case its share.
 - `test` (Codio's "advanced code test"): run `"command"`; it passes when it exits with 0, and what it
-  prints is the feedback.
+  prints is the feedback. When the assessment allows partial points (`arePartialPointsAllowed`), the test gets
+  Codio's partial points URLs (`CODIO_PARTIAL_POINTS_URL`, `CODIO_PARTIAL_POINTS_V2_URL`, see
+  `course.codio_env.points`): a score it sends counts, with its feedback, as long as it exits with 0.
 
 Commands run with the shell in the guide's workspace (the folder holding `.guides`, which is where
-Codio runs them), with the question's timeout.
+Codio runs them), with the question's timeout, in Codio's test environment as far as this machine allows
+(`course.codio_env`): Codio's helper library for tests (`lib.grade`) on PYTHONPATH, and Codio's workspace
+folder, `/home/codio/workspace`, read as the workspace where this machine has none. `not_here` says why a test
+cannot run on this machine (a program it needs is not installed, a script that needs Codio's folder), so that
+it is listed with the reason instead of failing for everyone.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from ..codio_env import helpers_path
+from ..codio_env import workspace as codio_workspace
+from ..codio_env.endpoint import PointsEndpoint
+from ..codio_env.points import Sent, counted
 from .codio_json import Positions, task_fields
+from .html_pages import html_to_markdown
 from .wording import for_people
 from .task import Task
 from .verdict import Verdict
@@ -54,6 +66,7 @@ class Ran:
     exit_code: int | None  # None: stopped at the timeout
     output: str
     seconds: float
+    sent: tuple[Sent, ...] = field(default=())  # what it sent to Codio's partial points URLs, when it had them
 
     @property
     def timed_out(self) -> bool:
@@ -77,12 +90,30 @@ def run_command(command: str, workspace: Path, *, stdin: str = "", timeout: floa
     return Ran(command, code, output.decode("utf-8", "replace"), time.monotonic() - started)
 
 
-# Runs (command, standard input, timeout): here `run_command` in a workspace; the grader's runs it in its box.
-Runner = Callable[[str, str, float], Ran]
+class Runner(Protocol):
+    """Runs (command, standard input, timeout): here `local_runner` in a workspace; the grader's runs it in its box.
+    With `points`, the run gets Codio's partial points URLs, and its `Ran.sent` what the command sent to them."""
+
+    def __call__(self, command: str, stdin: str, timeout: float, *, points: bool = False) -> Ran: ...
 
 
 def local_runner(workspace: Path) -> Runner:
-    return lambda command, stdin, timeout: run_command(command, workspace, stdin=stdin, timeout=timeout)
+    """Commands run in `workspace` on this machine, in Codio's test environment as far as it allows: its helper
+    library on PYTHONPATH, its workspace folder read as `workspace` where this machine has none, and, with
+    `points`, a partial points endpoint of the run's own."""
+    def run(command: str, stdin: str, timeout: float, *, points: bool = False) -> Ran:
+        env = {"PYTHONPATH": helpers_path(os.environ.get("PYTHONPATH", ""))}
+        text = command
+        if not codio_workspace.here():
+            text, scripts = codio_workspace.local_command(command, workspace)
+            env.update(scripts)
+        if not points:
+            return replace(run_command(text, workspace, stdin=stdin, timeout=timeout, env=env), command=command)
+        with PointsEndpoint() as endpoint:
+            ran = run_command(text, workspace, stdin=stdin, timeout=timeout, env={**env, **endpoint.environment()})
+            return replace(ran, command=command, sent=tuple(endpoint.sent()))
+
+    return run
 
 
 def tail(text: str) -> str:
@@ -103,9 +134,10 @@ class CommandTest(Task):
         said = saved[0] if saved else ""
         match = re.match(r"(\d+) of (\d+) cases passed", said)
         correct = said == "passed" or bool(match and match.group(1) == match.group(2) != "0")
+        share = re.fullmatch(r"earned (\d+(?:\.\d+)?) of [\d.]+ points", said)
+        points = self.points if correct else min(float(share.group(1)), self.points) if share else 0.0
         return Verdict(task_id=self.task_id, chosen=tuple(saved), correct=correct,
-                       points=self.points if correct else 0.0, max_points=self.points,
-                       raw_points=self.points if correct else 0.0,
+                       points=points, max_points=self.points, raw_points=points,
                        show_guidance=self.shows_guidance(attempt, correct, 100.0 if correct else 0.0),
                        attempt=attempt, note=f"Last run: {said or 'no result'}.")
 
@@ -196,16 +228,115 @@ class CodeTest(CommandTest):
 
     def check(self, answer: list[str], *, attempt: int = 1, workspace: Path | None = None,
               runner: Runner | None = None) -> Verdict:
-        """Runs the test (the answer is what the run finds; `answer` is not read)."""
-        ran = (runner or local_runner(workspace or Path.cwd()))(self.command, "", self.timeout)
-        correct = ran.exit_code == 0
-        points = self.points if correct else 0.0
-        how = ("passed" if correct else f"still running after {for_people(self.timeout)} s, so it was stopped"
+        """Runs the test (the answer is what the run finds; `answer` is not read). It passes when it exits with 0;
+        with partial points allowed, a score it sent counts instead, as on Codio (`scored`)."""
+        run = runner or local_runner(workspace or Path.cwd())
+        ran = run(self.command, "", self.timeout, points=True) if self.partial else run(self.command, "", self.timeout)
+        points, chosen, said, feedback = self.scored(ran)
+        how = (said if ran.exit_code == 0 else f"still running after {for_people(self.timeout)} s, so it was stopped"
                if ran.timed_out else f"failed (the test exited with {ran.exit_code})")
-        return Verdict(task_id=self.task_id, chosen=("passed" if correct else "failed",), correct=correct,
+        correct = ran.exit_code == 0 and points >= self.points
+        percent = 100.0 * points / self.points if self.points else 0.0
+        return Verdict(task_id=self.task_id, chosen=(chosen,), correct=correct,
                        points=points, max_points=self.points, raw_points=points,
-                       show_guidance=self.shows_guidance(attempt, correct, 100.0 if correct else 0.0),
-                       attempt=attempt, feedback=tail(ran.output), note=f"`{self.command}` {how}.")
+                       show_guidance=self.shows_guidance(attempt, correct, percent),
+                       attempt=attempt, feedback=feedback, note=f"`{self.command}` {how}.")
+
+    def scored(self, ran: Ran) -> tuple[float, str, str, str]:
+        """(points, the outcome saved, the outcome in words, the feedback) of one run. Codio's rule: a test that
+        does not exit with 0 earns nothing, whatever it sent; one that exits with 0 earns the score it sent last
+        (points, or a percentage of them), or all the points when it sent none. Feedback it sent comes first."""
+        sent = counted(list(ran.sent))
+        refused = [s.error for s in ran.sent if s.error]
+        parts = [_feedback_text(sent)] if sent is not None and sent.feedback.strip() else []
+        parts += [tail(ran.output)] if ran.output.strip() else []
+        parts += [f"(a score the test sent was not taken: {refused[-1]})"] if refused else []
+        feedback = "\n\n".join(parts)
+        if ran.exit_code != 0:
+            return 0.0, "failed", "failed", feedback
+        if sent is None:
+            return self.points, "passed", "passed", feedback
+        points = sent.points_of(self.points)
+        share = 100.0 * points / self.points if self.points else 0.0
+        if points >= self.points:
+            return self.points, "passed", "passed (the test sent all the points)", feedback
+        return (points, f"earned {for_people(points)} of {for_people(self.points)} points",
+                f"sent {for_people(points)} of {for_people(self.points)} points ({for_people(share)}%)", feedback)
+
+
+def _feedback_text(sent: Sent) -> str:
+    """Feedback a test sent, as a person reads it here: HTML as Markdown, Markdown and text as they are."""
+    text = sent.feedback.strip()
+    return html_to_markdown(text).strip() if sent.format == "html" else text
+
+
+# Shell words that are no program to look for on PATH.
+SHELL_WORDS = {"cd", "echo", "exit", "export", "set", "unset", "true", "false", "test", "[", "[[", "source", ".",
+               "if", "then", "else", "elif", "fi", "for", "while", "do", "done", "case", "esac", "in", "!", "{", "}",
+               "time", "exec", "env", "printf", "read", "shift", "return", "local", "eval", "ulimit", "umask", "wait",
+               "timeout", "command", "type", "trap", "pwd", "let", "declare", "alias", "function"}
+OTHER_CODIO = re.compile(r"\bCODIO_(?!PARTIAL_POINTS_(?:V2_)?URL\b)[A-Z0-9_]+\b"
+                         r"|/usr/share/codio/(?!assessments\b)[\w.-]+")
+
+
+def programs(command: str) -> list[str]:
+    """The programs a command starts, as its simple commands name them (`javac`, `java`; not `cd` or a path)."""
+    found: list[str] = []
+    for part in re.split(r"&&|\|\||[;|\n(`]|\$\(", command):
+        try:
+            words = shlex.split(part, comments=True)
+        except ValueError:
+            words = part.split()
+        words = [w for w in words if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*|\d*[<>].*", w)]
+        while words and words[0] in ("env", "time", "exec", "command", "timeout", "nice", "xvfb-run"):
+            words = words[1:]
+            while words and (words[0].startswith("-") or re.fullmatch(r"[\d.]+[smhd]?", words[0])):
+                words = words[1:]
+        if words and words[0] not in SHELL_WORDS and not re.search(r"[/$]", words[0]) and words[0] not in found:
+            found.append(words[0])
+    return found
+
+
+def not_here(task: Any, workspace: Path) -> str:
+    """Why a code test cannot run on this machine ("" when it can): a program its command starts that is not on
+    PATH, a script that needs Codio's workspace folder and cannot be run with the path changed, or something of
+    Codio's own machines (another CODIO_ variable, another folder of /usr/share/codio)."""
+    commands = [c for c in (getattr(task, "pre_command", ""), getattr(task, "command", "")) if c]
+    missing = [p for c in commands for p in programs(c) if shutil.which(p) is None]
+    if missing:
+        names = ", ".join(f"`{p}`" for p in dict.fromkeys(missing))
+        return (f"it runs {names}, which this machine does not have on its PATH (install it, then run it again)")
+    if not codio_workspace.here():
+        for command in commands:
+            script = codio_workspace.unchangeable(command, workspace)
+            if script:
+                return (f"its script {script} uses Codio's workspace folder {codio_workspace.CODIO_WORKSPACE}, which "
+                        f"this machine lacks, and it is not run by bash or Python, whose scripts are read with the real "
+                        f"folder; make that folder a link to {workspace} (needs root), or grade it with `grader "
+                        f"guide`, whose box has it")
+    for command in commands:
+        for text in (command, *_scripts_text(command, workspace)):
+            other = OTHER_CODIO.search(text)
+            if other:
+                return f"it uses {other.group(0)}, which only Codio's own machines provide"
+    return ""
+
+
+def _scripts_text(command: str, workspace: Path) -> list[str]:
+    """The text of the files in the workspace a command names (its test scripts), each at most 1 MB."""
+    try:
+        words = shlex.split(command, comments=False)
+    except ValueError:
+        words = command.split()
+    texts = []
+    for word in words:
+        file = workspace / word
+        try:
+            if "\0" not in word and file.is_file() and file.stat().st_size <= 1_000_000:
+                texts.append(file.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ValueError):
+            continue
+    return texts
 
 
 def _seconds(r: Any, parent: dict[str, Any], key: str) -> float:

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent.parent
 SYSTEM_FOLDERS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc", "/sbin")
 DEVICES = ("null", "zero", "urandom", "random")
 SECRETS = ("lessons", "assessments")  # of course/content: checks (hidden ones too) and questions stay out
+CODIO_HOME = "/home/codio"  # a guide's code test finds its copy where Codio keeps it, in /home/codio/workspace
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ def box_mounts(job: Job) -> list[Mount]:
         *(Mount.tmpfs(str(hidden / secret), "size=4k", writable=False) for secret in SECRETS if (hidden / secret).is_dir()),
         *(Mount.bind(f"/dev/{device}", writable=True) for device in DEVICES),
         Mount.bind(job.work, writable=True),
+        # A guide's command: Codio's HOME, and its copy where Codio has the workspace.
+        *((Mount.tmpfs(CODIO_HOME, "size=16m,mode=1777"),
+           Mount(CODIO_HOME + "/workspace", "bind", job.work, writable=True)) if job.command else ()),
         Mount.folder("/run"),
         Mount.bind(job.uds, writable=True, nosuid=True),  # connectable, not read-only
     ]
