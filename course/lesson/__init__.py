@@ -13,6 +13,7 @@ Modules, by what they hold:
 - `codio_json`   Codio's assessment JSON read, with errors that name the file and line
 - `reading`      a guide page made ready for a reader outside Codio (`html_pages`: its HTML as Markdown;
                  `link_actions`: Codio's link actions said in words)
+- `page_text`    a page that cannot be drawn, as its text under a note (`course show` and the notebook)
 - `questions`    multiple-choice questions: loading, checking, scoring, the learners' locked copies
 - `blanks`, `parsons`, `code_tests`, `free_text`  the other types, each a `Task`
 - `assessments`  every assessment a Codio guide holds, whatever its type

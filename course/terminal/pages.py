@@ -40,6 +40,7 @@ from course.lesson.codio_pages import (
     TryIt,
     step_number,
 )
+from course.lesson.page_text import not_drawn_note, page_lines
 from course.terminal.reader_markdown import ReaderMarkdown
 
 __all__ = ["GuidePlace", "render_chapter_index", "render_contents", "render_page", "render_page_as_text",
@@ -131,31 +132,10 @@ def render_page_as_text(page: Page, console: Console, problem: Exception) -> Non
     """A page that could not be drawn, printed as the text it holds under a note that says so, so that
     the reader still reads it and the pages after it still come."""
     console.print(_heading(1, page.title))
-    console.print(Text(f"(this page could not be drawn here, so it is shown as its text: "
-                       f"{type(problem).__name__}: {problem})", style="dim"), soft_wrap=True)
+    console.print(Text(not_drawn_note(problem), style="dim"), soft_wrap=True)
     console.print()
-    for line in _plain_lines(page.blocks):
+    for line in page_lines(page.blocks):
         console.print(Text(line), soft_wrap=True)
-
-
-def _plain_lines(blocks: list[Block]) -> list[str]:
-    lines: list[str] = []
-    for block in blocks:
-        if isinstance(block, Heading):
-            lines.append("#" * block.level + " " + block.text)
-        elif isinstance(block, (Markdown, Code)):
-            lines.append(block.text)
-        elif isinstance(block, TryIt):
-            lines.append(f"[{block.label}] {block.command}")
-        elif isinstance(block, Assessment):
-            lines.append(f"[{block.label}] question {block.task_id}")
-        elif isinstance(block, Callout):
-            lines += [block.title] if block.title else []
-            lines += _plain_lines(block.blocks)
-        elif isinstance(block, Columns):
-            lines += _plain_lines(block.left) + _plain_lines(block.right)
-        lines.append("")
-    return lines
 
 
 def _links(blocks: list[Block], console: Console) -> None:
