@@ -11,14 +11,20 @@ indenting is part of the puzzle). Levels are counted as js-parsons counts them: 
 than the one before it is one level deeper. The feedback says which lines are out of place or wrongly
 indented, and whether there are too few or too many.
 
+Codio's editor may store `"initial"` HTML-escaped (`if a &lt; b:`): each line's character references
+(`&lt;`, `&amp;`, `&#60;`, each ending in `;`) are read once, as a browser shows them, so `&amp;lt;`
+becomes the text `&lt;`, never `<`. A `&` not starting such a reference (`&param` in C) stays as it is.
+
 An answer is the list of chosen blocks, each written with four spaces per indentation level, which
 is how answers.json keeps it.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ from .verdict import Verdict
 
 INDENT = "    "
 DISTRACTOR = "#distractor"
+_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,11 @@ def _levels(widths: list[int]) -> list[int]:
     return levels
 
 
+def _unescaped(line: str) -> str:
+    """A line of `"initial"` with its HTML character references read once (`&amp;lt;` → `&lt;`)."""
+    return _REFERENCE.sub(lambda match: html.unescape(match.group(0)).replace("\xa0", " "), line)
+
+
 def parsons_from_json(raw: Any, *, origin: str, positions: Positions | None = None) -> ParsonsPuzzle:
     r, src, fields = task_fields(raw, origin=origin, positions=positions)
     initial = r.text(src, "initial")
@@ -138,7 +150,7 @@ def parsons_from_json(raw: Any, *, origin: str, positions: Positions | None = No
     for line in initial.replace("\r\n", "\n").split("\n"):
         if not line.strip():
             continue
-        text = line.replace("\t", INDENT).rstrip()
+        text = _unescaped(line).replace("\t", INDENT).rstrip()
         if text.endswith(DISTRACTOR):
             distractors.append(text[: -len(DISTRACTOR)].strip().replace("\\n", "\n"))
             continue
