@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import threading
 import time
@@ -270,3 +271,59 @@ def test_the_public_copy_holds_every_grader_module_the_zygote_and_the_launcher_i
             todo += _grader_imports(REPO / "grader" / name)
     wanted |= {"__init__.py", "box/__init__.py"}
     assert sorted(wanted - set(GRADER_MODULES)) == []
+
+
+def test_a_code_test_reserves_what_a_jvm_needs_while_a_memory_cgroup_caps_it(tmp_path: Path) -> None:
+    """A lesson's step keeps its 2 GB of address space; a guide's code test has none under a memory cgroup (which
+    caps what it uses), and 4 GB where there is none (a JVM reserves 1 GB of class space and its heap up front)."""
+    from grader.box.limits import address_space
+
+    capped, uncapped, v1 = tmp_path / "capped", tmp_path / "uncapped", tmp_path / "v1"
+    for folder, file, value in ((capped, "memory.max", "1610612736\n"), (uncapped, "memory.max", "max\n"),
+                                (v1, "memory.limit_in_bytes", "1610612736\n")):
+        folder.mkdir()
+        (folder / file).write_text(value)
+    assert cgroups.caps_memory([str(capped)]) and cgroups.caps_memory([str(tmp_path / "pids"), str(v1)])
+    assert not cgroups.caps_memory([str(uncapped)]) and not cgroups.caps_memory([])
+    assert address_space(LIMITS, command=False, memory_capped=True) == LIMITS.memory == 2 * 1024**3
+    assert address_space(LIMITS, command=True, memory_capped=True) == resource.RLIM_INFINITY
+    assert address_space(LIMITS, command=True, memory_capped=False) == LIMITS.command_memory == 4 * 1024**3
+
+
+def test_a_guides_own_node_modules_and_images_are_copied_but_never_a_learners(tmp_path: Path) -> None:
+    from grader.box.copying import GUIDE_WORKSPACE_SKIPPED, SKIPPED
+
+    source = tmp_path / "guide"
+    for folder in ("node_modules/jest", "images", ".venv/bin", "__pycache__", "code"):
+        (source / folder).mkdir(parents=True)
+        (source / folder / "file.txt").write_text("x")
+    guide, learner = tmp_path / "as_guide", tmp_path / "as_learner"
+    guide.mkdir()
+    learner.mkdir()
+    copy_tree(source, guide, skipped=GUIDE_WORKSPACE_SKIPPED)
+    copy_tree(source, learner, skipped=SKIPPED)
+    assert sorted(p.name for p in guide.iterdir()) == ["code", "images", "node_modules"]
+    assert sorted(p.name for p in learner.iterdir()) == ["code"]
+
+
+def test_a_guides_command_gets_a_proc_of_its_own_and_python_beside_python3(tmp_path: Path) -> None:
+    """In the full box a guide's command gets a folder for its /proc (mounted once it is in its PID namespace), the
+    /dev links into it that shells use, and the grader's own Python first on PATH; a lesson's step none of these."""
+    import sys
+
+    from grader.box.environment import command_path
+    from grader.box.job import Job
+    from grader.box.mounts import PROC, box_mounts
+
+    def job(command: str) -> Job:
+        return Job(work=str(tmp_path), root=str(tmp_path / "root"), stdout="", stderr="", env={}, timeout=5,
+                   command=command, uds=str(tmp_path / "uds"))
+
+    targets = {m.target: m for m in box_mounts(job("java Sum"))}
+    assert targets[PROC].kind == "folder" and targets["/dev/fd"].kind == "link"
+    assert targets["/dev/fd"].source == "/proc/self/fd" and targets["/dev/stderr"].source == "/proc/self/fd/2"
+    assert not {PROC, "/dev/fd"} & {m.target for m in box_mounts(job(""))}
+    path = command_path(full_box=True).split(":")
+    assert path[0] == os.path.dirname(sys.executable) and path[-3:] == ["/usr/local/bin", "/usr/bin", "/bin"]
+    for name in ("python", "python3"):  # from the first folder, or from the box's own links
+        assert os.path.exists(os.path.join(path[0], name)) or targets[f"{path[1]}/{name}"].kind == "link"

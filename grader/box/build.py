@@ -6,6 +6,7 @@ With root (the usual grading machine, and CI):
   by its namespace host, `host`, nothing of a step outliving it); the child `chroot`s into a root holding only the
   system folders and Python (read-only), the `course` package without its lessons, checks and questions
   (read-only), a private /tmp, and its own fresh copy of the submission (the one writable place): `mounts`;
+  a guide's code test also gets a /proc of its own PID namespace (`mounts.mount_proc`), which runtimes need;
 - its network namespace has only loopback, where a forwarder reaches the offline API through a Unix
   socket: no other address, loopback services included, can be reached (`relay`);
 - resource limits (memory, processes, file size, CPU, open files: `limits`) and a uid of its own per worker
@@ -21,11 +22,11 @@ import threading
 from pathlib import Path
 
 from . import syscalls
-from .cgroups import in_cgroups, join_cgroups
+from .cgroups import caps_memory, in_cgroups, join_cgroups
 from .job import Job
 from .kernel import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, check, libc
-from .limits import LIMITS, apply_limits
-from .mounts import apply_mounts, box_mounts
+from .limits import LIMITS, address_space, apply_limits
+from .mounts import apply_mounts, box_mounts, mount_proc
 from .pid_namespace import enter_pid_namespace
 from .privileges import become_uid, join_fresh_keyring, no_new_privs, undumpable
 from .relay import forward, listen_on_loopback, loopback_up
@@ -57,6 +58,9 @@ def enter(job: Job, *, hosted: bool = False) -> bool:
         if box.cgroups and not in_cgroups(box.cgroups):  # before anything else, so every process of the step is in it
             join_cgroups(os.getpid(), box.cgroups)  # (a zygote that joined its slot's cgroups forks into them)
         rules = syscalls.prepare() if box.seccomp else None  # built before the chroot hides the binding; loaded last
+        # Read before the chroot hides the cgroups: a guide's code test has no address-space limit under a memory cap.
+        capped = bool(job.command) and caps_memory(box.cgroups)
+        memory = address_space(LIMITS, command=bool(job.command), memory_capped=capped)
         listener = None
         if box.isolate:
             check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (0 if hosted else CLONE_NEWNET)), "unshare")
@@ -72,7 +76,9 @@ def enter(job: Job, *, hosted: bool = False) -> bool:
         if box.isolate and box.pid_namespace and not hosted:
             enter_pid_namespace(listener)
             in_pid_namespace = True
-        _become_the_step(job)
+        if job.command and box.isolate and in_pid_namespace:  # a /proc of its own namespace only (runtimes need one)
+            mount_proc()
+        _become_the_step(job, memory)
         if rules is not None:
             rules.load()
         os.environ.clear()
@@ -85,13 +91,14 @@ def enter(job: Job, *, hosted: bool = False) -> bool:
             os._exit(SETUP_FAILED)
 
 
-def _become_the_step(job: Job) -> None:
-    """A fresh keyring, the limits, the slot's uid (or, as the grader's own user, undumpable), no new privileges;
-    in the weaker boxes a private umask and Landlock's rules."""
+def _become_the_step(job: Job, memory: int) -> None:
+    """A fresh keyring, the limits (`memory`: its address space), the slot's uid (or, as the grader's own user,
+    undumpable), no new privileges; in the weaker boxes a private umask and Landlock's rules."""
     box = job.confinement
     join_fresh_keyring()
     as_root = box.uid is not None and os.geteuid() == 0
-    apply_limits(LIMITS, job.timeout, per_uid_processes=as_root and not box.cgroups)  # no pids cgroup: per uid
+    apply_limits(LIMITS, job.timeout, per_uid_processes=as_root and not box.cgroups,  # no pids cgroup: per uid
+                 memory=memory)
     if as_root and box.uid is not None:
         become_uid(box.uid)
     elif not box.isolate:

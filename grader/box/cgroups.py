@@ -50,6 +50,19 @@ def make_cgroups(name: str, limits: Limits = LIMITS) -> list[str]:
     return made
 
 
+def caps_memory(cgroups: list[str] | tuple[str, ...]) -> bool:
+    """Whether one of the cgroup folders `cgroups` caps its processes' memory (v2's memory.max, v1's limit)."""
+    for folder in cgroups:
+        for name in ("memory.max", "memory.limit_in_bytes"):
+            try:
+                value = Path(folder, name).read_text().strip()
+            except OSError:
+                continue
+            if value.isdigit() and int(value) < 2**62:  # "max", or v1's page-rounded 2**63: no cap
+                return True
+    return False
+
+
 def cgroup_pids(folders: list[str] | tuple[str, ...]) -> set[int]:
     pids: set[int] = set()
     for folder in folders:

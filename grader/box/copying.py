@@ -21,6 +21,12 @@ MAX_DEPTH = 24
 COPY_SECONDS = 20.0
 SKIPPED = ("__pycache__", ".course", "images", ".git", ".venv", "venv", "node_modules", ".ipynb_checkpoints",
            "site-packages")
+# A learner's hand-in never brings these: a lesson's pictures are made anew by its steps, and installed packages are
+# not their work (and would fill the step's copy). A guide's own workspace does: its code tests load what the guide
+# installed for them (jest in node_modules) and read its pictures. Virtual environments stay out even there: their
+# interpreters are links, which are never copied, so a copy could not run (the box's `python` is the grader's own).
+GUIDE_DEPENDENCIES = ("node_modules", "images")
+GUIDE_WORKSPACE_SKIPPED = tuple(name for name in SKIPPED if name not in GUIDE_DEPENDENCIES)
 
 
 class TooBig(Exception):

@@ -3,9 +3,14 @@ paths) is ever in them."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
+from .mounts import PYTHON_LINKS
+
 REPO = Path(__file__).resolve().parent.parent.parent
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def python_env(course_root: Path = REPO) -> dict[str, str]:
@@ -34,3 +39,10 @@ def step_env(home: str, base_url: str, course_root: str) -> dict[str, str]:
         # Any key works here: requests are told apart by the channel they come through, not by key.
         "OPENAI_API_KEY": "sk-grading-offline",
     }
+
+
+def command_path(*, full_box: bool) -> str:
+    """PATH for a guide's code test: the grader's own Python first (`python` and `python3` with the packages it has,
+    read-only: a virtual environment's folder holds both), then, in the full box, links for a name that folder lacks
+    (`mounts.python_links`), then the system's folders, where `java`, `node` and `ruby` are."""
+    return ":".join([os.path.dirname(sys.executable), *([PYTHON_LINKS] if full_box else []), SYSTEM_PATH])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .build import SETUP_FAILED
-from .environment import step_env
+from .environment import command_path, step_env
 from .job import Job
 from .kernel import mount_tmpfs, unmount
 
@@ -109,6 +109,8 @@ def make_job(slot: Any, channel: Any, folders: Folders, *, timeout: float, scrip
     work, logs = folders.work, folders.logs
     base_url = f"http://127.0.0.1:{BOX_PORT}/v1" if box.isolate else channel.base_url
     environment = step_env(str(work), base_url, box.course_root)
+    if command:  # a guide's code test: `python` and `python3` are the grader's Python, with its packages
+        environment["PATH"] = command_path(full_box=box.isolate)
     scratch = ""
     if not box.isolate:  # no private /tmp without the full box: a temp folder of its own (TMPDIR), beside its copy
         scratch = str(work.parent / "scratch")
