@@ -273,10 +273,11 @@ def test_notebook_of_the_newer_guide(tmp_path: Path) -> None:
                      ("question", "code-output-compare-1005"), ("question", "test-1006"), ("question", "free-text-1007"),
                      ("question", "free-text-auto-1008")]
     question = next(c for c in nb.cells if c.metadata["course"].get("id") == "test-1006")
-    assert question.source == f'from course.jupyter import question\n\nquestion("test-1006", guide=r"{NEWER}")'
+    guide = os.path.relpath(NEWER, tmp_path)  # from the notebook's folder, so that the two travel together
+    assert question.source == f'from course.jupyter import question\n\nquestion("test-1006", guide="{guide}")'
     tries = [c for c in nb.cells if c.metadata["course"]["role"] == "guide-try"]
     assert tries[1].source == ("from course.jupyter.try_buttons import run_command\n\n"
-                               f'run_command("python3 code/loops.py 1", workspace=r"{NEWER}")')
+                               f'run_command("python3 code/loops.py 1", workspace="{guide}")')
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     for words in ["### 3.2.1 Counting", "## 3. Loops", "> **Why singular and plural names?**", "> **Challenge**",
                   "> #### Change the loop", "(open `code/loops.py` at “print(number)”)", "| Call | List afterwards |",
@@ -295,7 +296,7 @@ def test_a_try_cell_prints_its_commands_output_into_the_cell(tmp_path: Path) -> 
                 == "3.1" and c.metadata["course"]["button"] == 2)
     shown = io.StringIO()
     namespace: dict[str, object] = {}
-    with contextlib.redirect_stdout(shown):
+    with contextlib.redirect_stdout(shown), contextlib.chdir(tmp_path):  # a kernel works in the notebook's folder
         exec(compile(cell.source, "cell", "exec"), namespace)  # noqa: S102 - the cell the notebook holds
     assert shown.getvalue() == "total: 6\n"
     from course.jupyter.try_buttons import run_command

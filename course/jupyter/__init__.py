@@ -7,6 +7,7 @@
 - `question_box` and `task_boxes`  one answering loop for every assessment, and each type's inputs
 - `try_buttons`  a guide's Try-it button run outside Codio, in the terminal and in a guide's notebook
 - `guide_notebooks`  any Codio guide as one notebook (`course notebook GUIDE`)
+- `guide_place`  where a guide's notebook finds its guide: a path from the notebook's own folder
 - `live`       a Try-it run shown as it happens: its output and the pictures as they come
 - `cells`      the notebook's cells as the kernel knows them (a step's cell number, tracebacks naming cells)
 

@@ -30,6 +30,20 @@ def _markdown(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False}).render(text)
 
 
+def page_html(text: str) -> str:
+    """An assessment's instructions or guidance as HTML, converted as a guide's pages are (`for_reader`: the HTML
+    in them read as Markdown, `<details>` as titled sections, Codio's link actions in words), then drawn with
+    HTML off, so that nothing an author wrote acts in the page. Text that cannot be converted is shown as it is."""
+    from ..lesson.codio_pages import Markdown
+    from ..lesson.reading import for_reader
+    from .guide_notebooks import markdown_of
+
+    try:
+        return _markdown(markdown_of(for_reader([Markdown(text)])))
+    except Exception:  # noqa: BLE001 - any text an author writes must still be readable
+        return f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>"
+
+
 def plain_text(markdown: str) -> str:
     """One line of Markdown as the words it shows, without its marks (`code` → code): for a choice's label and
     its tooltip, which show text, not HTML."""
@@ -67,7 +81,7 @@ class QuestionBox(widgets.VBox):
         earlier = earlier_answer(task, answers_path)
         label = self.title_text()
         title = f"<b class='course-question-title'>{html.escape(label)}</b>" if label else ""
-        self.prompt = widgets.HTML(f"{title}{_markdown(task.instructions)}{self.prompt_note()}")
+        self.prompt = widgets.HTML(f"{title}{page_html(task.instructions)}{self.prompt_note()}")
         self.area: Any = self.draw_inputs(earlier.answer or [])
         self.button = widgets.Button(description=self.button_label, button_style="info", icon=self.button_icon)
         self.attempts = widgets.HTML("")
@@ -150,7 +164,7 @@ class QuestionBox(widgets.VBox):
             parts.append(f"<div style='color:gray'>{html.escape(verdict.note)}</div>")
         if verdict.show_guidance and task.guidance.strip():
             parts.append(f"<div class='course-guidance' style='border-left:4px solid #00629b;padding-left:6px'>"
-                         f"<b>Guidance</b>{_markdown(task.guidance)}</div>")
+                         f"<b>Guidance</b>{page_html(task.guidance)}</div>")
         if not verdict.correct and not verdict.by_person:
             if task.out_of_attempts(used):
                 parts.append("<div>No attempts left on this question.</div>")

@@ -6,7 +6,10 @@ guide's folder on this machine. `run_command()` is the one function that does it
 
     from course.jupyter.try_buttons import run_command
 
-    run_command("python3 code/loops.py 1", workspace=r"/home/me/lists-guide")
+    run_command("python3 code/loops.py 1", workspace=".")
+
+A relative `workspace` is a path from the notebook's own folder (`course.jupyter.guide_place`), so that a
+notebook copied with its guide still finds it; the terminal passes the guide's folder as it found it.
 
 In a terminal the command gets the terminal itself (it may ask for input, and colours stay); in a
 notebook its output is read as it comes and printed into the cell. Standard library only: a notebook
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CourseError
+from .guide_place import guide_folder
 
 __all__ = ["Finished", "run_command"]
 
@@ -54,8 +58,10 @@ def _own_terminal() -> bool:
 
 def run_command(command: str, workspace: Path | str) -> Finished:
     """Run `command` with a shell in `workspace`; its output streams to this process's output (a notebook
-    cell's too). Returns how it ended."""
+    cell's too). Returns how it ended. A relative `workspace` is the guide's folder from the notebook's folder."""
     folder = Path(workspace)
+    if not folder.is_absolute():  # a guide notebook's cell: its guide, found from the notebook's own folder
+        folder = guide_folder(folder)
     if not folder.is_dir():
         raise CourseError(f"the guide's workspace {folder} is not a folder here, so its command can't run there.",
                           hint="Run it from the guide's own copy: course try GUIDE PAGE, with GUIDE the folder "

@@ -491,30 +491,51 @@ def _question(task_id: str) -> Any:
 _GUIDES: dict[str, dict[str, Any]] = {}
 
 
-def question(task_id: str, guide: str | Path | None = None) -> QuestionBox:
+@dataclass(frozen=True)
+class NotHere:
+    """A guide's question that cannot run on this machine, shown as a note in its cell (saying why) instead of
+    an error, so that Run All goes on; `course quiz --questions GUIDE --list` says the same."""
+
+    task_id: str
+    why: str
+
+    def _repr_html_(self) -> str:
+        return (f"<div class='course-not-here' style='border-left:4px solid #a15c00;padding-left:6px;color:#555'>"
+                f"<b>Note:</b> {html.escape(self.why)}</div>")
+
+    def __repr__(self) -> str:
+        return f"Note: {self.why}"
+
+
+def question(task_id: str, guide: str | Path | None = None) -> QuestionBox | NotHere:
     """A quiz widget for one question; answers go to answers.json beside the notebook.
 
-    With `guide` (a Codio guide's folder, its .guides, a folder of question files or an assessments.json),
-    the question is that guide's, of any type that runs here; code tests run in the guide's workspace.
+    With `guide` (a Codio guide's folder, its .guides, a folder of question files or an assessments.json; a
+    relative path is taken from the notebook's own folder, as a guide's notebook names its guide), the question
+    is that guide's, of any type that runs here; code tests run in the guide's workspace. One that cannot run
+    here is a note saying why, so that Run All goes on to the next cell.
     """
     from .task_boxes import box_for
 
-    folder = SESSION.folder if SESSION is not None else Path.cwd()
     if guide is None:
+        folder = SESSION.folder if SESSION is not None else Path.cwd()
         return box_for(_question(task_id), folder / "answers.json")
     from ..lesson.assessments import list_assessments, load_guide_assessments, workspace_of
+    from .guide_place import guide_folder, notebook_folder
 
-    key = str(Path(guide).resolve())
+    place = guide_folder(guide)
+    key = str(place)
     if key not in _GUIDES:
-        _GUIDES[key] = load_guide_assessments(guide)
+        _GUIDES[key] = load_guide_assessments(place)
     found = _GUIDES[key].get(task_id)
     if found is None:
-        listed = next((item for item in list_assessments(guide) if item.task_id == task_id), None)
+        listed = next((item for item in list_assessments(place) if item.task_id == task_id), None)
         if listed is not None:
-            raise CourseError(f"{task_id} ({listed.kind}) does not run here: {listed.why}.")
+            return NotHere(task_id, f"{task_id} ({listed.kind}) does not run here: {listed.why}.")
         raise CourseError(f"{guide} has no assessment {task_id!r}.",
-                          hint=f"course quiz --questions {guide} --list lists them.")
-    return box_for(found, folder / "answers.json", workspace=workspace_of(guide))
+                          hint=f"course quiz --questions {place} --list lists them.")
+    folder = SESSION.folder if SESSION is not None else notebook_folder()
+    return box_for(found, folder / "answers.json", workspace=workspace_of(place))
 
 
 # --------------------------------------------------------------------------- progress

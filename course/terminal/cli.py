@@ -370,12 +370,14 @@ def _notebook(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CourseError(f"--out {out} is a file, not a folder.")
     if args.lesson and _names_a_path(args.lesson):
-        from ..jupyter.guide_notebooks import build_guide_notebook, guide_notebook_name
+        from ..jupyter.guide_notebooks import build_guide_notebook, guide_notebook_name, where_it_travels
         from ..lesson.codio_guides import open_guide
 
         guide = open_guide(Path(args.lesson))
         built = [(build_guide_notebook(guide, out=out), out / guide_notebook_name(guide))]
+        advice = where_it_travels(guide, out)
     else:
+        advice = ""
         lessons = [find_lesson(args.lesson)] if args.lesson else all_lessons()
         built = [(build_notebook(lesson, solutions=args.solutions), out / notebook_name(lesson)) for lesson in lessons]
     written = []
@@ -394,6 +396,8 @@ def _notebook(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if written:
         print(f"open it with: jupyter lab {written[0].name}   (or jupyter notebook {written[0].name})")
+    if advice and written:
+        print(advice)
     return 0
 
 
