@@ -175,6 +175,11 @@ def responses_create(client: Any) -> None:
     assert call.type == "image_generation_call" and call.status == "completed" and call.result
     assert body["output"][0]["action"] == "generate" and body["output"][0]["revised_prompt"] == "a red fox"
     assert parsed.output_text
+    # The guide's own code, the tool's model left to the API's default: this SDK's parse takes the Response
+    # (strictly, only an SDK that lists the default model can; see `tool_model`).
+    plain = responses(client).create(model=MODEL, input="a red fox",
+                                     tools=[{k: v for k, v in TOOL.items() if k != "model"}])
+    assert plain.output[0].result and plain.tools[0].model == IMAGE_MODEL
 
 
 def responses_streamed(client: Any) -> None:
@@ -190,6 +195,11 @@ def responses_streamed(client: Any) -> None:
     for payload in payloads:
         strict(Event, payload)
     assert [p["sequence_number"] for p in payloads] == list(range(len(payloads)))
+    # The SDK's own stream helper, which builds the Response from the events as they come.
+    with needs(responses(client), "stream")(model=MODEL, input="a green lighthouse", tools=[tool]) as helper:
+        seen = [event.type for event in helper]
+        final = helper.get_final_response()
+    assert seen[-1] == "response.completed" and final.output[0].result and final.output_text
 
 
 def responses_async(client: Any) -> None:
