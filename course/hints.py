@@ -22,7 +22,8 @@ SIZES = {
     "dall-e-3": "1024x1024, 1792x1024, 1024x1792",
 }
 GPT_SIZES = "1024x1024, 1536x1024, 1024x1536, auto"
-GPT_FREE_SIZES = GPT_SIZES + " (and any WxH in multiples of 16, up to 3840x2160, aspect 1:3 to 3:1)"
+GPT_FREE_SIZES = GPT_SIZES + (" (and any WxH in multiples of 16 with 655,360 to 8,294,400 pixels, the longest side at"
+                               " most 3840, aspect 1:3 to 3:1)")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Today's API, round two, through the real SDK (sync and async) against a server on loopback: stored responses
 (retrieve, delete, input items), continuing by an image generation call's id, the API's headers on every answer,
-and the Files API's `expires_after` and paging. Every body is validated strictly with the SDK's own types."""
+the Files API's `expires_after` and paging, and the 2026 rules and words (course/offline/data/rules_2026.json).
+Every body is validated strictly with the SDK's own types."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.pngs import difference, picture
 
 KEY = "sk-test-0123456789abcdef"
 MODEL = "gpt-5.5"
-FAST = {"type": "image_generation", "size": "512x512", "quality": "low"}
+FAST = {"type": "image_generation", "size": "1024x640", "quality": "low"}  # the smallest size the pixel budget allows
 
 
 def strict(kind: Any, raw: Any) -> Any:
@@ -172,13 +173,13 @@ def test_an_image_generation_call_id_edits_that_picture(server: Any, stream: boo
         strict(Response, raw.http_response.json())
         follow = raw.parse()
     edit = follow.output[0]
-    assert edit.type == "image_generation_call" and edit.action == "edit" and edit.size == "512x512"
+    assert edit.type == "image_generation_call" and edit.action == "edit" and edit.size == "1024x640"
     assert edit.revised_prompt == "a red fox in the snow; edited: now make it blue"
     assert "image generation call" in follow.output_text
     after = picture(edit.result or "")
     assert after.size == before.size and difference(before, after) > 5
     # The very picture /v1/images/edits makes of that call's picture.
-    same = client.images.edit(model="gpt-image-2.6-sunburst", prompt="now make it blue", size="512x512",
+    same = client.images.edit(model="gpt-image-2.6-sunburst", prompt="now make it blue", size="1024x640",
                               quality="low", image=("fox.png", base64.b64decode(call.result or ""), "image/png"))  # type: ignore[union-attr]
     assert same.data and same.data[0].b64_json == edit.result
     # The input items list the call by its id.
@@ -355,7 +356,9 @@ def test_every_rule_of_2026_has_its_sources_and_date() -> None:
     from course.offline.models import DATA
 
     table = json.loads((DATA / "rules_2026.json").read_text(encoding="utf-8"))
-    assert [r["rule"] for r in table["rules"]] == ["png_output_compression", "complexity"]
+    assert [r["rule"] for r in table["rules"]] == [
+        "png_output_compression", "complexity", "unknown_image_model", "input_fidelity_unsupported", "free_size_limits",
+        "size_order", "transparent_jpeg", "transparent_on_gpt_image_2"]
     for row in table["rules"]:
         assert row["what"] and row["sources"] and all(isinstance(s, str) and s for s in row["sources"])
         datetime.date.fromisoformat(row["checked"])
@@ -401,3 +404,225 @@ def test_complexity_is_accepted_where_the_sdk_documents_it(server: Any) -> None:
     with pytest.raises(openai.BadRequestError) as dalle:  # the DALL·E-era API, unchanged
         client.images.generate(model="dall-e-3", prompt="a cat", complexity="low")
     assert "complexity" in dalle.value.body["message"]  # type: ignore[index]  # its own words, as before
+
+
+# --- the 2026 rules, round two: unknown models, input_fidelity, free sizes, the sizes' order, transparent JPEG --
+
+
+def refusal(exc: Any) -> dict[str, Any]:
+    """A 400's body, strictly an `ErrorObject` of the SDK's, and the SDK's own line for it."""
+    from openai.types.shared import ErrorObject
+
+    strict(ErrorObject, exc.body)
+    assert exc.status_code == 400 and str(exc) == f"Error code: 400 - {exc.body['message']}"
+    return exc.body
+
+
+def rule(name: str) -> dict[str, Any]:
+    import json
+
+    from course.offline.models import DATA
+
+    table = json.loads((DATA / "rules_2026.json").read_text(encoding="utf-8"))
+    return next(r for r in table["rules"] if r["rule"] == name)
+
+
+PUBLISHED_FIRST = "'gpt-image-1', 'gpt-image-1-mini', 'gpt-image-1.5', 'chatgpt-image-latest', "
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # create_variation: dall-e-2 only, deprecated
+def test_an_unknown_image_model_is_an_invalid_value_listing_the_models(server: Any) -> None:
+    import openai
+
+    client = server.client()
+    with pytest.raises(openai.BadRequestError) as unknown:
+        client.images.generate(model="dall-e-4", prompt="a cat")
+    body = refusal(unknown.value)
+    assert (body["type"], body["param"], body["code"]) == ("invalid_request_error", "model", "invalid_value")
+    message = body["message"]
+    assert message.startswith("Invalid value: 'dall-e-4'. Supported values are: " + PUBLISHED_FIRST + "'gpt-image-2', ")
+    assert message.endswith(", 'dall-e-2', and 'dall-e-3'.") and "-2026-" not in message  # no dated snapshots
+    with pytest.raises(openai.BadRequestError) as on_edits:
+        client.images.edit(model="gpt-image-9", prompt="a hat", image=("a.png", _png(), "image/png"))
+    edits = refusal(on_edits.value)["message"]
+    assert edits.startswith("Invalid value: 'gpt-image-9'. Supported values are: " + PUBLISHED_FIRST)
+    assert edits.endswith(", and 'dall-e-2'.") and "dall-e-3" not in edits
+    with pytest.raises(openai.BadRequestError) as on_variations:
+        client.images.create_variation(model="dall-e-4", image=("a.png", _png(), "image/png"))
+    assert refusal(on_variations.value) == {"message": "Invalid value: 'dall-e-4'. Supported values are: 'dall-e-2'.",
+                                            "type": "invalid_request_error", "param": "model", "code": "invalid_value"}
+    # A known model on a route that does not serve it keeps the DALL·E era's words.
+    with pytest.raises(openai.BadRequestError) as dalle3_edit:
+        client.images.edit(model="dall-e-3", prompt="a hat", image=("a.png", _png(), "image/png"))
+    assert refusal(dalle3_edit.value) == {"message": "Invalid model dall-e-3. The model argument should be left blank.",
+                                          "type": "invalid_request_error", "param": None, "code": None}
+
+
+def test_an_unknown_image_model_async(server: Any) -> None:
+    from openai import AsyncOpenAI, BadRequestError
+
+    async def main() -> dict[str, Any]:
+        async with AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as client:
+            with pytest.raises(BadRequestError) as unknown:
+                await client.images.generate(model="gpt-image-9", prompt="a cat")
+            return refusal(unknown.value)
+
+    body = asyncio.run(main())
+    assert body["param"] == "model" and body["code"] == "invalid_value"
+    assert body["message"].startswith("Invalid value: 'gpt-image-9'. Supported values are: " + PUBLISHED_FIRST)
+
+
+@pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-2-2026-04-21", "gpt-image-2.5-flare",
+                                   "gpt-image-2.6-sunburst"])
+def test_input_fidelity_on_a_model_without_it_has_its_own_code(server: Any, model: str) -> None:
+    import openai
+
+    expected = {"message": f"The model '{model}' does not support the 'input_fidelity' parameter.",
+                "type": "image_generation_user_error", "param": "input_fidelity",
+                "code": "invalid_input_fidelity_model"}
+    with pytest.raises(openai.BadRequestError) as refused:
+        server.client().images.edit(model=model, prompt="a hat", image=("a.png", _png(), "image/png"),
+                                    input_fidelity="high")
+    assert refusal(refused.value) == expected
+
+    async def main() -> dict[str, Any]:
+        async with openai.AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as client:
+            with pytest.raises(openai.BadRequestError) as refused_async:
+                await client.images.edit(model=model, prompt="a hat", image=("a.png", _png(), "image/png"),
+                                         input_fidelity="low")
+            return refusal(refused_async.value)
+
+    assert asyncio.run(main()) == expected
+
+
+FREE_SIZE_REFUSALS = [
+    ("1500x1500", "Width and height must both be divisible by 16."),
+    ("4096x4096", "The longest edge must be less than or equal to 3840."),
+    ("3856x2160", "The longest edge must be less than or equal to 3840."),
+    ("3840x1024", "The aspect ratio must be between 1:3 and 3:1."),
+    ("512x512", "Requested resolution is below the current minimum pixel budget."),
+    ("800x800", "Requested resolution is below the current minimum pixel budget."),
+    ("1008x640", "Requested resolution is below the current minimum pixel budget."),
+    ("3008x3008", "Requested resolution exceeds the current pixel budget."),
+    ("2560x3840", "Requested resolution exceeds the current pixel budget."),
+]
+
+
+def test_free_sizes_keep_to_the_edges_and_the_pixel_budget(server: Any) -> None:
+    import openai
+
+    client = server.client()
+    for size, reason in FREE_SIZE_REFUSALS:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.images.generate(model="gpt-image-2", prompt="a cat", size=size, quality="low")
+        assert refusal(refused.value) == {"message": f"Invalid size '{size}'. {reason}",
+                                          "type": "image_generation_user_error", "param": "size",
+                                          "code": "invalid_value"}, size
+    made = client.images.generate(model="gpt-image-2.6-flare", prompt="a cat", size="1024x640", quality="low")
+    assert made.size == "1024x640" and made.data and picture(made.data[0].b64_json or "").size == (1024, 640)
+
+    async def main() -> dict[str, Any]:
+        async with openai.AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as aclient:
+            with pytest.raises(openai.BadRequestError) as refused_async:
+                await aclient.images.edit(model="gpt-image-2.5-sunburst", prompt="a hat", size="768x768",
+                                          image=("a.png", _png(), "image/png"))
+            return refusal(refused_async.value)
+
+    assert asyncio.run(main())["message"] == (
+        "Invalid size '768x768'. Requested resolution is below the current minimum pixel budget.")
+
+
+def test_the_invalid_size_hint_names_the_pixel_budget() -> None:
+    """A learner whose free size is refused for its pixels is told the budget, not only the edges."""
+    from course.hints import hint_for_text
+
+    hint = hint_for_text("BadRequestError: Error code: 400 - Invalid size '512x512'. Requested resolution is below "
+                         "the current minimum pixel budget.", {"model": "gpt-image-2", "size": "512x512"})
+    assert hint is not None and hint.id == "invalid-size"
+    assert "'512x512' is not a size gpt-image-2 can make" in hint.text and "655,360 to 8,294,400 pixels" in hint.text
+
+
+def test_the_free_size_limits_are_those_of_the_rules_table() -> None:
+    """Each limit in rules_2026.json is where the offline API starts refusing: on it accepted, past it refused."""
+    from course.offline.errors import APIError
+    from course.offline.params import parse
+
+    limits = rule("free_size_limits")["limits"]
+
+    def size_of(size: str) -> tuple[int, int]:
+        p = parse("generations", {"model": "gpt-image-2", "prompt": "a cat", "size": size})
+        return p.width, p.height
+
+    step, edge, ratio = limits["step"], limits["max_edge"], limits["max_ratio"]
+    assert limits["min_pixels"] == 1024 * 640 and limits["max_pixels"] == 2880 * 2880 == 3840 * 2160
+    assert size_of("1024x640") == (1024, 640) and size_of("2880x2880") == (2880, 2880)  # the floor, the ceiling
+    assert size_of(f"{edge}x{edge // ratio}") == (edge, edge // ratio)  # the longest edge at the widest ratio
+    for size in ("1024x624", "2896x2880", f"{edge + step}x{edge // ratio}", f"{edge}x{edge // ratio - step}",
+                 f"{1024 + step // 2}x1024"):
+        with pytest.raises(APIError):
+            size_of(size)
+
+
+def test_a_size_the_model_does_not_offer_lists_the_sizes_in_the_api_s_order(server: Any) -> None:
+    import typing
+
+    import openai
+    from openai.types.responses.tool import ImageGeneration
+
+    annotation = ImageGeneration.model_fields["size"].annotation
+    literal = next(a for a in typing.get_args(annotation) if typing.get_origin(a) is typing.Literal)
+    order = list(typing.get_args(literal))
+    assert order == ["1024x1024", "1024x1536", "1536x1024", "auto"]  # the reference's order
+    listed = "'1024x1024', '1024x1536', '1536x1024', and 'auto'"
+    client = server.client()
+    for model, size in (("gpt-image-1.5", "512x512"), ("gpt-image-1-mini", "1792x1024"), ("gpt-image-2", "huge")):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.images.generate(model=model, prompt="a cat", size=size)  # type: ignore[arg-type]
+        assert refusal(refused.value) == {"message": f"Invalid value: '{size}'. Supported values are: {listed}.",
+                                          "type": "invalid_request_error", "param": "size", "code": "invalid_value"}
+
+    async def main() -> dict[str, Any]:
+        async with openai.AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as aclient:
+            with pytest.raises(openai.BadRequestError) as refused_async:
+                await aclient.images.edit(model="chatgpt-image-latest", prompt="a hat", size="256x256",
+                                          image=("a.png", _png(), "image/png"))
+            return refusal(refused_async.value)
+
+    assert asyncio.run(main())["message"] == f"Invalid value: '256x256'. Supported values are: {listed}."
+
+
+def test_a_transparent_jpeg_is_refused_with_the_api_s_sentence(server: Any) -> None:
+    import openai
+
+    from course.offline.params import parse
+
+    expected = {"message": "Transparent background is not supported for JPEG output format",
+                "type": "image_generation_user_error", "param": None,
+                "code": "invalid_transparent_background_output_format"}
+    client = server.client()
+    with pytest.raises(openai.BadRequestError) as generated:
+        client.images.generate(model="gpt-image-2", prompt="a sticker", background="transparent", output_format="jpeg")
+    assert refusal(generated.value) == expected
+    with pytest.raises(openai.BadRequestError) as edited:
+        client.images.edit(model="gpt-image-1.5", prompt="a sticker", background="transparent", output_format="jpeg",
+                           image=("a.png", _png(), "image/png"))
+    assert refusal(edited.value) == expected
+    with pytest.raises(openai.BadRequestError) as tool:
+        jpeg_tool = {**FAST, "background": "transparent", "output_format": "jpeg"}
+        client.responses.create(model=MODEL, input="a sticker", tools=[jpeg_tool])  # type: ignore[list-item]
+    assert refusal(tool.value) == expected
+
+    async def main() -> dict[str, Any]:
+        async with openai.AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as aclient:
+            with pytest.raises(openai.BadRequestError) as refused_async:
+                await aclient.images.generate(model="gpt-image-2.5-flare", prompt="a sticker", background="transparent",
+                                              output_format="jpeg")
+            return refusal(refused_async.value)
+
+    assert asyncio.run(main()) == expected
+    # PNG and WebP keep their transparency, gpt-image-2's (in preview, as the SDK says) included.
+    for model in ("gpt-image-2", "gpt-image-2-2026-04-21", "gpt-image-2.5-sunburst"):
+        for fmt in ("png", "webp"):
+            p = parse("generations", {"model": model, "prompt": "a sticker", "background": "transparent",
+                                      "output_format": fmt})
+            assert p.background == "transparent" and p.output_format == fmt

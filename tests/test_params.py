@@ -17,13 +17,14 @@ def error(route: str, fields: dict, form: bool = False) -> dict:
 @pytest.mark.parametrize("size,reason", [
     ("1000x1008", "Width and height must both be divisible by 16."),
     ("3840x1024", "The aspect ratio must be between 1:3 and 3:1."),
-    ("4096x2304", "The maximum supported resolution is 3840x2160."),
-    ("128x128", "Width and height must both be at least 256."),
+    ("4096x2304", "The longest edge must be less than or equal to 3840."),
+    ("128x128", "Requested resolution is below the current minimum pixel budget."),
+    ("3072x3072", "Requested resolution exceeds the current pixel budget."),
 ])
 def test_gpt_image_2_free_size_rules(size: str, reason: str) -> None:
-    """Does each rule of the gpt-image-2 family's free sizes give its own message?"""
+    """Does each rule of the gpt-image-2 family's free sizes give its own message (the 2026 words and type)?"""
     assert error("generations", {"model": "gpt-image-2", "prompt": "x", "size": size}) == {
-        "message": f"Invalid size '{size}'. {reason}", "type": "invalid_request_error", "param": "size",
+        "message": f"Invalid size '{size}'. {reason}", "type": "image_generation_user_error", "param": "size",
         "code": "invalid_value",
     }
 
@@ -31,7 +32,7 @@ def test_gpt_image_2_free_size_rules(size: str, reason: str) -> None:
 def test_free_sizes_only_on_the_gpt_image_2_family() -> None:
     """Does gpt-image-1.5 list its sizes when given a free one?"""
     assert error("generations", {"model": "gpt-image-1.5", "prompt": "x", "size": "1536x864"})["message"] == (
-        "Invalid value: '1536x864'. Supported values are: '1024x1024', '1536x1024', '1024x1536', and 'auto'."
+        "Invalid value: '1536x864'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'."
     )
     assert parse("generations", {"model": "gpt-image-2", "prompt": "x", "size": "1536x864"}).width == 1536
 

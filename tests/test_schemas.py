@@ -238,7 +238,7 @@ GPT_GENERATIONS = [
     ("gpt-image-2", {"output_format": "jpeg", "output_compression": 50, "quality": "low"}),
     ("gpt-image-2", {"output_format": "webp", "background": "transparent", "quality": "high", "size": "1024x1536"}),
     ("gpt-image-2", {"size": "auto", "n": 2, "moderation": "low"}),
-    ("gpt-image-2", {"size": "768x512", "quality": "low"}),  # a free size: the 2026 schema has no name for it
+    ("gpt-image-2", {"size": "1152x768", "quality": "low"}),  # a free size: the 2026 schema has no name for it
     ("gpt-image-2.5-flare", {"quality": "xhigh", "size": "1536x864"}),  # nor for xhigh: the SDK's types have both
 ]
 SCHEMA_SIZES = ("1024x1024", "1024x1536", "1536x1024")

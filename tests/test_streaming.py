@@ -207,8 +207,9 @@ def test_input_fidelity_only_where_allowed(server: Any, model: str, value: str, 
     if model == "gpt-image-1-mini":
         assert body["code"] == "unsupported_value" and "'low'" in body["message"]
     else:
-        assert body == {"message": "Unsupported parameter: 'input_fidelity' is not supported with this model.",
-                        "type": "invalid_request_error", "param": "input_fidelity", "code": "unsupported_parameter"}
+        assert body == {"message": f"The model '{model}' does not support the 'input_fidelity' parameter.",
+                        "type": "image_generation_user_error", "param": "input_fidelity",
+                        "code": "invalid_input_fidelity_model"}  # the 2026 words (course/offline/data/rules_2026.json)
 
 
 @pytest.mark.parametrize("fmt", ["png", "webp"])

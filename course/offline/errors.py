@@ -176,8 +176,9 @@ class Gpt:
         )
 
     @staticmethod
-    def invalid_size(value: str, reason: str) -> APIError:  # [ours]
-        return bad(f"Invalid size '{value}'. {reason}", param="size", code="invalid_value")
+    def invalid_size(value: str, reason: str) -> APIError:  # the published words, type and code (rules_2026.json)
+        return bad(f"Invalid size '{value}'. {reason}", param="size", code="invalid_value",
+                   type="image_generation_user_error")
 
     @staticmethod
     def below_min(field: str, minimum: int, value: int) -> APIError:
@@ -213,12 +214,9 @@ class Gpt:
         )
 
     @staticmethod
-    def transparent_jpeg() -> APIError:  # [ours]
-        return bad(
-            "Transparent background is not supported for the 'jpeg' output format. Use 'png' or 'webp'.",
-            param="background",
-            code="invalid_value",
-        )
+    def transparent_jpeg() -> APIError:  # the 2026 rule (data/rules_2026.json)
+        return bad("Transparent background is not supported for JPEG output format",
+                   code="invalid_transparent_background_output_format", type="image_generation_user_error")
 
     @staticmethod
     def png_compression(param: str | None = None) -> APIError:  # the 2026 rule (data/rules_2026.json)
@@ -226,9 +224,9 @@ class Gpt:
                    code="invalid_png_output_compression", type="image_generation_user_error")
 
     @staticmethod
-    def unsupported_parameter(field: str) -> APIError:
-        return bad(f"Unsupported parameter: '{field}' is not supported with this model.", param=field,
-                   code="unsupported_parameter")
+    def no_input_fidelity(model: str) -> APIError:  # the 2026 rule (data/rules_2026.json)
+        return bad(f"The model '{model}' does not support the 'input_fidelity' parameter.", param="input_fidelity",
+                   code="invalid_input_fidelity_model", type="image_generation_user_error")
 
     @staticmethod
     def unsupported_value(field: str, value: Any, options: list[str]) -> APIError:
@@ -306,6 +304,9 @@ class Gpt:
 
 
 def invalid_model(model: Any) -> APIError:
+    """A known model on a route that does not serve it (dall-e-3 on edits, a GPT image model on variations): the
+    DALL·E era's words, from when edits and variations took dall-e-2 alone. An unknown model gets today's
+    `invalid_value` list instead (data/rules_2026.json)."""
     return bad(f"Invalid model {model}. The model argument should be left blank.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +72,16 @@ def _table() -> dict[str, Model]:
 
 def get(model_id: str) -> Model | None:
     return all_models().get(model_id)
+
+
+SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
+def listed_for(route: str) -> list[str]:
+    """The models `route` takes, as today's API lists them when it refuses an unknown one: the GPT image models
+    in the order they came out, then the DALL·E models, dated snapshots left out (as in the published lists)."""
+    named = [m for m in all_models().values() if route in m.routes and not SNAPSHOT.search(m.id)]
+    return [m.id for m in named if m.is_gpt] + [m.id for m in named if not m.is_gpt]
 
 
 @lru_cache(maxsize=1)

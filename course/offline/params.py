@@ -14,7 +14,7 @@ from typing import Any
 
 from . import errors
 from .errors import Dalle, Gpt
-from .models import ALL_DALLE_SIZES, DALLE3, Model, get
+from .models import ALL_DALLE_SIZES, DALLE3, Model, get, listed_for
 
 DALLE2_SIZES = ["256x256", "512x512", "1024x1024"]
 MAX_N = 10
@@ -52,6 +52,12 @@ GPT_ENUMS = {
     "complexity": ["low", "medium", "high"],  # the SDK documents it; the offline pictures do not change with it
 }
 SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+# The free sizes of the gpt-image-2 family and later (data/rules_2026.json): each side a multiple of 16, the
+# longest at most 3840, the sides within 3:1 of each other, and the pixels within the budget's floor and ceiling.
+FREE_SIZE_STEP = 16
+FREE_SIZE_MAX_EDGE = 3840
+FREE_SIZE_MAX_RATIO = 3
+FREE_SIZE_PIXELS = (655_360, 8_294_400)
 
 
 @dataclass
@@ -87,7 +93,9 @@ def resolve_model(route: str, value: Any) -> Model:
     if not isinstance(value, str):
         raise Dalle.not_type(value, "string", "model")
     model = get(value)
-    if model is None or route not in model.routes:
+    if model is None:  # today's words (data/rules_2026.json)
+        raise Gpt.invalid_value("model", value, listed_for(route))
+    if route not in model.routes:
         raise errors.invalid_model(value)
     return model
 
@@ -219,7 +227,7 @@ def _parse_gpt(route: str, model: Model, given: dict[str, Any]) -> Params:
     fidelity = given.get("input_fidelity")
     if fidelity is not None:
         if not model.input_fidelity:
-            raise Gpt.unsupported_parameter("input_fidelity")
+            raise Gpt.no_input_fidelity(model.id)
         if fidelity not in model.input_fidelity:
             raise Gpt.unsupported_value("input_fidelity", fidelity, list(model.input_fidelity))
     return Params(
@@ -253,12 +261,15 @@ def _gpt_size(model: Model, size: str, prompt: str) -> tuple[int, int]:
     if not model.free_sizes or not match:
         raise Gpt.invalid_value("size", size, [s for s in model.sizes])
     w, h = int(match[1]), int(match[2])
-    if w % 16 or h % 16:
+    floor, ceiling = FREE_SIZE_PIXELS
+    if w % FREE_SIZE_STEP or h % FREE_SIZE_STEP:
         raise Gpt.invalid_size(size, "Width and height must both be divisible by 16.")
-    if max(w, h) > 3 * min(w, h):
-        raise Gpt.invalid_size(size, "The aspect ratio must be between 1:3 and 3:1.")
-    if max(w, h) > 3840 or min(w, h) > 2160:
-        raise Gpt.invalid_size(size, "The maximum supported resolution is 3840x2160.")
-    if min(w, h) < 256:
-        raise Gpt.invalid_size(size, "Width and height must both be at least 256.")
+    if max(w, h) > FREE_SIZE_MAX_EDGE:
+        raise Gpt.invalid_size(size, "The longest edge must be less than or equal to 3840.")
+    if max(w, h) > FREE_SIZE_MAX_RATIO * min(w, h):
+        raise Gpt.invalid_size(size, "The aspect ratio must be between 1:3 and 3:1.")  # [ours]
+    if w * h < floor:
+        raise Gpt.invalid_size(size, "Requested resolution is below the current minimum pixel budget.")
+    if w * h > ceiling:
+        raise Gpt.invalid_size(size, "Requested resolution exceeds the current pixel budget.")
     return w, h
