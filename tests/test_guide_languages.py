@@ -183,3 +183,32 @@ def test_a_code_test_in_the_box_sees_its_own_processes_only(tmp_path: Path) -> N
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     feedback = (tmp_path / "out" / "feedback" / "someone.md").read_text(encoding="utf-8")
     assert "only its own" in feedback, feedback
+
+
+def test_a_code_test_past_its_memory_is_stopped_by_the_cgroup_not_the_machine(tmp_path: Path) -> None:
+    """A code test has no address-space limit where a memory cgroup caps it: 3 GB written to is still refused (the
+    cgroup's 1.5 GB for all its processes), and the grader goes on to grade it as a failed test."""
+    if os.geteuid() != 0:
+        pytest.skip("the full box needs root")
+    from grader.box.cgroups import caps_memory, make_cgroups
+
+    probe = make_cgroups("uid-languages-probe")
+    capped = caps_memory(probe)
+    for folder in probe:
+        os.rmdir(folder)
+    if not capped:
+        pytest.skip("this machine lets the grader make no memory cgroup")
+    guide = tmp_path / "guide"
+    (guide / ".guides" / "assessments").mkdir(parents=True)
+    (guide / "big.py").write_text("b = bytearray(3 * 1024 ** 3)\nprint('allocated', len(b))\n")
+    (guide / ".guides" / "assessments" / "test-1.json").write_text(
+        '{"type": "test", "taskId": "test-1", "source": {"name": "Big", "command": "python3 big.py", "points": 1}}')
+    (tmp_path / "class" / "someone").mkdir(parents=True)
+    (tmp_path / "class" / "someone" / "note.txt").write_text("hello")
+    env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO),
+           "COURSE_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-m", "grader", "guide", "class", "--questions", "guide", "--out", "out"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    feedback = (tmp_path / "out" / "feedback" / "someone.md").read_text(encoding="utf-8")
+    assert "allocated" not in feedback and "0 of 1 points" in feedback, feedback
