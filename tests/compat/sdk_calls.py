@@ -60,8 +60,8 @@ def png(colour: tuple[int, int, int], size: int = 64) -> bytes:
 
 
 def tool_model() -> str | None:
-    """The image model the tool names: none (the API's default, gpt-image-2.6-sunburst) where this SDK's types list
-    that default, else the first model they list. The API echoes the tool's model in every Response, and an SDK
+    """The image model the tool names: none (the API's default, gpt-image-2.6-sunburst) where this SDK's types take
+    any string or list that default, else the first model they list. The API echoes the tool's model in every Response, and an SDK
     older than the default's model refuses it when validating strictly (its own parse, lenient, takes it): a user
     of that SDK names a model it knows, so these calls do too."""
     import typing
@@ -70,9 +70,9 @@ def tool_model() -> str | None:
         from openai.types.responses.tool import ImageGeneration
     except ImportError:
         return None
-    names = [arg for part in typing.get_args(ImageGeneration.model_fields["model"].annotation)
-             for arg in (typing.get_args(part) if typing.get_origin(part) is typing.Literal else [])]
-    return None if not names or IMAGE_MODEL in names else names[0]
+    parts = typing.get_args(ImageGeneration.model_fields["model"].annotation)
+    names = [arg for part in parts for arg in (typing.get_args(part) if typing.get_origin(part) is typing.Literal else [])]
+    return None if str in parts or not names or IMAGE_MODEL in names else names[0]
 
 
 def data_url(data: bytes) -> str:
