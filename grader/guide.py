@@ -44,7 +44,7 @@ from course.lesson.code_tests import Ran
 from course.lesson.task import Task
 from course.lesson.wording import for_people
 
-from .box.copying import SKIPPED, Entry, TooBig, walk
+from .box.copying import GUIDE_WORKSPACE_SKIPPED, SKIPPED, Entry, TooBig, walk
 from .commands import boxed_workspace, learner_workspace
 from .coordinator import grade_class
 from .grade import graded_files
@@ -251,7 +251,7 @@ class GuidePlan:
     tasks: dict[str, Task]  # what runs here, by task id, in the guide's order
     listed: list[Listed]  # every assessment, those that do not run here with why
     root: Path  # the guide's workspace, where its code tests run
-    warm: bool = False  # a code test is a shell command: a zygote's warm SDK would serve none
+    warm: bool = True  # a code test's box is forked by a zygote (see `box.zygote`), then execs its shell
 
     @property
     def needs_box(self) -> bool:
@@ -288,10 +288,10 @@ class GuidePlan:
         for path in graded_files(REPO):
             yield path.relative_to(REPO).as_posix(), path.read_bytes()
 
-    def _workspace_files(self) -> list[Any]:
-        """The guide's workspace as a code test's copy takes it (its `.guides` included), within the bounds."""
+    def _workspace_files(self, skipped: tuple[str, ...] = SKIPPED) -> list[Any]:
+        """The guide's workspace (its `.guides` included), within the bounds, without the folders in `skipped`."""
         try:
-            return walk(self.root, max_files=WORKSPACE_FILES, skipped=SKIPPED)
+            return walk(self.root, max_files=WORKSPACE_FILES, skipped=skipped)
         except TooBig as exc:
             raise CourseError(f"the guide's workspace {self.root} is too big to grade in: {exc}.") from None
 
@@ -302,7 +302,8 @@ class GuidePlan:
 
         guide = self.guide.resolve()
         if (self.root / ".guides").is_dir() and guide.is_relative_to(self.root):
-            files, relative = self._workspace_files(), guide.relative_to(self.root).as_posix()
+            # as a code test's copy takes it: with the guide's own dependency folders (node_modules)
+            files, relative = self._workspace_files(GUIDE_WORKSPACE_SKIPPED), guide.relative_to(self.root).as_posix()
         elif guide.is_file():
             files, relative = [Entry(guide, guide.name, guide.stat().st_size, 0)], guide.name
         else:

@@ -11,6 +11,10 @@ zygote's image, and the slot's PID and network namespaces are made once; each st
 mount, IPC and UTS namespaces, root, copy, limits and filter, and nothing of a step outlives it (the
 zygote kills what is left before the next one). Where the host cannot start, each step gets namespaces
 of its own as before.
+
+A guide's code test (a job with a `command`) is started the same way, its box built around the forked child, which
+then execs the shell with the command as the plain engine's `jail` does: the test's own processes and environment are
+the same either way, without a fresh interpreter to start and box each time.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from grader.box import syscalls
 from grader.box.build import enter
 from grader.box.host import host
 from grader.box.job import Job
-from grader.box.kill import become_subreaper, kill_step
+from grader.box.kill import become_subreaper, kill_step, reap
 from grader.box.pid_namespace import fork_as_init
+from grader.box.privileges import FIRST_UID
 
 
 def _warm_up() -> None:
@@ -124,18 +129,39 @@ def _child(job: Job, hosted: bool = False) -> None:
     from course.scripts import flush_std, run_as_main
 
     out = os.open(job.stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = os.open(job.stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    null = os.open(os.devnull, os.O_RDONLY)
+    err = out if job.stderr == job.stdout else os.open(job.stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    null = os.open(job.stdin if job.command and job.stdin else os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(err, 2)
-    for fd in (out, err, null):
+    for fd in {out, err, null}:
         os.close(fd)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    enter(job, hosted=hosted)
+    in_namespace = enter(job, hosted=hosted)
+    if job.command:  # a guide's code test: its shell, exactly as the plain engine's `jail` starts it
+        _exec_command(job.command, in_namespace)
     code = run_as_main(job.script, [str(job.step)], job.work)
     flush_std()
     os._exit(code & 0xFF)
+
+
+def _exec_command(command: str, in_namespace: bool) -> None:
+    """Run a guide's command with the shell as `jail` does: exec'd where the step is its PID namespace's, else in a
+    child while this process (whose thread may forward the loopback) waits for it. Never returns."""
+    argv = ["/bin/sh", "-c", command]
+    if in_namespace:
+        os.execv(argv[0], argv)
+    pid = os.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    _, status = os.waitpid(pid, 0)
+    if os.getuid() >= FIRST_UID:  # only as a sandbox uid: kill(-1) then reaches the step's leftovers only
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+    reap()
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
 def _wait_until(pid: int, deadline: float) -> int | None:
