@@ -103,3 +103,19 @@ def test_the_notebook_takes_one_answer_to_a_one_time_test(tmp_path: Path, monkey
     box.check()
     assert attempts_used(tmp_path / "answers.json", "fill-in-the-blanks-3002") == 1
     assert json.loads((tmp_path / "answers.json").read_text(encoding="utf-8"))["fill-in-the-blanks-3002"] == ["while"]
+
+
+# --------------------------------------------------------------------------- HTML in instructions and guidance
+
+
+def test_the_quiz_converts_html_in_instructions_and_guidance_as_pages_are(tmp_path: Path) -> None:
+    """Codio draws an assessment's instructions and guidance as it draws a page: Markdown with HTML allowed. The quiz
+    shows what a page would (a `<details>` as its summary and text, `<br>` as a line break), not nothing where the
+    HTML was, and never the tags themselves."""
+    done = quiz("--questions", str(FOLDER), "multiple-choice-3003", cwd=tmp_path, stdin="b\n")
+    assert done.returncode == 0, done.stderr
+    shown = " ".join(done.stdout.split())
+    assert "at least once" in shown and "Pick one." in shown
+    assert "do-while" in shown and "tests its condition after the body" in shown
+    assert "Why it matters" in shown and "A menu is shown before the first choice is read." in shown
+    assert not any(tag in done.stdout for tag in ("<em>", "<br>", "<details>", "<summary>", "<strong>", "<p>"))

@@ -128,6 +128,18 @@ def render_page(page: Page, console: Console, *, script_hint: str | None = None,
     _links(blocks, console)
 
 
+def render_text(text: str) -> RenderableType:
+    """An assessment's instructions or guidance, converted as a page is (`for_reader`: the HTML in it read as
+    Markdown, `<details>` as titled sections, Codio's link actions in words) and drawn as a page's blocks. Text
+    that cannot be converted is drawn as it is written."""
+    from course.lesson.reading import for_reader
+
+    try:
+        return _stack(for_reader([Markdown(text)]), _Context())
+    except Exception:  # noqa: BLE001 - any text an author writes must still be readable
+        return Text(text)
+
+
 def render_page_as_text(page: Page, console: Console, problem: Exception) -> None:
     """A page that could not be drawn, printed as the text it holds under a note that says so, so that
     the reader still reads it and the pages after it still come."""

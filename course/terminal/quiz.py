@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console, Group, RenderableType
-from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -29,6 +28,7 @@ from ..lesson.questions import question_label
 from ..lesson.task import Task
 from ..lesson.verdict import Verdict
 from ..lesson.wording import capitalised, for_people
+from .pages import render_text
 from .task_forms import form_for, parse_letters
 
 __all__ = ["QuestionOutcome", "QuizResult", "parse_letters", "run_quiz"]
@@ -122,7 +122,7 @@ class _Stop(Exception):
 
 def _guidance(console: Console, task: Task) -> None:
     if task.guidance.strip():
-        console.print(Panel(Markdown(task.guidance), title="Guidance", title_align="left", border_style="blue"))
+        console.print(Panel(render_text(task.guidance), title="Guidance", title_align="left", border_style="blue"))
 
 
 def _ask(ask: Callable[[str], str], prompt: str) -> str:

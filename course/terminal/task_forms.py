@@ -33,6 +33,7 @@ from ..lesson.free_text import FreeText
 from ..lesson.parsons import Block, ParsonsPuzzle
 from ..lesson.questions import Answer, Question, display_order
 from ..lesson.task import Task
+from .pages import render_text
 
 LETTERS = string.ascii_lowercase
 QUIT = ("q", "quit")
@@ -50,7 +51,7 @@ class Form:
 
     def body(self) -> list[RenderableType]:
         """The instructions and the type's own part (the blanks, the blocks, what the test runs)."""
-        return [Markdown(self.task.instructions)] if self.task.instructions.strip() else []
+        return [render_text(self.task.instructions)] if self.task.instructions.strip() else []
 
     def how(self) -> str:
         return "Type your answer; an empty line ends it."
@@ -103,14 +104,14 @@ class ChoiceForm(Form):
         how = "Choose all that apply: letters separated by spaces or commas." if self.task.multiple else "Choose one letter."
         if self.task.max_attempts:
             how += f" Attempts: {used} of {self.task.max_attempts} used."
-        return [Markdown(self.task.instructions), Text(), grid, Text(how, style="dim")]
+        return [render_text(self.task.instructions), Text(), grid, Text(how, style="dim")]
 
     def shown(self, saved: list[str]) -> str:
         ids = [a.id for a in self.options]
         return ", ".join(f"{LETTERS[ids.index(c)]}) {self.options[ids.index(c)].text}" for c in saved if c in ids)
 
     def answered(self, saved: list[str]) -> list[RenderableType]:
-        return [Markdown(self.task.instructions), Text(), Text(f"Your answer: {self.shown(saved)}")]
+        return [render_text(self.task.instructions), Text(), Text(f"Your answer: {self.shown(saved)}")]
 
     def last_answer(self, saved: list[str]) -> Text:
         return Text(f"Your last answer: {self.shown(saved)}; not quite.", style="yellow")
