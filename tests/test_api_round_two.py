@@ -518,6 +518,10 @@ def test_free_sizes_keep_to_the_edges_and_the_pixel_budget(server: Any) -> None:
         assert refusal(refused.value) == {"message": f"Invalid size '{size}'. {reason}",
                                           "type": "image_generation_user_error", "param": "size",
                                           "code": "invalid_value"}, size
+    with pytest.raises(openai.BadRequestError) as tool:  # the image tool: the same sentence, on `tools`, as published
+        client.responses.create(model=MODEL, input="a cat", tools=[{**FAST, "size": "1666x2514"}])  # type: ignore[list-item]
+    assert refusal(tool.value) == {"message": "Invalid size '1666x2514'. Width and height must both be divisible by 16.",
+                                   "type": "image_generation_user_error", "param": "tools", "code": "invalid_value"}
     made = client.images.generate(model="gpt-image-2.6-flare", prompt="a cat", size="1024x640", quality="low")
     assert made.size == "1024x640" and made.data and picture(made.data[0].b64_json or "").size == (1024, 640)
 
@@ -610,7 +614,7 @@ def test_a_transparent_jpeg_is_refused_with_the_api_s_sentence(server: Any) -> N
     with pytest.raises(openai.BadRequestError) as tool:
         jpeg_tool = {**FAST, "background": "transparent", "output_format": "jpeg"}
         client.responses.create(model=MODEL, input="a sticker", tools=[jpeg_tool])  # type: ignore[list-item]
-    assert refusal(tool.value) == expected
+    assert refusal(tool.value) == {**expected, "param": "tools"}  # the image tool's own errors name `tools`
 
     async def main() -> dict[str, Any]:
         async with openai.AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as aclient:

@@ -360,9 +360,10 @@ def tool_params(tool: dict[str, Any], index: int, prompt: str, *, stream: bool) 
 
 
 def _renamed(exc: APIError, at: str) -> APIError:
-    """An Images API error about `size` becomes one about `tools[0].size`; about `prompt`, one about `input`;
-    PNG compression names `tools`, as the real tool's error does."""
-    if exc.code == "invalid_png_output_compression":
+    """An Images API error about `size` becomes one about `tools[0].size`; about `prompt`, one about `input`. An
+    `image_generation_user_error` (the 2026 rules: PNG compression, a free size's edges and pixels, input_fidelity,
+    a transparent JPEG) names `tools` and keeps its sentence, as the real tool's published errors do."""
+    if exc.type == "image_generation_user_error":
         exc.param = "tools"
     elif exc.param:
         name = "input" if exc.param == "prompt" else f"{at}.{exc.param}"
