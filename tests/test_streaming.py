@@ -269,13 +269,36 @@ def test_json_edit_by_data_url_and_by_file_id(server: Any) -> None:
     assert deleted.deleted is True
 
 
+def test_json_edit_by_the_url_of_a_picture_the_offline_api_served(server: Any) -> None:
+    """A JSON edit names its pictures as the Responses API's input images do: a DALL·E answer's URL, given back,
+    is that picture (the same edit as by a data URL of its bytes); an altered one is the API's download error."""
+    import httpx2
+    from openai.types import ImagesResponse
+
+    client = server.client()
+    url = str(client.images.generate(model="dall-e-2", prompt="a red kite", size="256x256").data[0].url)
+    kite = httpx2.get(url, timeout=30).content
+    body = {"model": "gpt-image-1.5", "prompt": "a blue hat", "size": "1024x1024"}
+    by_url = client.post("/images/edits", cast_to=ImagesResponse, body={**body, "images": [{"image_url": url}]})
+    by_data = client.post("/images/edits", cast_to=ImagesResponse,
+                          body={**body, "images": [{"image_url": data_url(kite)}]})
+    assert by_url.data and by_data.data and by_url.data[0].b64_json == by_data.data[0].b64_json
+    altered = url.replace("sig=", "sig=A")
+    refused = httpx2.post(f"{server.base_url}/images/edits", headers=AUTH, timeout=60,
+                          json={**body, "images": [{"image_url": altered}]})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == {"message": f"Error while downloading {altered}.", "type": "invalid_request_error",
+                                       "param": None, "code": "invalid_image_url"}
+
+
 def test_json_edit_refusals(server: Any) -> None:
     def post(body: dict[str, Any]) -> httpx2.Response:
         return httpx2.post(f"{server.base_url}/images/edits", json=body, headers=AUTH, timeout=60)
 
     web = post({"model": "gpt-image-1.5", "prompt": "x", "images": [{"image_url": "https://example.com/a.png"}]})
-    assert web.status_code == 400
-    assert web.json()["error"]["param"] == "images[0].image_url"
+    assert web.status_code == 400  # the real API's failed download, with why offline cannot fetch it
+    assert (web.json()["error"]["param"], web.json()["error"]["code"]) == (None, "invalid_image_url")
+    assert web.json()["error"]["message"].startswith("Error while downloading https://example.com/a.png.")
     assert "cannot fetch pictures from the internet" in web.json()["error"]["message"]
     missing = post({"model": "gpt-image-1.5", "prompt": "x", "images": [{"file_id": "file-nothere"}]})
     assert missing.status_code == 400 and "no such file: 'file-nothere'" in missing.json()["error"]["message"]

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from collections.abc import Callable
+from typing import Any
+
 from . import urls
-from .errors import APIError, bad
+from .errors import APIError, Gpt, bad
+from .files import FileStore
 from .storage import ImageStore
 from .uploads import Upload
 
@@ -52,3 +56,16 @@ def cannot_fetch(url: str) -> APIError:  # [ours] the real API's words, and why 
     return bad(f"Error while downloading {url}. The offline API cannot fetch pictures from the internet: send the "
                "picture as a base64 data URL ('data:image/png;base64,...'), upload it with the Files API and pass "
                "its 'file_id', or use an image URL the offline API gave you.", code="invalid_image_url")
+
+
+def referenced_picture(ref: Any, where: str, files: FileStore, served: Callable[[str, str], Upload],
+                       channel: str | None) -> Upload:
+    """A picture named by reference, as a JSON edit's `images` and the Responses API's `input_image` name them: by
+    `file_id`, by a data URL, or by the http(s) URL of a picture the offline API served (`served(url, param)`:
+    `served_picture` with the server's secret and store)."""
+    if isinstance(ref, dict) and ref.get("file_id") is None and is_web_url(ref.get("image_url")):
+        unknown = [k for k in ref if k not in ("image_url", "file_id")]
+        if unknown:
+            raise Gpt.unknown_parameter(f"{where}.{unknown[0]}")
+        return served(ref["image_url"], f"{where}.image_url")
+    return files.reference(ref, where, channel)

@@ -180,12 +180,7 @@ def read_pictures(ask: Ask, file_store: FileStore, served: Callable[[str, str], 
     API served (`served(url, param)`, see `image_urls`)."""
 
     def one(ref: Any, where: str) -> uploads.Upload:
-        if isinstance(ref, dict) and ref.get("file_id") is None and image_urls.is_web_url(ref.get("image_url")):
-            unknown = [k for k in ref if k not in ("image_url", "file_id")]
-            if unknown:
-                raise Gpt.unknown_parameter(f"{where}.{unknown[0]}")
-            return served(ref["image_url"], f"{where}.image_url")
-        return file_store.reference(ref, where, channel)
+        return image_urls.referenced_picture(ref, where, file_store, served, channel)
 
     pictures = [one(ref, where) for where, ref in ask.refs]
     if pictures:

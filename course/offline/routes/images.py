@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any, Iterator
 
@@ -10,7 +11,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .. import errors, params, uploads
+from .. import errors, image_urls, params, uploads
 from ..errors import Dalle, Gpt
 from ..produce import NO_INPUTS
 from ..requestlog import Record
@@ -92,7 +93,8 @@ async def read_form(request: Request) -> tuple[dict[str, Any], Pictures]:
 
 
 async def json_edit(services: Services, request: Request, record: Record) -> Response | Streamed:
-    """An edit sent as JSON: `images` (and `mask`) name pictures by a data URL or an uploaded file's id."""
+    """An edit sent as JSON: `images` (and `mask`) name pictures by a data URL, an uploaded file's id, or the URL of
+    a picture the offline API served (`image_urls`)."""
     fields = await json_object(request, record, services.config.max_body)
     model = fields.get("model")
     record.model = model if isinstance(model, str) else "dall-e-2"
@@ -108,10 +110,15 @@ async def json_edit(services: Services, request: Request, record: Record) -> Res
         raise Gpt.missing("images")
     if len(refs) > 16:
         raise Gpt.too_many_images(len(refs))
-    store = services.files
-    pictures = {"image[]": [store.reference(ref, f"images[{i}]", record.channel) for i, ref in enumerate(refs)]}
+    served = functools.partial(image_urls.served_picture, secret=services.secret, store=services.store,
+                               now=services.clock())
+
+    def one(ref: Any, where: str) -> uploads.Upload:
+        return image_urls.referenced_picture(ref, where, services.files, served, record.channel)
+
+    pictures = {"image[]": [one(ref, f"images[{i}]") for i, ref in enumerate(refs)]}
     if fields.get("mask") is not None:
-        pictures["mask"] = [store.reference(fields["mask"], "mask", record.channel)]
+        pictures["mask"] = [one(fields["mask"], "mask")]
     rest = {k: v for k, v in fields.items() if k not in ("images", "mask")}
     p = params.parse("edits", {**rest, "image": "(by reference)"})
     record.model = p.model.id
