@@ -42,7 +42,7 @@ from course.codio_env.points import Sent, environment, new_token, of_run
 from course.lesson.code_tests import Ran, Runner
 
 from .api import APIFault
-from .box.copying import GUIDE_WORKSPACE_SKIPPED, SKIPPED, copy_tree
+from .box.copying import GUIDE_DEPENDENCIES, GUIDE_WORKSPACE_SKIPPED, SKIPPED, copy_tree
 from .box.run import GraderFault, box_folders, chown_tree, run_boxed
 
 GUIDE_SKIPPED = (*SKIPPED, ".guides")
@@ -94,7 +94,8 @@ def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | 
     """A runner for commands in a fresh boxed copy of the guide's workspace with the learner's files on top."""
     with box_folders(slot, prefix="guide-test-") as folders:
         work, logs = folders.work, folders.logs
-        copy_tree(guide_root, work, skipped=(*GUIDE_WORKSPACE_SKIPPED, GUIDES))  # with its node_modules
+        # With its node_modules (and the links in node_modules/.bin that stay inside it: `npx jest` finds jest).
+        copy_tree(guide_root, work, skipped=(*GUIDE_WORKSPACE_SKIPPED, GUIDES), links_within=GUIDE_DEPENDENCIES)
         if learner_root is not None:
             copy_tree(learner_root, work, skipped=GUIDE_SKIPPED)
         if slot.uid is not None:

@@ -327,3 +327,33 @@ def test_a_guides_command_gets_a_proc_of_its_own_and_python_beside_python3(tmp_p
     assert path[0] == os.path.dirname(sys.executable) and path[-3:] == ["/usr/local/bin", "/usr/bin", "/bin"]
     for name in ("python", "python3"):  # from the first folder, or from the box's own links
         assert os.path.exists(os.path.join(path[0], name)) or targets[f"{path[1]}/{name}"].kind == "link"
+
+
+def test_a_guides_node_modules_keeps_its_inner_links_and_programs_but_no_link_out(tmp_path: Path) -> None:
+    """`node_modules/.bin/jest` -> `../jest/bin/jest.js` is made again (npx finds jest), executable as it was; a link
+    that climbs out of the folder, an absolute one, and any link a learner hands in are left out."""
+    source = tmp_path / "guide"
+    (source / "node_modules" / ".bin").mkdir(parents=True)
+    (source / "node_modules" / "jest" / "bin").mkdir(parents=True)
+    program = source / "node_modules" / "jest" / "bin" / "jest.js"
+    program.write_text("#!/usr/bin/env node\n")
+    program.chmod(0o755)
+    (source / "node_modules" / ".bin" / "jest").symlink_to("../jest/bin/jest.js")
+    (source / "node_modules" / ".bin" / "out").symlink_to("../../secret.txt")
+    (source / "node_modules" / ".bin" / "abs").symlink_to("/etc/passwd")
+    (source / "code").mkdir()
+    (source / "code" / "link.txt").symlink_to("../node_modules/jest/bin/jest.js")
+    from grader.box.copying import GUIDE_DEPENDENCIES, GUIDE_WORKSPACE_SKIPPED
+
+    copied = tmp_path / "copy"
+    copied.mkdir()
+    copy_tree(source, copied, skipped=GUIDE_WORKSPACE_SKIPPED, links_within=GUIDE_DEPENDENCIES)
+    assert os.readlink(copied / "node_modules" / ".bin" / "jest") == "../jest/bin/jest.js"
+    assert os.access(copied / "node_modules" / ".bin" / "jest", os.X_OK)
+    assert not any(os.path.lexists(copied / "node_modules" / ".bin" / name) for name in ("out", "abs"))
+    assert not os.path.lexists(copied / "code" / "link.txt")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    copy_tree(source / "node_modules", plain, skipped=())  # a learner's: no link is ever made
+    assert not os.path.lexists(plain / ".bin" / "jest") and os.access(plain / "jest" / "bin" / "jest.js", os.X_OK)
+

@@ -110,9 +110,9 @@ def grader_points(language: str, base: Path, modules: Path | None, prefix: tuple
         file = base / "class" / learner / LANGUAGES[language]["file"]
         file.parent.mkdir(parents=True)
         file.write_text(LANGUAGES[language][learner], encoding="utf-8")
-    for path in [base, *base.rglob("*")]:
+    for path in [base, *base.rglob("*")]:  # readable by the steps' uid; node_modules' programs stay programs
         if not path.is_symlink():
-            path.chmod(0o755 if path.is_dir() else 0o644)
+            path.chmod(0o755 if path.is_dir() or path.stat().st_mode & 0o100 else 0o644)
     env = {"PATH": f"{Path(python).parent}:/usr/bin:/bin", "HOME": str(base), "PYTHONPATH": str(pythonpath),
            "COURSE_HOME": str(base / "home")}
     done = subprocess.run([*prefix, python, "-m", "grader", "guide", "class", "--questions", "guide", "--out", "out"],

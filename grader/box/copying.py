@@ -44,13 +44,25 @@ class Entry:
     relative: str  # with '/' between parts, as the name was on disk (possibly with surrogates)
     size: int
     depth: int
+    link: str = ""  # a link kept as a link (`links_within`): where it points, relative to its folder
+
+
+def inner_link(relative: str, target: str, within: tuple[str, ...]) -> bool:
+    """Whether a link at `relative` pointing to `target` stays inside the top folder it is in, one of `within`
+    (`node_modules/.bin/jest` -> `../jest/bin/jest.js`): never an absolute target, never one that climbs out."""
+    top = relative.split("/", 1)[0]
+    if top not in within or target.startswith("/"):
+        return False
+    lands = os.path.normpath(os.path.join(os.path.dirname(relative), target))
+    return lands.startswith(top + "/")
 
 
 def walk(root: Path, *, max_files: int = MAX_FILES, max_depth: int = MAX_DEPTH, skipped: tuple[str, ...] = (),
-         deadline: float | None = None) -> list[Entry]:
+         deadline: float | None = None, links_within: tuple[str, ...] = ()) -> list[Entry]:
     """The regular files under `root`, sorted, without following links or entering special files;
     folders deeper than `max_depth` are left out (no lesson needs them); raises TooBig past
-    `max_files` or the deadline (time.monotonic())."""
+    `max_files` or the deadline (time.monotonic()). A link inside one of the top folders `links_within` that
+    points within that folder (`inner_link`) is listed too, as a link, never followed."""
     found: list[Entry] = []
     stack: list[tuple[Path, str, int]] = [(root, "", 0)]
     while stack:
@@ -74,8 +86,11 @@ def walk(root: Path, *, max_files: int = MAX_FILES, max_depth: int = MAX_DEPTH, 
                 if depth + 1 > max_depth:
                     continue
                 stack.append((Path(entry.path), relative + "/", depth + 1))
-            elif stat.S_ISREG(info.st_mode):
-                found.append(Entry(Path(entry.path), relative, info.st_size, depth))
+            elif stat.S_ISREG(info.st_mode) or (stat.S_ISLNK(info.st_mode) and links_within):
+                target = os.readlink(entry.path) if stat.S_ISLNK(info.st_mode) else ""
+                if stat.S_ISLNK(info.st_mode) and not inner_link(relative, target, links_within):
+                    continue
+                found.append(Entry(Path(entry.path), relative, 0 if target else info.st_size, depth, target))
                 if len(found) > max_files:
                     raise TooBig(f"the submission holds more than {max_files:,} files")
     return sorted(found, key=lambda e: e.relative)
@@ -83,7 +98,7 @@ def walk(root: Path, *, max_files: int = MAX_FILES, max_depth: int = MAX_DEPTH, 
 
 def _copy_file(source: Path, target: Path, budget: int) -> int:
     """Copy one regular file (checked again once open: it may have been swapped for a FIFO), at most
-    `budget` bytes; returns the bytes copied."""
+    `budget` bytes, executable if its owner could run it; returns the bytes copied."""
     fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -97,17 +112,21 @@ def _copy_file(source: Path, target: Path, budget: int) -> int:
                 out.write(chunk)
         st = os.fstat(fd)
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if st.st_mode & 0o100:  # an executable stays one (`./run.sh`, node_modules' programs); no other bit is kept
+            os.chmod(target, 0o755)
         return copied
     finally:
         os.close(fd)
 
 
 def copy_tree(source: Path, target: Path, *, max_bytes: int = MAX_BYTES, max_files: int = MAX_FILES,
-              seconds: float = COPY_SECONDS, skipped: tuple[str, ...] = SKIPPED) -> int:
+              seconds: float = COPY_SECONDS, skipped: tuple[str, ...] = SKIPPED,
+              links_within: tuple[str, ...] = ()) -> int:
     """Copy `source`'s folders and regular files into `target` (which exists), within the bounds; returns
-    the bytes copied. Links and special files are left out; TooBig says which bound was passed."""
+    the bytes copied. Links and special files are left out, but for links that stay inside one of the top folders
+    `links_within` (a guide's own `node_modules/.bin`), made again as links; TooBig says which bound was passed."""
     deadline = time.monotonic() + seconds
-    files = walk(source, max_files=max_files, skipped=skipped, deadline=deadline)
+    files = walk(source, max_files=max_files, skipped=skipped, deadline=deadline, links_within=links_within)
     total = sum(e.size for e in files)
     if total > max_bytes:
         raise TooBig(f"the submission's folder holds {total // 2**20} MB, more than the {max_bytes // 2**20} MB a step may use")
@@ -117,6 +136,12 @@ def copy_tree(source: Path, target: Path, *, max_bytes: int = MAX_BYTES, max_fil
             raise TooBig(f"copying the submission took more than {seconds:g} s")
         destination = target / entry.relative
         destination.parent.mkdir(parents=True, exist_ok=True)
+        if entry.link:
+            try:
+                os.symlink(entry.link, destination)
+            except OSError:
+                pass  # a name already there: left as it is
+            continue
         try:
             copied += _copy_file(entry.path, destination, max_bytes - copied)
         except TooBig:
