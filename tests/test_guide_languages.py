@@ -156,6 +156,22 @@ def test_without_cap_sys_admin_java_runs_or_is_refused_with_a_reason(open_folder
     assert graded == {"right": full_points("java"), "wrong": dict.fromkeys(full_points("java"), 0.0)}, feedback[-3000:]
 
 
+def test_as_an_ordinary_user_java_runs_under_the_address_space_limit_it_keeps(open_folder: Path,
+                                                                              readable_python: Path) -> None:
+    """As an ordinary user there is no cgroup, so a code test keeps a limit on its address space (4 GB), which a
+    JVM's default reservation fits: right Java code earns its points, wrong code none."""
+    needs("java")
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root (to become an ordinary user) and setpriv")
+    checkout = checkout_copy(open_folder)
+    for path in [open_folder, *open_folder.rglob("*")]:
+        os.lchown(path, 65534, 65534)
+    nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--")
+    graded, out = grader_points("java", open_folder, None, nobody, str(readable_python / "python"), checkout)
+    feedback = (out / "feedback" / "right.md").read_text(encoding="utf-8")
+    assert graded == {"right": full_points("java"), "wrong": dict.fromkeys(full_points("java"), 0.0)}, feedback[-3000:]
+
+
 def test_a_code_test_in_the_box_sees_its_own_processes_only(tmp_path: Path) -> None:
     """The box's /proc is its PID namespace's, with the step's own processes only: nothing of the grader (its
     command line names the guide, its environment holds a secret), not pid 1 (root's)."""
