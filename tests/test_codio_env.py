@@ -258,3 +258,22 @@ def test_a_boxed_command_gets_codios_urls_and_starts_in_codios_folder() -> None:
     url = "${OPENAI_BASE_URL%/v1}/__codio__/partial-points?token=" + "T" * 24
     assert lines[1] == f'export CODIO_PARTIAL_POINTS_URL="{url}"'
     assert codio_prelude(False, "") == ""
+
+
+@pytest.mark.parametrize(("command", "started"), [
+    ("python3 -c 'import sys; print(sys.version)'", ["python3"]),  # a quoted argument is one word, not a command
+    ('bash -c "java Main; echo done"', ["bash"]),
+    ("javac Main.java && java Main", ["javac", "java"]),
+    ("cd code; ruby test.rb | tee out.txt", ["ruby", "tee"]),
+    ("FOO=1 node test.js > out.txt 2>&1", ["node"]),
+    ("env A=1 timeout 10 python3 check.py < input.txt", ["python3"]),
+    ("echo $(which java)", ["which"]),
+    ("python3 a.py\nnode b.js", ["python3", "node"]),
+    ("bash .guides/secure/check.sh  # runs java inside", ["bash"]),
+])
+def test_the_programs_a_command_starts_are_read_as_the_shell_reads_them(command: str, started: list[str]) -> None:
+    """"Runs here" asks PATH for each program a command starts: a quoted argument holding `;` or `(` names none, so
+    `python3 -c '…; print(…)'` is not left out of the grading for a program called `print`."""
+    from course.lesson.code_tests import programs
+
+    assert programs(command) == started

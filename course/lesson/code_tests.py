@@ -280,21 +280,62 @@ OTHER_CODIO = re.compile(r"\bCODIO_(?!PARTIAL_POINTS_(?:V2_)?URL\b)[A-Z0-9_]+\b"
 
 
 def programs(command: str) -> list[str]:
-    """The programs a command starts, as its simple commands name them (`javac`, `java`; not `cd` or a path)."""
+    """The programs a command starts, as its simple commands name them (`javac`, `java`; not `cd` or a path). Words
+    are read as the shell reads them: a quoted argument (`python3 -c 'import sys; print(sys.path)'`) is one word,
+    never a command of its own."""
+    try:
+        return _programs_of(_shell_words(command))
+    except ValueError:  # quotes left open: the shell would refuse it too; read it split at the operators
+        words = [w for part in re.split(r"(&&|\|\||[;|\n(`]|\$\()", command) for w in (part.split() or [part])]
+        return _programs_of(words)
+
+
+def _shell_words(command: str) -> list[str]:
+    """The command's words and operators, quotes read as the shell reads them; a line break and a backquote
+    separate commands as `;` does."""
+    lexer = shlex.shlex(command.replace("\n", " ; ").replace("`", " ; "), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    return list(lexer)
+
+
+OPERATORS = re.compile(r"[;&|()]+|\$\(|\n")
+REDIRECTS = re.compile(r"\d*[<>]+&?")
+
+
+def _programs_of(words: list[str]) -> list[str]:
     found: list[str] = []
-    for part in re.split(r"&&|\|\||[;|\n(`]|\$\(", command):
-        try:
-            words = shlex.split(part, comments=True)
-        except ValueError:
-            words = part.split()
-        words = [w for w in words if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*|\d*[<>].*", w)]
-        while words and words[0] in ("env", "time", "exec", "command", "timeout", "nice", "xvfb-run"):
-            words = words[1:]
-            while words and (words[0].startswith("-") or re.fullmatch(r"[\d.]+[smhd]?", words[0])):
-                words = words[1:]
-        if words and words[0] not in SHELL_WORDS and not re.search(r"[/$]", words[0]) and words[0] not in found:
-            found.append(words[0])
+    simple: list[str] = []
+    for word in [*words, ";"]:
+        if OPERATORS.fullmatch(word):
+            program = _program(simple)
+            if program and program not in found:
+                found.append(program)
+            simple = []
+        else:
+            simple.append(word)
     return found
+
+
+def _program(words: list[str]) -> str:
+    """The program one simple command starts ("" for none: a shell word, a path, a variable)."""
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif REDIRECTS.fullmatch(word):
+            skip = True  # its file follows
+        elif not re.fullmatch(r"\d*[<>].*", word) and not (not kept and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word)):
+            kept.append(word)
+    while kept and kept[0] in ("env", "time", "exec", "command", "timeout", "nice", "xvfb-run"):
+        kept = kept[1:]
+        while kept and (kept[0].startswith("-") or re.fullmatch(r"[\d.]+[smhd]?", kept[0])
+                        or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", kept[0])):
+            kept = kept[1:]
+    if kept and kept[0] not in SHELL_WORDS and not re.search(r"[/$]", kept[0]):
+        return kept[0]
+    return ""
 
 
 def not_here(task: Any, workspace: Path) -> str:
