@@ -101,12 +101,16 @@ def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | 
         if slot.uid is not None:
             chown_tree(work, slot.uid)
         pristine = logs / "tests"  # the grader's own copy of the test files, out of every step's reach
-        if (guide_root / GUIDES).is_dir():
-            pristine.mkdir()
-            copy_tree(guide_root / GUIDES, pristine, skipped=(*SKIPPED, *NOT_FOR_TESTS))
+
+        def tests_copy() -> bool:
+            """Made the first time a command names `.guides` (most code tests never do: no copy for them)."""
+            if not pristine.is_dir() and (guide_root / GUIDES).is_dir():
+                pristine.mkdir()
+                copy_tree(guide_root / GUIDES, pristine, skipped=(*SKIPPED, *NOT_FOR_TESTS))
+            return pristine.is_dir()
 
         def run(command: str, stdin: str, timeout: float, *, points: bool = False) -> Ran:
-            if names_guides(command) and pristine.is_dir():
+            if names_guides(command) and tests_copy():
                 _install_tests(pristine, work, slot.uid)
             else:
                 _remove_tests(work)
