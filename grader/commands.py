@@ -10,7 +10,7 @@ each other's files.
 The guide's own `.guides` (its assessments with their expected outputs, its secure folder, its test scripts)
 is for the tests, not for the learner's program, as on Codio:
 - the copy holds no `.guides` at all, unless the command names a file in it (`bash .guides/secure/check.sh`);
-- then the command gets the guide's `.guides` without its assessments, read-only, laid in again before each
+- then the command gets the guide's `.guides` without its assessments and pages, read-only, laid in again before each
   command from the grader's own copy, so nothing one run changed reaches the next; as root its files are
   root's and the copy's folder is sticky, so the learner's uid can neither change nor replace them;
 - a shell script the command runs from `.guides` is read whole before it starts (`bash -c` with its text),
@@ -28,9 +28,12 @@ after the run and handed back in `Ran.sent`, so a score counts for its own run o
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
+import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,7 +52,8 @@ GUIDE_SKIPPED = (*SKIPPED, ".guides")
 
 
 GUIDES = ".guides"
-NOT_FOR_TESTS = ("assessments", "assessments.json")  # expected outputs and answers: the grader's alone
+# Expected outputs and answers are the grader's alone; the pages are for readers (and the bulk of a large guide).
+NOT_FOR_TESTS = ("assessments", "assessments.json", "content")
 NAMES_GUIDES = re.compile(r"(^|[\s'\"=/;&|(<>])\.guides(/|\s|$)")
 SHELL_SCRIPT = re.compile(r"^\s*(?:bash|sh)\s+(?P<path>\.guides/[^\s;&|<>'\"`$]+)(?P<rest>(?:\s+[^;&|<>`$]*)?)$")
 
@@ -73,6 +77,29 @@ def _install_tests(pristine: Path, work: Path, owner: int | None) -> None:
         os.chmod(work, 0o1770)
 
 
+_TESTS: dict[Path, Path] = {}
+_TESTS_LOCK = threading.Lock()
+
+
+def tests_of(guide_root: Path) -> Path | None:
+    """The grader's own copy of the guide's test files (its `.guides` without assessments and pages), made the first
+    time a command names `.guides` and kept for the process, for every learner, in a folder only the grader may
+    enter: no step ever sees it, each command gets a copy of it. None when the guide has no `.guides`."""
+    source = guide_root / GUIDES
+    if not source.is_dir():
+        return None
+    with _TESTS_LOCK:
+        found = _TESTS.get(source)
+        if found is None or not found.is_dir():
+            holder = Path(tempfile.mkdtemp(prefix="guide-tests-"))  # 0700: the grader's
+            atexit.register(shutil.rmtree, holder, True)
+            found = holder / GUIDES
+            found.mkdir()
+            copy_tree(source, found, skipped=(*SKIPPED, *NOT_FOR_TESTS))
+            _TESTS[source] = found
+        return found
+
+
 def read_whole(command: str, work: Path, env: dict[str, str]) -> str:
     """`bash .guides/…/check.sh ARGS` becomes `bash -c "$COURSE_TEST_SCRIPT" .guides/…/check.sh ARGS`, the script's
     text in the environment: bash no longer reads the file as it goes, so nothing can rewrite what it has not read."""
@@ -93,25 +120,18 @@ def read_whole(command: str, work: Path, env: dict[str, str]) -> str:
 def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | None) -> Iterator[Runner]:
     """A runner for commands in a fresh boxed copy of the guide's workspace with the learner's files on top."""
     with box_folders(slot, prefix="guide-test-") as folders:
-        work, logs = folders.work, folders.logs
+        work = folders.work
         # With its node_modules (and the links in node_modules/.bin that stay inside it: `npx jest` finds jest).
         copy_tree(guide_root, work, skipped=(*GUIDE_WORKSPACE_SKIPPED, GUIDES), links_within=GUIDE_DEPENDENCIES)
         if learner_root is not None:
             copy_tree(learner_root, work, skipped=GUIDE_SKIPPED)
         if slot.uid is not None:
             chown_tree(work, slot.uid)
-        pristine = logs / "tests"  # the grader's own copy of the test files, out of every step's reach
-
-        def tests_copy() -> bool:
-            """Made the first time a command names `.guides` (most code tests never do: no copy for them)."""
-            if not pristine.is_dir() and (guide_root / GUIDES).is_dir():
-                pristine.mkdir()
-                copy_tree(guide_root / GUIDES, pristine, skipped=(*SKIPPED, *NOT_FOR_TESTS))
-            return pristine.is_dir()
 
         def run(command: str, stdin: str, timeout: float, *, points: bool = False) -> Ran:
-            if names_guides(command) and tests_copy():
-                _install_tests(pristine, work, slot.uid)
+            tests = tests_of(guide_root) if names_guides(command) else None
+            if tests is not None:
+                _install_tests(tests, work, slot.uid)
             else:
                 _remove_tests(work)
             env = codio_environment(slot)
