@@ -176,6 +176,13 @@ def grade_learner(sub: Submission, tasks: dict[str, Task], *, guide_root: Path, 
         else:
             result.note = problem or "no answers.json was handed in"
         handed_in = any(p.is_file() for p in sub.path.rglob("*")) if sub.path.is_dir() else False
+        where: list[Path] = []  # the learner's workspace, found once, the first time a command needs it
+
+        def workspace() -> Path:
+            if not where:
+                where.append(learner_workspace(sub.path, guide_root, source))
+            return where[0]
+
         for task_id, task in tasks.items():
             values = saved.values(task_id)
             if task.answered_by_running:
@@ -189,7 +196,7 @@ def grade_learner(sub: Submission, tasks: dict[str, Task], *, guide_root: Path, 
                     continue
                 slot, api = box
                 try:
-                    with boxed_workspace(slot, api, guide_root, learner_workspace(sub.path, guide_root, source)) as run:
+                    with boxed_workspace(slot, api, guide_root, workspace()) as run:
                         result.scored.append(run_test(task, run))
                 except TooBig as exc:
                     result.scored.append(Scored(task_id, task.name, task.kind, 0.0, task.points, "incorrect", str(exc)))
@@ -199,7 +206,7 @@ def grade_learner(sub: Submission, tasks: dict[str, Task], *, guide_root: Path, 
                 continue
             if values is not None and checks_by_command(task):
                 scored = _score_in_box(task, values, attempts.get(task_id.casefold(), 1), box, guide_root,
-                                       learner_workspace(sub.path, guide_root, source))
+                                       workspace())
             else:
                 scored = score_task(task, values, attempts.get(task_id.casefold(), 1))
             if values is None and problem and scored.status == "not answered":
