@@ -10,8 +10,9 @@ The base, which every learner's script may import (standard library only, or nea
 `untrusted_text`, `connect` and `auto` (the SDK connected), `steps` (the runner at the bottom of each lesson
 script), `handoffs` (a step that calls an earlier one is judged on its own work), `hints` (the hint catalogue),
 `scripts` (running a file as `python file.py` would). Above it, by floor: `lesson/` (the model) and `offline/`
-(the offline Images API); `jupyter/` (notebooks and widgets); `terminal/` (the `course` command) and `build`
-(`course build`, which uses both the lessons and the notebooks).
+(the offline Images API), and `codio_env/` (Codio's test environment for a guide's code tests: its helper
+library, its partial points, its workspace folder); `jupyter/` (notebooks and widgets); `terminal/` (the `course`
+command) and `build` (`course build`, which uses both the lessons and the notebooks).
 """
 
 from .connect import Connection, connect

@@ -137,3 +137,20 @@ def test_no_import_runs_back_up_a_floor() -> None:
     upward = [f"{name} (floor {floor(name)}) imports {module} (floor {floor(module)})"
               for name in edges for module in edges[name] if floor(module) > floor(name)]
     assert upward == []
+
+
+def test_each_package_docstring_names_every_module_it_holds() -> None:
+    """A package's docstring is its map: every module and subpackage it holds is named there (in backquotes or as
+    a word), so that a newcomer reading it finds each file. `__main__` is the package's command, not a module to
+    find."""
+    import re
+
+    unnamed = []
+    for package, init in sorted(modules().items()):
+        if init.name != "__init__.py":
+            continue
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        held = [p.stem for p in init.parent.glob("*.py") if p.stem not in ("__init__", "__main__")]
+        held += [p.name for p in init.parent.iterdir() if (p / "__init__.py").is_file()]
+        unnamed += [f"{package}.{m}" for m in sorted(held) if not re.search(rf"\b{re.escape(m)}\b", doc)]
+    assert not unnamed, "not named in their package's docstring: " + ", ".join(unnamed)

@@ -2,7 +2,8 @@
 
 Each module answers one resource: `images` (generations, edits, variations), `files`, `models`,
 `responses` (the Responses API's image tool), `blobs` (the pictures behind image URLs), and `control`
-(the server's health, the grader's channels). A handler takes the shared `Services`, the request and
+(the server's health, the grader's channels), and `codio_points` (the partial points a guide's code test sends
+from the grader's box, by channel). A handler takes the shared `Services`, the request and
 its log record, and returns a response or a `Streamed` (`endpoint`); `bodies` reads a request's body
 as the API does. Whatever matches no route gets
 the real API's 404, "Invalid URL (METHOD /path)", once through the request log like any answer.
