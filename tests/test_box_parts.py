@@ -357,3 +357,24 @@ def test_a_guides_node_modules_keeps_its_inner_links_and_programs_but_no_link_ou
     copy_tree(source / "node_modules", plain, skipped=())  # a learner's: no link is ever made
     assert not os.path.lexists(plain / ".bin" / "jest") and os.access(plain / "jest" / "bin" / "jest.js", os.X_OK)
 
+
+
+def test_a_code_tests_python_has_the_graders_packages_without_its_start_up_imports(tmp_path: Path) -> None:
+    """The full box's `python3` for a guide's code test: the grader's interpreter and packages (Pillow, pytest, the
+    SDK import), but none of the code its `.pth` files run at every start (an editable install's finder)."""
+    import subprocess
+    import sys
+
+    from grader.box.command_python import make, package_folders
+
+    root = Path(make(tmp_path / "python"))
+    assert (root / "bin" / "python3").resolve() == Path(sys.executable).resolve()
+    listed = (root / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" /
+              "grader.pth").read_text(encoding="utf-8").split()
+    assert listed == package_folders() and listed and not any(line.startswith("import") for line in listed)
+    probe = ("import sys, PIL, pytest, openai; "
+             "print(sorted(m for m in sys.modules if m.startswith('__editable__')), sys.prefix)")
+    done = subprocess.run([str(root / "bin" / "python3"), "-c", probe], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", str(root)]

@@ -41,8 +41,10 @@ def step_env(home: str, base_url: str, course_root: str) -> dict[str, str]:
     }
 
 
-def command_path(*, full_box: bool) -> str:
+def command_path(*, full_box: bool, python: str = "") -> str:
     """PATH for a guide's code test: the grader's own Python first (`python` and `python3` with the packages it has,
-    read-only: a virtual environment's folder holds both), then, in the full box, links for a name that folder lacks
-    (`mounts.python_links`), then the system's folders, where `java`, `node` and `ruby` are."""
-    return ":".join([os.path.dirname(sys.executable), *([PYTHON_LINKS] if full_box else []), SYSTEM_PATH])
+    read-only): in the full box the environment `python` of `command_python` (quicker to start), else the grader's
+    own folder; then, in the full box, links for a name that folder lacks (`mounts.python_links`), then the
+    system's folders, where `java`, `node` and `ruby` are."""
+    first = os.path.join(python, "bin") if python else os.path.dirname(sys.executable)
+    return ":".join([first, *([PYTHON_LINKS] if full_box else []), SYSTEM_PATH])

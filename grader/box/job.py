@@ -42,6 +42,7 @@ class Job:
     step: int = 0
     command: str = ""  # ... or a shell command (a guide's code test)
     stdin: str = ""  # a file to read as its input; none: /dev/null
+    python: str = ""  # in the full box, a command's Python environment (`command_python`), bound read-only
     scratch: str = ""  # without the full box: its own temporary folder (its TMPDIR)
     uds: str = ""  # in the full box: its channel's Unix socket, reached from loopback port `port`
     port: int = 0

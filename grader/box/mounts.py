@@ -90,6 +90,7 @@ def box_mounts(job: Job) -> list[Mount]:
         # A guide's command: where its own /proc goes once it is in its PID namespace (`mount_proc`), the links into
         # it that shells and runtimes expect (bash's `<(...)` is a /dev/fd path), and `python` beside `python3`.
         *((Mount.folder(PROC), *python_links(), *PROC_LINKS) if job.command else ()),
+        *((Mount.bind(job.python),) if job.command and job.python else ()),  # its Python (`command_python`)
         Mount.bind(job.uds, writable=True, nosuid=True),  # connectable, not read-only
     ]
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from . import command_python
 from .build import SETUP_FAILED
 from .environment import command_path, step_env
 from .job import Job
@@ -109,8 +110,9 @@ def make_job(slot: Any, channel: Any, folders: Folders, *, timeout: float, scrip
     work, logs = folders.work, folders.logs
     base_url = f"http://127.0.0.1:{BOX_PORT}/v1" if box.isolate else channel.base_url
     environment = step_env(str(work), base_url, box.course_root)
+    python = command_python.folder() if command and box.isolate else ""
     if command:  # a guide's code test: `python` and `python3` are the grader's Python, with its packages
-        environment["PATH"] = command_path(full_box=box.isolate)
+        environment["PATH"] = command_path(full_box=box.isolate, python=python)
     scratch = ""
     if not box.isolate:  # no private /tmp without the full box: a temp folder of its own (TMPDIR), beside its copy
         scratch = str(work.parent / "scratch")
@@ -121,7 +123,7 @@ def make_job(slot: Any, channel: Any, folders: Folders, *, timeout: float, scrip
     environment.update(env or {})
     return Job(work=str(work), root=str(folders.root), stdout=str(logs / "out"),
                stderr=str(logs / ("out" if merge_output else "err")), env=environment, timeout=timeout,
-               confinement=box, script=script, step=step, command=command, stdin=stdin, scratch=scratch,
+               confinement=box, script=script, step=step, command=command, stdin=stdin, scratch=scratch, python=python,
                uds=channel.address if box.isolate else "", port=BOX_PORT,
                connect_port=0 if box.isolate else int(channel.address.rsplit(":", 1)[1]))
 
