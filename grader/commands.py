@@ -121,10 +121,12 @@ def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | 
     """A runner for commands in a fresh boxed copy of the guide's workspace with the learner's files on top."""
     with box_folders(slot, prefix="guide-test-") as folders:
         work = folders.work
-        # With its node_modules (and the links in node_modules/.bin that stay inside it: `npx jest` finds jest).
-        copy_tree(guide_root, work, skipped=(*GUIDE_WORKSPACE_SKIPPED, GUIDES), links_within=GUIDE_DEPENDENCIES)
+        # The learner's files, then the guide's where the learner has none by that name (the guide's node_modules
+        # too, with the links in node_modules/.bin that stay inside it: `npx jest` finds jest).
         if learner_root is not None:
             copy_tree(learner_root, work, skipped=GUIDE_SKIPPED)
+        copy_tree(guide_root, work, skipped=(*GUIDE_WORKSPACE_SKIPPED, GUIDES), links_within=GUIDE_DEPENDENCIES,
+                  keep=True)
         if slot.uid is not None:
             chown_tree(work, slot.uid)
 

@@ -378,3 +378,23 @@ def test_a_code_tests_python_has_the_graders_packages_without_its_start_up_impor
                           env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[]", str(root)]
+
+
+def test_a_copy_that_keeps_what_is_there_lays_the_guide_under_the_learners_files(tmp_path: Path) -> None:
+    """A code test's workspace: the learner's files, then the guide's only where the learner has none by that name;
+    an executable stays one, content is copied whole."""
+    from grader.box.copying import copy_tree
+
+    guide, learner, work = tmp_path / "guide", tmp_path / "learner", tmp_path / "work"
+    for folder in (guide / "code", learner / "code", work):
+        folder.mkdir(parents=True)
+    (guide / "code" / "loops.py").write_text("print('the guide's start')\n")
+    (guide / "code" / "data.txt").write_text("guide data\n")
+    (guide / "run.sh").write_text("#!/bin/sh\necho run\n")
+    os.chmod(guide / "run.sh", 0o755)
+    (learner / "code" / "loops.py").write_bytes(b"print('mine')\n" * 100_000)
+    copy_tree(learner, work)
+    copy_tree(guide, work, keep=True)
+    assert (work / "code" / "loops.py").read_bytes() == b"print('mine')\n" * 100_000
+    assert (work / "code" / "data.txt").read_text() == "guide data\n"
+    assert os.stat(work / "run.sh").st_mode & 0o777 == 0o755

@@ -104,12 +104,17 @@ def _copy_file(source: Path, target: Path, budget: int) -> int:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return 0
         copied = 0
-        with open(target, "wb") as out:
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
             while chunk := os.read(fd, 1024 * 1024):
                 copied += len(chunk)
                 if copied > budget:
                     raise TooBig(f"the submission's folder holds more than {MAX_BYTES // 2**20} MB")
-                out.write(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(out, view):]
+        finally:
+            os.close(out)
         st = os.fstat(fd)
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
         if st.st_mode & 0o100:  # an executable stays one (`./run.sh`, node_modules' programs); no other bit is kept
@@ -121,21 +126,27 @@ def _copy_file(source: Path, target: Path, budget: int) -> int:
 
 def copy_tree(source: Path, target: Path, *, max_bytes: int = MAX_BYTES, max_files: int = MAX_FILES,
               seconds: float = COPY_SECONDS, skipped: tuple[str, ...] = SKIPPED,
-              links_within: tuple[str, ...] = ()) -> int:
+              links_within: tuple[str, ...] = (), keep: bool = False) -> int:
     """Copy `source`'s folders and regular files into `target` (which exists), within the bounds; returns
     the bytes copied. Links and special files are left out, but for links that stay inside one of the top folders
-    `links_within` (a guide's own `node_modules/.bin`), made again as links; TooBig says which bound was passed."""
+    `links_within` (a guide's own `node_modules/.bin`), made again as links; TooBig says which bound was passed.
+    With `keep`, a name already in `target` stays as it is (what was copied there first wins)."""
     deadline = time.monotonic() + seconds
     files = walk(source, max_files=max_files, skipped=skipped, deadline=deadline, links_within=links_within)
     total = sum(e.size for e in files)
     if total > max_bytes:
         raise TooBig(f"the submission's folder holds {total // 2**20} MB, more than the {max_bytes // 2**20} MB a step may use")
     copied = 0
+    made: set[Path] = set()
     for entry in files:
         if time.monotonic() > deadline:
             raise TooBig(f"copying the submission took more than {seconds:g} s")
         destination = target / entry.relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        if destination.parent not in made:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            made.add(destination.parent)
+        if keep and os.path.lexists(destination):
+            continue
         if entry.link:
             try:
                 os.symlink(entry.link, destination)
