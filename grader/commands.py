@@ -34,6 +34,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,7 +46,7 @@ from course.codio_env.points import Sent, environment, new_token, of_run
 from course.lesson.code_tests import Ran, Runner
 
 from .api import APIFault
-from .box.copying import GUIDE_DEPENDENCIES, GUIDE_WORKSPACE_SKIPPED, SKIPPED, copy_tree
+from .box.copying import COPY_SECONDS, GUIDE_DEPENDENCIES, GUIDE_WORKSPACE_SKIPPED, SKIPPED, Entry, copy_tree, walk
 from .box.run import GraderFault, box_folders, chown_tree, run_boxed
 
 GUIDE_SKIPPED = (*SKIPPED, ".guides")
@@ -100,6 +101,22 @@ def tests_of(guide_root: Path) -> Path | None:
         return found
 
 
+_WORKSPACES: dict[Path, list[Entry]] = {}
+
+
+def guide_files(guide_root: Path) -> list[Entry]:
+    """The guide's workspace files as a code test's copy takes them (`.guides` left out; its node_modules with the
+    links in node_modules/.bin that stay inside it, so `npx jest` finds jest): listed once per process, for every
+    learner and test (the guide does not change while a class is graded). TooBig, as `walk` says it."""
+    with _TESTS_LOCK:
+        found = _WORKSPACES.get(guide_root)
+        if found is None:
+            found = walk(guide_root, skipped=(*GUIDE_WORKSPACE_SKIPPED, GUIDES), links_within=GUIDE_DEPENDENCIES,
+                         deadline=time.monotonic() + COPY_SECONDS)
+            _WORKSPACES[guide_root] = found
+        return found
+
+
 def read_whole(command: str, work: Path, env: dict[str, str]) -> str:
     """`bash .guides/…/check.sh ARGS` becomes `bash -c "$COURSE_TEST_SCRIPT" .guides/…/check.sh ARGS`, the script's
     text in the environment: bash no longer reads the file as it goes, so nothing can rewrite what it has not read."""
@@ -125,8 +142,7 @@ def boxed_workspace(slot: Any, api: Any, guide_root: Path, learner_root: Path | 
         # too, with the links in node_modules/.bin that stay inside it: `npx jest` finds jest).
         if learner_root is not None:
             copy_tree(learner_root, work, skipped=GUIDE_SKIPPED)
-        copy_tree(guide_root, work, skipped=(*GUIDE_WORKSPACE_SKIPPED, GUIDES), links_within=GUIDE_DEPENDENCIES,
-                  keep=True)
+        copy_tree(guide_root, work, keep=True, files=guide_files(guide_root))
         if slot.uid is not None:
             chown_tree(work, slot.uid)
 

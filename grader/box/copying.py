@@ -126,13 +126,15 @@ def _copy_file(source: Path, target: Path, budget: int) -> int:
 
 def copy_tree(source: Path, target: Path, *, max_bytes: int = MAX_BYTES, max_files: int = MAX_FILES,
               seconds: float = COPY_SECONDS, skipped: tuple[str, ...] = SKIPPED,
-              links_within: tuple[str, ...] = (), keep: bool = False) -> int:
+              links_within: tuple[str, ...] = (), keep: bool = False, files: list[Entry] | None = None) -> int:
     """Copy `source`'s folders and regular files into `target` (which exists), within the bounds; returns
     the bytes copied. Links and special files are left out, but for links that stay inside one of the top folders
     `links_within` (a guide's own `node_modules/.bin`), made again as links; TooBig says which bound was passed.
-    With `keep`, a name already in `target` stays as it is (what was copied there first wins)."""
+    With `keep`, a name already in `target` stays as it is (what was copied there first wins). `files`: `source`'s
+    files as `walk` listed them already with the same bounds (a guide's workspace, the same for every learner)."""
     deadline = time.monotonic() + seconds
-    files = walk(source, max_files=max_files, skipped=skipped, deadline=deadline, links_within=links_within)
+    if files is None:
+        files = walk(source, max_files=max_files, skipped=skipped, deadline=deadline, links_within=links_within)
     total = sum(e.size for e in files)
     if total > max_bytes:
         raise TooBig(f"the submission's folder holds {total // 2**20} MB, more than the {max_bytes // 2**20} MB a step may use")
