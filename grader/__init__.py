@@ -2,7 +2,7 @@
 from the request log.
 
 The pipeline, one learner at a time: `submissions` (a class folder or zip, one learner each) → `handin` (which
-file is which lesson's work) → `answers` (the answers handed in) → `runner` (a step in a fresh copy, in the box)
+file is which lesson's work) → `handed_in_answers` (the answers handed in, as grade scores them) → `runner` (a step in a fresh copy, in the box)
 → `grade` (one learner graded: the plan, the checks, the question scores) → `results` (what came out) →
 `store` (the gradebook: resume, skip the unchanged) → `reports` (gradebook.csv, feedback, summary.html,
 Gradescope's results.json) and `similarity` (which submissions look copied).

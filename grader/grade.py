@@ -25,7 +25,7 @@ from course.lesson.lessons import Lesson, all_lessons
 from course.lesson.answers import handed_in_attempts
 from course.lesson.questions import Question, load_questions, score
 
-from .answers import read_answers
+from .handed_in_answers import read_answers
 from .handin import FOUND, NOT_FOUND, Handin, find_work
 from .results import LearnerResult, LessonColumns, LessonOutcome, QuestionOutcome
 from .runner import REPO, STEP_TIMEOUT, not_graded_step, run_step

@@ -12,7 +12,7 @@ import pytest
 
 from course.lesson.lessons import all_lessons, find_lesson
 from course.lesson.questions import load_questions
-from grader.answers import read_answers, read_answers_file
+from grader.handed_in_answers import read_answers, read_answers_file
 from grader.grade import KEYS
 from grader.handin import FOUND, NOT_FOUND, NOT_HANDED_IN, find_work, normalise
 
