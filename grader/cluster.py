@@ -21,8 +21,10 @@
   resuming a run and skipping unchanged learners work as they do locally. At most `WINDOW_PER_THREAD`
   learners per worker thread are in flight at once.
 - **Faults.** A worker that dies mid-run loses nothing: the scheduler gives its learners to another.
-  A learner whose grading kills workers `ALLOWED_FAILURES` + 1 times (`KilledWorker`) is recorded
-  as not graded, with the reason: a fault of ours, never a zero; the run goes on.
+  A learner whose grading kills workers `ALLOWED_FAILURES` + 1 times (`KilledWorker`) is graded once
+  more at the end, alone (a dying worker casts suspicion on every learner it held); killing workers
+  again alone, it is recorded as not graded, with the reason: a fault of ours, never a zero; the run
+  goes on.
 """
 
 from __future__ import annotations
@@ -280,9 +282,9 @@ def grade_packed(learner: str, folder_name: bytes, packed: bytes, content_hash: 
 
 
 def _tune_scheduler(dask_scheduler: Any, allowed_failures: int, saturation: float) -> tuple[int, float]:
-    """For the run: how many worker deaths a learner may cause, and one learner per worker thread at a time
-    (so a worker that dies takes the suspicion of the learner it was grading only, not of one queued
-    behind it). Returns the settings before, to restore."""
+    """For the run: how many worker deaths a learner may cause, and, where the scheduler queues a class (a
+    large one), one learner per worker thread at a time, so a dying worker holds few bystanders. Returns
+    the settings before, to restore."""
     import math
 
     previous = (int(dask_scheduler.allowed_failures), float(dask_scheduler.WORKER_SATURATION))
@@ -404,31 +406,44 @@ Outcome = dict[str, Any] | str  # a learner's result as data, or why they were n
 def _results(client: Any, todo: list[Submission],
              unsent: Callable[[Submission, str], Outcome]) -> Iterator[tuple[Submission, Outcome]]:
     """(submission, its result as data, or why it was not graded), as they come, with a bounded window;
-    `unsent(sub, why)` gives the outcome of a submission that cannot be sent to a worker."""
+    `unsent(sub, why)` gives the outcome of a submission that cannot be sent to a worker.
+
+    A worker that dies takes the suspicion of every learner it held, not only of the one that killed it (a
+    small class is not queued by the scheduler, so a worker holds several). So a learner given up
+    (`KilledWorker`) in the crowd is graded once more at the end, alone on the cluster: a bystander is then
+    graded, and only a learner that kills workers on its own is not."""
     from distributed import KilledWorker, wait
 
     run = uuid.uuid4().hex[:8]
     queue = iter(enumerate(todo))
-    in_flight: dict[Any, Submission] = {}
+    in_flight: dict[Any, tuple[int, Submission]] = {}
+    suspects: list[tuple[int, Submission]] = []
     last_worker = time.monotonic()
 
     def window() -> int:
         return WINDOW_PER_THREAD * max(1, sum(client.nthreads().values()))
 
+    def send(index: int, sub: Submission, key: str) -> Iterator[tuple[Submission, str]]:
+        try:
+            packed = pack(sub.path)
+        except TooBig as exc:
+            yield sub, unsent(sub, str(exc))
+            return
+        future = client.submit(grade_packed, sub.learner, os.fsencode(sub.path.name), packed, sub.content_hash(),
+                               key=key, pure=False)
+        in_flight[future] = (index, sub)
+
     def refill(size: int) -> Iterator[tuple[Submission, str]]:
         while len(in_flight) < size:
             item = next(queue, None)
             if item is None:
+                if in_flight or not suspects:
+                    return
+                index, sub = suspects.pop(0)  # the crowd is done: one suspect at a time, alone
+                yield from send(index, sub, f"grade-learner-{run}-{index}-alone")
                 return
             index, sub = item
-            try:
-                packed = pack(sub.path)
-            except TooBig as exc:
-                yield sub, unsent(sub, str(exc))
-                continue
-            future = client.submit(grade_packed, sub.learner, os.fsencode(sub.path.name), packed, sub.content_hash(),
-                                   key=f"grade-learner-{run}-{index}", pure=False)
-            in_flight[future] = sub
+            yield from send(index, sub, f"grade-learner-{run}-{index}")
 
     yield from refill(window())
     while in_flight:
@@ -440,21 +455,29 @@ def _results(client: Any, todo: list[Submission],
             if client.nthreads():
                 last_worker = time.monotonic()
             elif time.monotonic() - last_worker > NO_WORKERS_SECONDS:
-                for future, sub in list(in_flight.items()):
+                why = f"no Dask worker was left to grade this learner for {NO_WORKERS_SECONDS:g} s"
+                for future, (_, sub) in list(in_flight.items()):
                     future.cancel()
-                    yield sub, f"no Dask worker was left to grade this learner for {NO_WORKERS_SECONDS:g} s"
+                    yield sub, why
                 in_flight.clear()
-                for _, sub in queue:
-                    yield sub, f"no Dask worker was left to grade this learner for {NO_WORKERS_SECONDS:g} s"
+                for _, sub in [*queue, *suspects]:
+                    yield sub, why
+                suspects.clear()
             continue
         last_worker = time.monotonic()
         for future in done:
-            sub = in_flight.pop(future)
+            index, sub = in_flight.pop(future)
+            alone = str(future.key).endswith("-alone")
             try:
                 outcome: dict[str, Any] | str = future.result()
             except KilledWorker as exc:
-                outcome = (f"grading this learner stopped a grading worker {exc.allowed_failures + 1} times (its "
-                           "process died: killed, or out of memory)")
+                if not alone:
+                    future.release()
+                    suspects.append((index, sub))
+                    continue
+                outcome = (f"grading this learner stopped a grading worker {exc.allowed_failures + 1} times, and "
+                           f"{exc.allowed_failures + 1} times more when it was graded alone (its process died: "
+                           "killed, or out of memory)")
             except Exception as exc:  # noqa: BLE001 - our fault, in the words the local path uses
                 outcome = f"the grader failed ({type(exc).__name__}: {exc})"
             future.release()
