@@ -226,7 +226,7 @@ class GradingPlugin(WorkerPlugin):  # type: ignore[misc,valid-type]
         try:
             self.api = self._stack.enter_context(private_api(data / "offline-api"))
             self.engine = Engine(max(1, int(worker.state.nthreads)), warm=self.warm and plan.warm,
-                                 private=tuple(plan.private))
+                                 commands_only=plan.commands_only, private=tuple(plan.private))
             self._stack.callback(self.engine.close)
         except BaseException:
             self._stack.close()

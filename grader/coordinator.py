@@ -29,6 +29,7 @@ class ClassPlan(Protocol):
 
     needs_box: bool  # something of a learner's runs: an engine of box slots and a private offline API are started
     warm: bool  # its runs start warm (a zygote forks each) when the run asks for warm
+    commands_only: bool  # its runs are shell commands only: its zygotes import no SDK (`box.engine.Engine`)
     private: tuple[Path, ...]  # besides the class and OUT, what a learner's code may not read (without the full box)
 
     def fingerprint(self) -> str: ...
@@ -72,6 +73,7 @@ class LessonPlan:
     lessons: list[str] | None = None  # as asked for (`--lesson`): a cluster's workers make the same plan from it
     needs_box: bool = True
     warm: bool = True
+    commands_only: bool = False  # steps run the learner's script in the zygote, the SDK imported once
     private: tuple[Path, ...] = ()
 
     def fingerprint(self) -> str:
@@ -221,7 +223,8 @@ def _grade_here(plan: ClassPlan, todo: list[Submission], record: Callable[[Submi
     os.chmod(out / ".offline-api", 0o700)  # the request log and the pictures are the grader's alone
     # Its zygotes warm up while the offline API starts; without the full box, the submissions, the out
     # folder and what the plan keeps from learners are made private to the grader first.
-    engine = Engine(workers, warm=warm and plan.warm, private=(source, out, *plan.private))
+    engine = Engine(workers, warm=warm and plan.warm, commands_only=plan.commands_only,
+                    private=(source, out, *plan.private))
     for text in engine.notes:
         note(text)
     try:

@@ -259,6 +259,7 @@ class GuidePlan:
     listed: list[Listed]  # every assessment, those that do not run here with why
     root: Path  # the guide's workspace, where its code tests run
     warm: bool = True  # a code test's box is forked by a zygote (see `box.zygote`), then execs its shell
+    commands_only: bool = True  # ... a zygote that imports no SDK: a code test is a shell command
 
     @property
     def needs_box(self) -> bool:

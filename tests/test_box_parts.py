@@ -398,3 +398,30 @@ def test_a_copy_that_keeps_what_is_there_lays_the_guide_under_the_learners_files
     assert (work / "code" / "loops.py").read_bytes() == b"print('mine')\n" * 100_000
     assert (work / "code" / "data.txt").read_text() == "guide data\n"
     assert os.stat(work / "run.sh").st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("commands_only", [True, False])
+def test_an_engine_for_commands_only_forks_from_a_zygote_without_the_sdk(tmp_path: Path, commands_only: bool) -> None:
+    """A guide's code tests are shell commands: their engine's zygote imports none of the SDK (pydantic's compiled
+    core is not even mapped), so each run forks and tears down a quarter of the memory; a command runs the same in
+    either, and a lesson's engine keeps the SDK imported once for its steps."""
+    from grader.box.engine import Engine
+    from grader.box.job import Job
+
+    engine = Engine(1, warm=True, commands_only=commands_only)
+    try:
+        with engine.slot() as slot:
+            out = tmp_path / "out"
+            job = Job(work=str(tmp_path), root=str(tmp_path / "root"), stdout=str(out), stderr=str(out),
+                      env={"PATH": "/usr/bin:/bin"}, timeout=30, command="echo ran in $PWD")
+            reply = slot.run(job)
+            assert reply["exit_code"] == 0 and out.read_text() == f"ran in {tmp_path}\n", (reply, out.read_text())
+            assert slot.zygote is not None
+            maps = Path(f"/proc/{slot.zygote.pid}/maps").read_text()
+            assert ("pydantic_core" in maps) is not commands_only
+            rss = int(next(line for line in Path(f"/proc/{slot.zygote.pid}/status").read_text().splitlines()
+                           if line.startswith("VmRSS:")).split()[1])
+            assert (rss < 30_000) is commands_only, rss  # kB: about 15 MB without the SDK, 60 MB with it
+    finally:
+        engine.close()
+

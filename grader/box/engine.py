@@ -37,8 +37,9 @@ REPO = Path(__file__).resolve().parent.parent.parent
 class Slot:
     """One worker's place: its uid and, for the warm engine, its zygote."""
 
-    def __init__(self, index: int, warm: bool, course_root: Path = REPO) -> None:
+    def __init__(self, index: int, warm: bool, course_root: Path = REPO, *, commands_only: bool = False) -> None:
         self.index = index
+        self.commands_only = commands_only  # its zygote runs shell commands only, and so imports no SDK
         found = box()
         self.isolate = found.full
         self.pid_namespace = found.pid_namespace
@@ -79,7 +80,8 @@ class Slot:
     def _start_zygote(self) -> None:
         """Start the zygote; its first job waits until it is ready (`_ready`), so the zygotes of an engine
         and the offline API warm up side by side."""
-        self.zygote = subprocess.Popen([sys.executable, "-m", "grader.box.zygote"], stdin=subprocess.PIPE,
+        lean = ["--commands-only"] if self.commands_only else []
+        self.zygote = subprocess.Popen([sys.executable, "-m", "grader.box.zygote", *lean], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, text=True, env=python_env(self.course_root),
                                        cwd=str(self.course_root))
         self._waiting = True
@@ -181,9 +183,12 @@ class Engine:
     Without the full box, steps import the course from its public copy (`grader.public`); where they run as
     uids of their own (root without CAP_SYS_ADMIN), the checkout's secrets and the folders in `private`
     (submissions, the out folder) are made unreadable to those uids first, and a Python those uids cannot
-    read is refused with the reason (`CourseError`) before any step runs. `notes` says what was done."""
+    read is refused with the reason (`CourseError`) before any step runs. `notes` says what was done.
+    `commands_only`: its runs are shell commands only (a guide's code tests), so each zygote imports no SDK
+    and each run is forked from a process a quarter the size."""
 
-    def __init__(self, workers: int, *, warm: bool = True, private: tuple[Path, ...] = ()) -> None:
+    def __init__(self, workers: int, *, warm: bool = True, commands_only: bool = False,
+                 private: tuple[Path, ...] = ()) -> None:
         self.slots: queue.Queue[Slot] = queue.Queue()
         self.notes: list[str] = []
         found = box()
@@ -191,7 +196,7 @@ class Engine:
         self._all: list[Slot] = []
         try:
             for i in range(workers):
-                self._all.append(Slot(i, warm, course_root))
+                self._all.append(Slot(i, warm, course_root, commands_only=commands_only))
             if found.own_uid and not found.full:
                 self._guard(self._all[0].uid, course_root, [*secrets_in_checkout(), *private])
         except BaseException:

@@ -14,7 +14,9 @@ of its own as before.
 
 A guide's code test (a job with a `command`) is started the same way, its box built around the forked child, which
 then execs the shell with the command as the plain engine's `jail` does: the test's own processes and environment are
-the same either way, without a fresh interpreter to start and box each time.
+the same either way, without a fresh interpreter to start and box each time. A zygote started with `--commands-only`
+(an engine for a guide's code tests) imports none of the SDK and the course: a quarter of the memory to fork and
+tear down for each run.
 """
 
 from __future__ import annotations
@@ -126,8 +128,6 @@ def _exercise_sdk(openai) -> None:  # type: ignore[no-untyped-def]
 def _child(job: Job, hosted: bool = False) -> None:
     """The step: its output in its files, its box built around it (`build.enter`), then the learner's script run
     as `python SCRIPT STEP` would. Never returns."""
-    from course.scripts import flush_std, run_as_main
-
     out = os.open(job.stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     err = out if job.stderr == job.stdout else os.open(job.stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     null = os.open(job.stdin if job.command and job.stdin else os.devnull, os.O_RDONLY)
@@ -140,6 +140,8 @@ def _child(job: Job, hosted: bool = False) -> None:
     in_namespace = enter(job, hosted=hosted)
     if job.command:  # a guide's code test: its shell, exactly as the plain engine's `jail` starts it
         _exec_command(job.command, in_namespace)
+    from course.scripts import flush_std, run_as_main  # imported already, unless the zygote is for commands only
+
     code = run_as_main(job.script, [str(job.step)], job.work)
     flush_std()
     os._exit(code & 0xFF)
@@ -304,7 +306,11 @@ class _Host:
 
 
 def main() -> None:
-    _warm_up()
+    if "--commands-only" in sys.argv[1:]:  # a guide's code tests: shell commands only, no SDK to import for them
+        if syscalls.available()[0]:
+            syscalls.prepare()
+    else:
+        _warm_up()
     become_subreaper()
     # Everything imported so far is shared with each step until one of them writes to its page: moved out of
     # the collector's reach, a step's garbage collections no longer touch (and so copy) those pages.
