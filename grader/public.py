@@ -31,7 +31,7 @@ SECRETS = ("solutions", "course/content/lessons", "course/content/assessments") 
 # What the warm engine's zygote and the plain launcher import (`python -m grader.box.zygote`, `grader.box.jail`).
 GRADER_MODULES = ("__init__.py", *(f"box/{name}.py" for name in (
     "__init__", "zygote", "jail", "build", "job", "kernel", "mounts", "limits", "cgroups", "kill", "relay", "host",
-    "pid_namespace", "privileges", "weak_box", "syscalls", "landlock")))
+    "pid_namespace", "privileges", "weak_box", "syscalls", "landlock", "streams")))
 
 _PUBLIC: Path | None = None
 

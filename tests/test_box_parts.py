@@ -425,3 +425,33 @@ def test_an_engine_for_commands_only_forks_from_a_zygote_without_the_sdk(tmp_pat
     finally:
         engine.close()
 
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_command_reopens_its_own_streams_and_its_flood_ends_at_the_file_size_limit(tmp_path: Path, warm: bool) -> None:
+    """Warm (the namespace host, or the zygote's child where there is none, copies the pipes) and plain (the
+    launcher does): a command's streams reopened by name add to what it printed, what it is typed can be read again
+    by name, a flood stops at the file size limit (the pipe closed: its next write fails, SIGPIPE as a shell gives
+    it), and a background process left holding the pipe does not keep the run waiting."""
+    from grader.api import private_api
+    from grader.box.engine import Engine
+    from grader.box.run import box_folders, run_boxed
+
+    engine = Engine(1, warm=warm, commands_only=True)
+    try:
+        with private_api(tmp_path / "api") as api, engine.slot() as slot:
+            def run(command: str, merge: bool = False):  # type: ignore[no-untyped-def]
+                with box_folders(slot) as folders:
+                    return run_boxed(slot, api, folders, timeout=20, command=command, stdin="typed\n",
+                                     merge_output=merge)
+
+            said = run("echo one; echo two > /dev/stdout; echo three > /dev/stderr; cat /dev/stdin; "
+                       "python3 -c \"open('/dev/stdout', 'a').write('four\\n')\"; exit 3")
+            assert (said.exit_code, said.stdout, said.stderr) == (3, "one\ntwo\ntyped\nfour\n", "three\n"), said
+            merged = run("echo one; echo two > /dev/stderr; echo three", merge=True)
+            assert merged.stdout == "one\ntwo\nthree\n" and merged.stderr == "", merged
+            flood = run("yes")
+            assert flood.flooded and flood.exit_code in (141, -13) and not flood.timed_out and flood.seconds < 10, flood
+            left = run("sleep 60 & echo started")
+            assert left.exit_code == 0 and left.stdout == "started\n" and left.seconds < 10, left
+    finally:
+        engine.close()

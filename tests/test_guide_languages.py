@@ -228,3 +228,58 @@ def test_a_code_test_past_its_memory_is_stopped_by_the_cgroup_not_the_machine(tm
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     feedback = (tmp_path / "out" / "feedback" / "someone.md").read_text(encoding="utf-8")
     assert "allocated" not in feedback and "0 of 1 points" in feedback, feedback
+
+
+STREAMS_CHECK = """echo "checking the program"
+out=$(python3 code/answer.py)
+if [ "$out" = "42" ]; then
+  echo "well done" > /dev/stdout
+  exit 0
+fi
+echo "expected 42, got $out" > /dev/stderr
+exit 1
+"""
+STREAMS_PROGRAM = ("import sys\nprint('a', flush=True)\nopen('/dev/stdout', 'w').write('b\\n')\n"
+                   "sys.stdout.flush()\nopen('/dev/stderr', 'w').write('c\\n')\nprint(sys.stdin.read().strip())\n")
+
+
+def _compare(task_id: str, command: str, stdin: str, output: str) -> str:
+    import json
+
+    return json.dumps({"type": "code-output-compare", "taskId": task_id, "source": {
+        "name": task_id, "command": command, "points": 1, "options": {"timeout": 30},
+        "sequence": [{"arguments": "", "input": stdin, "output": output, "feedback": "", "showFeedback": False}]}})
+
+
+def test_a_code_test_writes_to_its_own_streams_by_name_and_pipes_end_as_in_a_shell(tmp_path: Path) -> None:
+    """As on Codio, whose runner reads a test's output from pipes: a test script's `echo ... > /dev/stderr` adds a
+    line (nothing printed before it is lost, nor is the line refused), a program may open /dev/stdout, /dev/stderr
+    and /dev/stdin by name, and `yes | head -2` ends quietly (SIGPIPE as a shell leaves it, not ignored as Python
+    leaves it) so its output compares equal. (The other engines: `test_box_parts`.)"""
+    guide = tmp_path / "guide"
+    (guide / ".guides" / "assessments").mkdir(parents=True)
+    (guide / ".guides" / "secure").mkdir()
+    (guide / "code").mkdir()
+    (guide / ".guides" / "secure" / "check.sh").write_text(STREAMS_CHECK)
+    assessments = guide / ".guides" / "assessments"
+    (assessments / "test-1.json").write_text(
+        '{"type": "test", "taskId": "test-1", "source": {"name": "Checked by a script", '
+        '"command": "bash .guides/secure/check.sh", "points": 1}}')
+    (assessments / "code-output-compare-2.json").write_text(
+        _compare("code-output-compare-2", "python3 code/streams.py", "typed\n", "a\nb\nc\ntyped\n"))
+    (assessments / "code-output-compare-3.json").write_text(
+        _compare("code-output-compare-3", "yes | head -2", "", "y\ny\n"))
+    for learner, answer in (("right", "print(42)\n"), ("wrong", "print(41)\n")):
+        (tmp_path / "class" / learner / "code").mkdir(parents=True)
+        (tmp_path / "class" / learner / "code" / "answer.py").write_text(answer)
+        (tmp_path / "class" / learner / "code" / "streams.py").write_text(STREAMS_PROGRAM)
+    env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO),
+           "COURSE_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-m", "grader", "guide", "class", "--questions", "guide", "--out", "out"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    right = (tmp_path / "out" / "feedback" / "right.md").read_text(encoding="utf-8")
+    wrong = (tmp_path / "out" / "feedback" / "wrong.md").read_text(encoding="utf-8")
+    assert "3 of 3 points" in right, right
+    assert "2 of 3 points" in wrong and "checking the program" in wrong and "expected 42, got 41" in wrong, wrong
+    assert "Broken pipe" not in right + wrong

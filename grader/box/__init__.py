@@ -10,6 +10,7 @@ The job and its run:
 
 The box itself, built around a freshly forked child:
 - `build`: `enter(job)`, which builds the whole box and returns in the step;
+- `streams`: `open_streams(job)`, the run's standard streams, its uid's; a guide's command's output through a pipe;
 - `mounts`: the full box's root as a list of `Mount` records, applied by `apply_mounts`;
 - `command_python`: the Python a guide's code test finds first on PATH in the full box (quicker to start);
 - `limits`: the step's `Limits`, one record, set by `apply_limits`;

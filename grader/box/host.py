@@ -1,6 +1,7 @@
 """The slot's namespace host: pid 1 of the slot's own PID namespace, in a network namespace of its own
 (loopback only), forked once per slot by the zygote (`pid_namespace.fork_as_init`). It forks each step from its
-copy of the zygote's memory and relays the step's loopback to the step's channel."""
+copy of the zygote's memory, relays the step's loopback to the step's channel, and copies a command's output
+from its pipes into its files (`streams.Capture`)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from collections.abc import Callable
 from .job import Job
 from .kernel import CLONE_NEWNET, check, libc
 from .relay import Relay, listen_on_loopback, loopback_up
+from .streams import Capture
 
 
-def host(jobs: int, reports: int, run_step: Callable[[Job], None]) -> None:
+def host(jobs: int, reports: int, run_step: Callable[[Job, Capture | None], None]) -> None:
     """Serve as the slot's namespace host. For each job read from `jobs` (a JSON line) it forks the step, which
-    `run_step(job)` runs (building the rest of the box: mounts, chroot, IPC and UTS namespaces, limits, uid,
+    `run_step(job, capture)` runs (`capture`: a command's output pipes, which the host copies into its files) (building the rest of the box: mounts, chroot, IPC and UTS namespaces, limits, uid,
     filter), relays the step's loopback port to the job's channel, reaps whatever is orphaned, and writes
     `{"exit_code": N}` to `reports` when the step ends; `{"kill": true}` kills the running step; `{"ready": true}`
     once it is set up. One thread, so each fork is safe and no thread is a process id a step can see.
@@ -38,7 +40,7 @@ def host(jobs: int, reports: int, run_step: Callable[[Job], None]) -> None:
 class _Host:
     """The host's one loop: jobs in, the relay's connections, orphans reaped, each step's end reported."""
 
-    def __init__(self, jobs: int, reports: int, run_step: Callable[[Job], None]) -> None:
+    def __init__(self, jobs: int, reports: int, run_step: Callable[[Job, Capture | None], None]) -> None:
         self.jobs, self.reports, self.run_step = jobs, reports, run_step
         self.selector = selectors.DefaultSelector()
         self.wake_read, self.wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -48,6 +50,7 @@ class _Host:
         self.selector.register(self.wake_read, selectors.EVENT_READ, "wake")
         self.relay: Relay | None = None
         self.step = 0  # the running step's pid; 0: none
+        self.capture: Capture | None = None  # the running command's output pipes
         self.buffered = b""
 
     def serve(self) -> None:
@@ -61,6 +64,9 @@ class _Host:
                             pass
                     except BlockingIOError:
                         pass
+                elif isinstance(key.data, Capture):
+                    if not key.data.copy(key.fd):
+                        self.selector.unregister(key.fd)
                 elif key.data is not None:
                     key.data.handle(key.fileobj, mask)
             self._reap()
@@ -99,6 +105,7 @@ class _Host:
         if self.relay is None:
             self.relay = Relay(self.selector, listen_on_loopback(job.port), job.uds)
         self.relay.uds = job.uds
+        capture = Capture(job) if job.command else None
         pid = os.fork()
         if pid == 0:  # the step: none of the host's descriptors, signal handling as a fresh process has
             signal.set_wakeup_fd(-1)
@@ -107,8 +114,13 @@ class _Host:
             self.selector.close()
             for fd in (self.jobs, self.reports, self.wake_read, self.wake_write):
                 os.close(fd)
-            self.run_step(job)
+            self.run_step(job, capture)
             os._exit(97)
+        if capture is not None:
+            capture.close_in_parent()
+            for read in capture.readers():
+                self.selector.register(read, selectors.EVENT_READ, capture)
+            self.capture = capture
         return pid
 
     def _reap(self) -> None:
@@ -124,6 +136,11 @@ class _Host:
                 break
             if pid == self.step:
                 self.step = 0
+                if self.capture is not None:  # what its pipes hold now, then closed
+                    for read in self.capture.readers():
+                        self.selector.unregister(read)
+                    self.capture.finish()
+                    self.capture = None
                 if self.relay is not None:
                     self.relay.drop_all()
                 self._report({"exit_code": os.waitstatus_to_exitcode(status)})

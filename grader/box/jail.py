@@ -11,20 +11,17 @@ from grader.box.build import enter
 from grader.box.job import Job
 from grader.box.kill import become_subreaper, reap
 from grader.box.privileges import FIRST_UID
+from grader.box.streams import open_streams, restore_signals
 
 
 def main() -> None:
     job = Job.from_json(sys.argv[1])
-    out = os.open(job.stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = out if job.stderr == job.stdout else os.open(job.stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    if job.stdin:  # what a guide's code test types in
-        os.dup2(os.open(job.stdin, os.O_RDONLY), 0)
+    open_streams(job, null_stdin=False)  # stdin: what a guide's code test types in, else as inherited
     python = sys.executable
     # A lesson step runs as `python imageGen.py N`; a guide's code test runs its own command with the shell.
     argv = ["/bin/sh", "-c", job.command] if job.command else [python, job.script, str(job.step)]
     become_subreaper()
+    restore_signals()
     if enter(job):  # pid 1 of the step's own PID namespace, its loopback forwarded by the parent: exec
         os.execv(argv[0], argv)
     # Without a PID namespace the loopback forwarder, if any, is a thread of this process: it must outlive

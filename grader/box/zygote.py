@@ -35,6 +35,7 @@ from grader.box.job import Job
 from grader.box.kill import become_subreaper, kill_step, reap
 from grader.box.pid_namespace import fork_as_init
 from grader.box.privileges import FIRST_UID
+from grader.box.streams import Capture, open_streams, restore_signals
 
 
 def _warm_up() -> None:
@@ -125,17 +126,10 @@ def _exercise_sdk(openai) -> None:  # type: ignore[no-untyped-def]
         pass
 
 
-def _child(job: Job, hosted: bool = False) -> None:
+def _child(job: Job, hosted: bool = False, capture: Capture | None = None) -> None:
     """The step: its output in its files, its box built around it (`build.enter`), then the learner's script run
     as `python SCRIPT STEP` would. Never returns."""
-    out = os.open(job.stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = out if job.stderr == job.stdout else os.open(job.stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    null = os.open(job.stdin if job.command and job.stdin else os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    for fd in {out, err, null}:
-        os.close(fd)
+    open_streams(job, null_stdin=True, capture=capture)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     in_namespace = enter(job, hosted=hosted)
     if job.command:  # a guide's code test: its shell, exactly as the plain engine's `jail` starts it
@@ -151,6 +145,7 @@ def _exec_command(command: str, in_namespace: bool) -> None:
     """Run a guide's command with the shell as `jail` does: exec'd where the step is its PID namespace's, else in a
     child while this process (whose thread may forward the loopback) waits for it. Never returns."""
     argv = ["/bin/sh", "-c", command]
+    restore_signals()
     if in_namespace:
         os.execv(argv[0], argv)
     pid = os.fork()
@@ -230,7 +225,7 @@ class _Host:
             os.close(jobs_write)
             os.close(reports_read)
             sys.stdin.close()
-            host(jobs_read, reports_write, lambda job: _child(job, hosted=True))
+            host(jobs_read, reports_write, lambda job, capture: _child(job, hosted=True, capture=capture))
         os.close(jobs_read)
         os.close(reports_write)
         if pid is None:
