@@ -99,3 +99,36 @@ def test_a_server_that_cannot_start_says_why_at_once(tmp_path: Path) -> None:
             pass
     assert "did not start: it stopped" in str(caught.value)
     assert time.monotonic() - started < 20
+
+
+def test_a_runs_files_end_with_its_channel_and_an_unused_channel_closes_cheaply(api) -> None:  # type: ignore[no-untyped-def]
+    """A file a run uploaded is deleted when its channel closes; a channel no connection reached (most of a guide's
+    code tests never call the API) closes without that clean-up, and another run's files are left alone."""
+    keep, used, unused = api.open_channel("tcp"), api.open_channel("tcp"), api.open_channel("unix")
+    try:
+        def upload(channel):  # type: ignore[no-untyped-def]
+            with OpenAI(api_key="sk-files", base_url=channel.base_url, max_retries=0) as client:
+                return client.files.create(file=("notes.jsonl", b'{"a": 1}\n'), purpose="user_data").id
+
+        kept, gone = upload(keep), upload(used)
+        stored = {p.stem for p in api.data_dir.rglob("file-*.json")}
+        assert {kept, gone} <= stored, stored
+        api.close_channel(used)
+        api.close_channel(unused)
+        stored = {p.stem for p in api.data_dir.rglob("file-*.json")}
+        assert gone not in stored and kept in stored, stored
+        assert _control(api, "GET", "/__course__/health")["channels"] == 1
+    finally:
+        api.close_channel(keep)
+    assert kept not in {p.stem for p in api.data_dir.rglob("file-*.json")}
+
+
+def _control(api, method: str, route: str) -> dict:  # type: ignore[no-untyped-def]
+    from grader.api import PrivateAPI
+
+    assert isinstance(api, PrivateAPI)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(api.control)
+        s.sendall(f"{method} {route} HTTP/1.1\r\nHost: grader\r\nConnection: close\r\n\r\n".encode())
+        raw = b"".join(iter(lambda: s.recv(65536), b""))
+    return json.loads(raw.partition(b"\r\n\r\n")[2])

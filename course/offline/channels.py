@@ -66,6 +66,7 @@ class Channels:
         self.folder = folder
         self._server: Any = None  # the uvicorn.Server whose connections the channels share
         self._open: dict[str, tuple[asyncio.AbstractServer, str, str]] = {}  # name -> (server, kind, address)
+        self._served: set[str] = set()  # the open channels that have accepted a connection
 
     def attach(self, server: Any) -> None:
         """The uvicorn server that serves the app: channels use its protocol, settings and connection set."""
@@ -131,12 +132,23 @@ class Channels:
         sock.listen(128)
         sock.setblocking(False)
         state = {STATE_KEY: name, PREFIX_KEY: prefix} if prefix else {STATE_KEY: name}
-        listener = await loop.create_server(self.factory(state, CONNECTIONS, prefix), sock=sock)
+        make = self.factory(state, CONNECTIONS, prefix)
+
+        def accepted() -> Any:
+            self._served.add(name)
+            return make()
+
+        listener = await loop.create_server(accepted, sock=sock)
         self._open[name] = (listener, kind, address)
         return {"name": name, "kind": kind, "address": address, "prefix": prefix}
 
+    def served(self, name: str) -> bool:
+        """Whether the open channel `name` has accepted a connection (a run that made no request left nothing)."""
+        return name in self._served
+
     def close(self, name: str) -> bool:
         """Stop accepting on a channel; connections it already accepted are served to the end."""
+        self._served.discard(name)
         entry = self._open.pop(name, None)
         if entry is None:
             return False

@@ -48,9 +48,11 @@ async def open_channel(services: Services, request: Request) -> Response:
 
 async def close_channel(services: Services, request: Request) -> Response:
     name = request.url.path.rsplit("/", 1)[-1]
+    served = services.channels.served(name)
     closed = services.channels.close(name)
-    await run_in_threadpool(services.files.delete_channel, name)  # a run's files end with it
-    await run_in_threadpool(memory.give_back)  # and what its requests used is not kept for the next
+    if served:  # a run that made no request (most of a guide's code tests) uploaded nothing and used nothing
+        await run_in_threadpool(services.files.delete_channel, name)  # a run's files end with it
+        await run_in_threadpool(memory.give_back)  # and what its requests used is not kept for the next
     return JSONResponse({"closed": closed})
 
 
