@@ -455,3 +455,34 @@ def test_a_command_reopens_its_own_streams_and_its_flood_ends_at_the_file_size_l
             assert left.exit_code == 0 and left.stdout == "started\n" and left.seconds < 10, left
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_command_past_its_time_leaves_nothing_behind_without_a_uid_of_its_own(tmp_path: Path, warm: bool) -> None:
+    """Without a sandbox uid (an ordinary user's weaker box) only the run's session ends what it started: the
+    process that copies a command's pipes leads that session, so killing it at the timeout still ends the shell
+    and everything the command left running."""
+    import subprocess
+
+    from grader.box.engine import Engine
+    from grader.box.job import Job
+
+    marker = f"{os.getpid() % 1000 + 1000}.{int(warm)}"  # sleep's own argument: this test's processes alone
+    engine = Engine(1, warm=warm, commands_only=True)
+    try:
+        with engine.slot() as slot:
+            job = Job(work=str(tmp_path), root=str(tmp_path / "root"), stdout=str(tmp_path / "out"),
+                      stderr=str(tmp_path / "out"), env={"PATH": "/usr/bin:/bin"}, timeout=2,
+                      command=f"sleep {marker}1 & sleep {marker}2; echo never")
+            started = time.monotonic()
+            reply = slot.run(job)
+            assert reply["timed_out"] and time.monotonic() - started < 15, reply
+        deadline = time.monotonic() + 5
+        while (left := subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout.split()):
+            if time.monotonic() > deadline:
+                for pid in left:
+                    os.kill(int(pid), 9)
+                raise AssertionError(f"left running after the timeout: {left}")
+            time.sleep(0.1)
+    finally:
+        engine.close()

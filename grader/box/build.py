@@ -35,7 +35,7 @@ from .weak_box import step_rules
 SETUP_FAILED = 97  # the exit status of a step whose box could not be built; its stderr says why
 
 
-def enter(job: Job, *, hosted: bool = False) -> bool:
+def enter(job: Job, *, hosted: bool = False, in_session: bool = False) -> bool:
     """Put this (forked, not yet exec'd) process into the box described by `job`, and return in the process
     that runs the step, as the step's uid, under its limits, keyring and syscall filter.
 
@@ -47,9 +47,13 @@ def enter(job: Job, *, hosted: bool = False) -> bool:
     namespace's init. Without a box or a PID namespace, False: the loopback forwarder, if any, is a thread of
     the returning process, which must not exec.
 
+    `in_session`: this process is already in a session of its own, whose leader copies its output
+    (`streams.open_streams`), and stays there.
+
     Never returns on failure: a box that cannot be built must not run learner code, so it exits with 97."""
     try:
-        os.setsid()
+        if not in_session:
+            os.setsid()
         box = job.confinement
         try:  # a step out of memory is stopped before the zygote it shares its cgroup with (see engine.py)
             Path("/proc/self/oom_score_adj").write_text("1000")

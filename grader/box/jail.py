@@ -16,13 +16,13 @@ from grader.box.streams import open_streams, restore_signals
 
 def main() -> None:
     job = Job.from_json(sys.argv[1])
-    open_streams(job, null_stdin=False)  # stdin: what a guide's code test types in, else as inherited
+    in_session = open_streams(job, null_stdin=False)  # stdin: what a guide's code test types in, else as inherited
     python = sys.executable
     # A lesson step runs as `python imageGen.py N`; a guide's code test runs its own command with the shell.
     argv = ["/bin/sh", "-c", job.command] if job.command else [python, job.script, str(job.step)]
     become_subreaper()
     restore_signals()
-    if enter(job):  # pid 1 of the step's own PID namespace, its loopback forwarded by the parent: exec
+    if enter(job, in_session=in_session):  # pid 1 of the step's own PID namespace, its loopback forwarded by the parent: exec
         os.execv(argv[0], argv)
     # Without a PID namespace the loopback forwarder, if any, is a thread of this process: it must outlive
     # the exec, so the fresh interpreter runs in a child while this process keeps forwarding until it ends.

@@ -131,20 +131,24 @@ class Capture:
         end_as(os.waitstatus_to_exitcode(status))
 
 
-def open_streams(job: Job, *, null_stdin: bool, capture: Capture | None = None) -> None:
+def open_streams(job: Job, *, null_stdin: bool, capture: Capture | None = None) -> bool:
     """Put the run's output on 1 and 2, and on 0 what it is typed (`job.stdin`), else /dev/null where `null_stdin`
     (else 0 stays as inherited). A guide's command (`job.command`) writes into `capture`'s pipes, made by the
-    process that waits for it; without one, this process forks, stays behind to copy them (`Capture.serve`), and
-    this returns in its child."""
+    process that waits for it; without one, this process makes a session of its own and forks, stays behind to copy
+    them (`Capture.serve`), and this returns True in its child, which is in that session: killing the session's
+    group (as the waiting process does at a timeout) still ends the run and all it started."""
     given = os.open(job.stdin, os.O_RDONLY) if job.stdin else -1
     owner = _owner(job)
     if owner is not None and given != -1:
         os.fchown(given, owner, owner)
+    in_session = False
     if job.command and capture is None:
         capture = Capture(job)
+        os.setsid()
         pid = os.fork()
         if pid != 0:
             capture.serve(pid)
+        in_session = True
     if capture is not None:
         out, err = capture.child_ends()
     else:
@@ -163,3 +167,4 @@ def open_streams(job: Job, *, null_stdin: bool, capture: Capture | None = None) 
             os.close(fd)
     if stdin > 2:
         os.close(stdin)
+    return in_session

@@ -129,9 +129,9 @@ def _exercise_sdk(openai) -> None:  # type: ignore[no-untyped-def]
 def _child(job: Job, hosted: bool = False, capture: Capture | None = None) -> None:
     """The step: its output in its files, its box built around it (`build.enter`), then the learner's script run
     as `python SCRIPT STEP` would. Never returns."""
-    open_streams(job, null_stdin=True, capture=capture)
+    in_session = open_streams(job, null_stdin=True, capture=capture)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    in_namespace = enter(job, hosted=hosted)
+    in_namespace = enter(job, hosted=hosted, in_session=in_session)
     if job.command:  # a guide's code test: its shell, exactly as the plain engine's `jail` starts it
         _exec_command(job.command, in_namespace)
     from course.scripts import flush_std, run_as_main  # imported already, unless the zygote is for commands only
