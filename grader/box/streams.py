@@ -7,7 +7,8 @@ its own stream. A guide's command writes into a pipe, as on Codio, not into the 
 /dev/stderr` in a test script then adds a line instead of truncating what was printed before it. The pipe is copied
 into the output file (at most `Limits.file_size`, as a file written directly; past it the pipe is closed and the
 program's next write fails) by the process that waits for the run (`Capture`): the slot's namespace host, or else
-the process the run was forked from, which stays behind outside the box and ends as the run ended."""
+the process the run was forked from, which stays behind outside the box, leads the run's session (so a timeout that
+kills the session's group still ends all the run started) and ends as the run ended."""
 
 from __future__ import annotations
 
